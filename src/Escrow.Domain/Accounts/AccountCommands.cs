@@ -1,0 +1,60 @@
+namespace Escrow.Domain.Accounts;
+
+/// <summary>A command on the ledger. <see cref="Streams"/> names every account stream it reads and may write.</summary>
+public abstract record AccountCommand(DateTimeOffset At)
+{
+    public abstract IReadOnlyList<string> Streams { get; }
+}
+
+/// <summary>Open an account. <paramref name="Currency"/> is an ISO 4217 code; <paramref name="OverdraftLimit"/> ≥ 0, major units.</summary>
+public sealed record OpenAccount(
+    string AccountId, string Owner, string Currency, AccountKind Kind, decimal OverdraftLimit, DateTimeOffset At)
+    : AccountCommand(At)
+{
+    public override IReadOnlyList<string> Streams => [AccountId];
+}
+
+/// <summary>
+/// Move <paramref name="Amount"/> (major units, positive) from <paramref name="DebitAccount"/> to
+/// <paramref name="CreditAccount"/>. Deposits, withdrawals and transfers are all postings: a deposit
+/// debits the operator's cash (or clearing) account, a withdrawal credits it, so every currency sums to zero.
+/// </summary>
+public sealed record Post(
+    string PostingId, string DebitAccount, string CreditAccount, decimal Amount, string Currency,
+    PostingKind Kind, string? Reference, DateTimeOffset At)
+    : AccountCommand(At)
+{
+    public override IReadOnlyList<string> Streams => [DebitAccount, CreditAccount];
+}
+
+/// <summary>What the host found in the log about the posting to reverse.</summary>
+public sealed record PostingRecord(
+    string PostingId, string DebitAccount, string CreditAccount, decimal Amount, string Currency, string? ReversalOf);
+
+/// <summary>
+/// Reverse (charge back) posting <paramref name="PostingId"/> as seen from <paramref name="AccountId"/>,
+/// one of its two accounts: a new posting <paramref name="ReversalPostingId"/> moves the same amount back.
+/// <paramref name="Original"/> is filled by the host from the log (<c>null</c> when no such posting exists).
+/// </summary>
+public sealed record ReversePosting(
+    string AccountId, string PostingId, string ReversalPostingId, PostingRecord? Original, string? Reason, DateTimeOffset At)
+    : AccountCommand(At)
+{
+    public override IReadOnlyList<string> Streams =>
+        Original is null ? [AccountId] : [Original.DebitAccount, Original.CreditAccount];
+}
+
+public sealed record FreezeAccount(string AccountId, string? Reason, DateTimeOffset At) : AccountCommand(At)
+{
+    public override IReadOnlyList<string> Streams => [AccountId];
+}
+
+public sealed record UnfreezeAccount(string AccountId, string? Reason, DateTimeOffset At) : AccountCommand(At)
+{
+    public override IReadOnlyList<string> Streams => [AccountId];
+}
+
+public sealed record CloseAccount(string AccountId, DateTimeOffset At) : AccountCommand(At)
+{
+    public override IReadOnlyList<string> Streams => [AccountId];
+}

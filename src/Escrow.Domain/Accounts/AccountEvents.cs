@@ -1,0 +1,59 @@
+namespace Escrow.Domain.Accounts;
+
+/// <summary>What an account is for; decides whether a balance floor applies.</summary>
+public enum AccountKind
+{
+    /// <summary>A customer's account: may not go below zero, or below minus its overdraft limit.</summary>
+    Customer,
+    /// <summary>The operator's own book account (cash, fee income, interest expense): no floor.</summary>
+    Internal,
+    /// <summary>A mirror of money held elsewhere (a clearing account per partner bank): no floor.</summary>
+    External,
+}
+
+/// <summary>Why money moved; recorded on both legs of a posting.</summary>
+public enum PostingKind
+{
+    Deposit,
+    Withdrawal,
+    Transfer,
+    Reversal,
+}
+
+public enum AccountStatus
+{
+    Open,
+    Frozen,
+    Closed,
+}
+
+/// <summary>Marker for events of the account stream (<c>account-{id}</c>).</summary>
+public interface IAccountEvent;
+
+/// <summary>Stored name <c>AccountOpened</c>, schema 1. <paramref name="OverdraftLimit"/> is a non-negative amount in major units.</summary>
+public sealed record AccountOpened(
+    string AccountId, string Owner, string Currency, AccountKind Kind, decimal OverdraftLimit, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>
+/// Stored name <c>AccountDebited</c>, schema 1: the debit leg of posting <paramref name="PostingId"/>; the
+/// account's balance falls by <paramref name="Amount"/> (major units, positive). The credit leg is an
+/// <see cref="AccountCredited"/> with the same posting id on <paramref name="Counterparty"/>'s stream,
+/// committed in the same transaction.
+/// </summary>
+public sealed record AccountDebited(
+    string PostingId, decimal Amount, string Currency, string Counterparty, PostingKind Kind,
+    string? Reference, string? ReversalOf, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>Stored name <c>AccountCredited</c>, schema 1: the credit leg of a posting; the balance rises by <paramref name="Amount"/>.</summary>
+public sealed record AccountCredited(
+    string PostingId, decimal Amount, string Currency, string Counterparty, PostingKind Kind,
+    string? Reference, string? ReversalOf, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>Stored name <c>AccountFrozen</c>, schema 1.</summary>
+public sealed record AccountFrozen(string? Reason, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>Stored name <c>AccountUnfrozen</c>, schema 1.</summary>
+public sealed record AccountUnfrozen(string? Reason, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>Stored name <c>AccountClosed</c>, schema 1.</summary>
+public sealed record AccountClosed(DateTimeOffset At) : IAccountEvent;

@@ -1,0 +1,37 @@
+using System.Collections.Immutable;
+
+namespace Escrow.Domain.Accounts;
+
+/// <summary>
+/// The folded state of one account stream. <see cref="Balance"/> is in major units of
+/// <see cref="Currency"/>; it is signed (credits minus debits), and across every account of one
+/// currency the balances sum to zero.
+/// </summary>
+public sealed record AccountState
+{
+    public static AccountState Empty(string accountId) => new() { AccountId = accountId };
+
+    public required string AccountId { get; init; }
+    public bool Exists { get; init; }
+    public string Owner { get; init; } = "";
+    public string Currency { get; init; } = "";
+    public AccountKind Kind { get; init; }
+    public decimal OverdraftLimit { get; init; }
+    public AccountStatus Status { get; init; }
+    public decimal Balance { get; init; }
+    public DateTimeOffset? OpenedAt { get; init; }
+    public DateTimeOffset? LastActivityAt { get; init; }
+    public long PostingCount { get; init; }
+
+    /// <summary>Posting ids already reversed on this account (a posting is reversed at most once).</summary>
+    public ImmutableHashSet<string> ReversedPostings { get; init; } = ImmutableHashSet<string>.Empty;
+
+    /// <summary>
+    /// The lowest balance a debit may leave: minus the overdraft limit for a customer account,
+    /// none (<c>null</c>) for the operator's internal and external accounts.
+    /// </summary>
+    public decimal? Floor => Kind == AccountKind.Customer ? -OverdraftLimit : null;
+
+    /// <summary>Balance minus the floor: what a debit may take now (unbounded accounts report <c>null</c>).</summary>
+    public decimal? Available => Floor is { } f ? Balance - f : null;
+}

@@ -1,0 +1,33 @@
+using Escrow.Domain.Accounts;
+
+namespace Escrow.Domain;
+
+/// <summary>
+/// Stable stored names and schema versions of every event type. A stored name is never renamed; a
+/// changed shape gets a new schema version and an upcaster (see the event store) that converts the old
+/// JSON on read, so every historical version stays readable.
+/// </summary>
+public static class EventRegistry
+{
+    public sealed record Entry(string Name, int SchemaVersion, Type Type);
+
+    private static readonly Entry[] Entries =
+    [
+        new("AccountOpened", 1, typeof(AccountOpened)),
+        new("AccountDebited", 1, typeof(AccountDebited)),
+        new("AccountCredited", 1, typeof(AccountCredited)),
+        new("AccountFrozen", 1, typeof(AccountFrozen)),
+        new("AccountUnfrozen", 1, typeof(AccountUnfrozen)),
+        new("AccountClosed", 1, typeof(AccountClosed)),
+    ];
+
+    private static readonly Dictionary<string, Entry> ByName = Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+    private static readonly Dictionary<Type, Entry> ByType = Entries.ToDictionary(e => e.Type);
+
+    public static IReadOnlyList<Entry> All => Entries;
+
+    public static Entry ForType(Type type) =>
+        ByType.TryGetValue(type, out var e) ? e : throw new InvalidOperationException($"event type {type.Name} has no stored name");
+
+    public static bool TryForName(string name, out Entry entry) => ByName.TryGetValue(name, out entry!);
+}

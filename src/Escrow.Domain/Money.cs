@@ -1,0 +1,24 @@
+namespace Escrow.Domain;
+
+/// <summary>
+/// An amount in one ISO 4217 currency. Amounts are <see cref="decimal"/> in major units
+/// (12.34 EUR is <c>12.34m</c>), never binary floating point.
+/// </summary>
+public readonly record struct Money(decimal Amount, Currency Currency)
+{
+    /// <summary>
+    /// Checks a positive posting amount: greater than zero (<see cref="RejectionCodes.InvalidAmount"/>) and
+    /// no more decimals than the currency's ISO 4217 minor unit (<see cref="RejectionCodes.AmountPrecision"/>).
+    /// </summary>
+    public static Rejection? ValidatePositive(decimal amount, Currency currency)
+    {
+        if (amount <= 0)
+            return new(RejectionCodes.InvalidAmount, $"amount must be greater than zero, got {amount}");
+        if (!currency.FitsMinorUnit(amount))
+            return new(RejectionCodes.AmountPrecision,
+                $"amount {amount} has more decimals than {currency.Code} allows ({currency.MinorUnits}, ISO 4217 minor unit)");
+        return null;
+    }
+
+    public override string ToString() => $"{Amount} {Currency.Code}";
+}

@@ -1,0 +1,31 @@
+namespace Escrow.Domain;
+
+/// <summary>
+/// A refused command: a stable machine-readable <see cref="Code"/> (snake_case, never renamed once
+/// published) and a human message saying why. Rejections change nothing.
+/// </summary>
+public sealed record Rejection(string Code, string Message)
+{
+    public override string ToString() => $"{Code}: {Message}";
+}
+
+/// <summary>Stable rejection codes of the account ledger.</summary>
+public static class RejectionCodes
+{
+    public const string AccountNotFound = "account_not_found";
+    public const string AccountExists = "account_exists";
+    public const string AccountFrozen = "account_frozen";
+    public const string AccountClosed = "account_closed";
+    public const string AccountNotFrozen = "account_not_frozen";
+    public const string BalanceNotZero = "balance_not_zero";
+    public const string InsufficientFunds = "insufficient_funds";
+    public const string CurrencyMismatch = "currency_mismatch";
+    public const string InvalidAmount = "invalid_amount";
+    public const string AmountPrecision = "amount_precision";
+    public const string SameAccount = "same_account";
+    public const string InvalidOverdraft = "invalid_overdraft";
+    public const string BackdatedPosting = "backdated_posting";
+    public const string PostingNotFound = "posting_not_found";
+    public const string PostingAlreadyReversed = "posting_already_reversed";
+    public const string ReversalOfReversal = "reversal_of_reversal";
+}

@@ -1,0 +1,80 @@
+namespace Escrow.EventStore;
+
+/// <summary>
+/// The version a writer expects a stream to be at before its append. Versions count events: a new
+/// stream is at 0 (<see cref="NoStream"/>), its first event has version 1.
+/// </summary>
+public readonly record struct ExpectedVersion(long Value)
+{
+    public static ExpectedVersion NoStream => new(0);
+    public static ExpectedVersion Exactly(long version) =>
+        version < 0 ? throw new ArgumentOutOfRangeException(nameof(version)) : new(version);
+    public override string ToString() => Value == 0 ? "no stream" : Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>Who and what caused an event; stored as the event's metadata jsonb.</summary>
+public sealed record EventMetadata(
+    Guid EventId, Guid CorrelationId, Guid? CausationId, string Actor, string Tenant, string? IdempotencyKey);
+
+/// <summary>An event about to be appended. <see cref="DataJson"/> is the serialized event body.</summary>
+public sealed record NewEvent(string EventType, int SchemaVersion, string DataJson, EventMetadata Metadata, DateTimeOffset OccurredAt);
+
+/// <summary>The events one stream receives in an append, with the version and hash the writer saw.</summary>
+public sealed record StreamAppend(
+    string StreamId, string StreamType, string Tenant, ExpectedVersion Expected, byte[] PrevHash, IReadOnlyList<NewEvent> Events);
+
+/// <summary>The stored answer to a mutating request, keyed by (tenant, Idempotency-Key).</summary>
+public sealed record IdempotencyRecord(string Tenant, string Key, byte[] RequestHash, int StatusCode, string ResponseBody);
+
+/// <summary>A snapshot of a stream's folded state at <see cref="Version"/>, with the chain hash at that version.</summary>
+public sealed record Snapshot(string StreamId, long Version, int SchemaVersion, byte[] Hash, string StateJson);
+
+/// <summary>The head of a stream after an append: its version and the hash of its last event.</summary>
+public sealed record StreamHead(long Version, byte[] LastHash);
+
+/// <summary>An event as read back from the log.</summary>
+public sealed record StoredEvent(
+    long GlobalPosition,
+    ulong TransactionId,
+    string StreamId,
+    long Version,
+    string EventType,
+    int SchemaVersion,
+    string DataJson,
+    string MetadataJson,
+    DateTimeOffset OccurredAt,
+    DateTimeOffset RecordedAt,
+    byte[] PrevHash,
+    byte[] Hash)
+{
+    /// <summary>The position of this event in the commit-safe global order.</summary>
+    public GlobalCheckpoint Checkpoint => new(TransactionId, GlobalPosition);
+}
+
+/// <summary>
+/// A position in the commit-safe global order: (writing transaction id, global position). Events are
+/// delivered in ascending order of this pair; see <see cref="PgEventStore.ReadAllAsync"/>.
+/// </summary>
+public readonly record struct GlobalCheckpoint(ulong TransactionId, long Position) : IComparable<GlobalCheckpoint>
+{
+    public static GlobalCheckpoint Start => default;
+    public int CompareTo(GlobalCheckpoint other) =>
+        TransactionId != other.TransactionId ? TransactionId.CompareTo(other.TransactionId) : Position.CompareTo(other.Position);
+}
+
+/// <summary>Thrown when an append's expected version does not match the stream; nothing was written.</summary>
+public sealed class WrongExpectedVersionException(string streamId, long expected, long actual)
+    : Exception($"stream '{streamId}' is at version {actual}, the append expected {expected}")
+{
+    public string StreamId { get; } = streamId;
+    public long Expected { get; } = expected;
+    public long Actual { get; } = actual;
+}
+
+/// <summary>Thrown when another request committed the same idempotency key first; nothing was written.</summary>
+public sealed class IdempotencyKeyTakenException(string tenant, string key)
+    : Exception($"idempotency key '{key}' of tenant '{tenant}' was committed by a concurrent request")
+{
+    public string Tenant { get; } = tenant;
+    public string Key { get; } = key;
+}

@@ -1,0 +1,270 @@
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Escrow.EventStore;
+
+/// <summary>
+/// The PostgreSQL event log. Thread-safe; one instance per data source. Connects as the application
+/// role (INSERT and SELECT on events only). Every method takes a <see cref="CancellationToken"/>.
+/// </summary>
+public sealed class PgEventStore(NpgsqlDataSource dataSource)
+{
+    /// <summary>The LISTEN/NOTIFY channel that every append notifies on commit.</summary>
+    public const string NotifyChannel = "escrow_events";
+
+    private static readonly JsonSerializerOptions MetaJson = new(JsonSerializerDefaults.Web);
+
+    public NpgsqlDataSource DataSource { get; } = dataSource;
+
+    public static string SerializeMetadata(EventMetadata m) => JsonSerializer.Serialize(m, MetaJson);
+
+    /// <summary>
+    /// Appends events to one or more streams in one transaction, with the idempotency record and any
+    /// snapshots, and notifies readers on commit. All or nothing: a wrong expected version on any stream
+    /// throws <see cref="WrongExpectedVersionException"/>; an idempotency key committed concurrently throws
+    /// <see cref="IdempotencyKeyTakenException"/>. One network round trip.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, StreamHead>> AppendAsync(
+        IReadOnlyList<StreamAppend> streams, IdempotencyRecord? idempotency, IReadOnlyList<Snapshot>? snapshots, CancellationToken ct)
+    {
+        var heads = new Dictionary<string, StreamHead>(StringComparer.Ordinal);
+        var total = streams.Sum(s => s.Events.Count);
+        var ids = new string[total]; var versions = new long[total]; var eventIds = new Guid[total];
+        var types = new string[total]; var schemas = new int[total]; var data = new string[total];
+        var metas = new string[total]; var occurred = new DateTimeOffset[total];
+        var prevs = new byte[total][]; var hashes = new byte[total][];
+
+        await using var batch = DataSource.CreateBatch();
+        var i = 0;
+        foreach (var s in streams)
+        {
+            if (s.Events.Count == 0) continue;
+            var prev = s.PrevHash;
+            var version = s.Expected.Value;
+            foreach (var e in s.Events)
+            {
+                version++;
+                var meta = SerializeMetadata(e.Metadata);
+                var at = HashChain.ToStoredPrecision(e.OccurredAt);
+                var hash = HashChain.Compute(prev, s.StreamId, version, e.EventType, e.SchemaVersion, at, e.DataJson, meta);
+                ids[i] = s.StreamId; versions[i] = version; eventIds[i] = e.Metadata.EventId; types[i] = e.EventType;
+                schemas[i] = e.SchemaVersion; data[i] = e.DataJson; metas[i] = meta; occurred[i] = at;
+                prevs[i] = prev; hashes[i] = hash;
+                prev = hash;
+                i++;
+            }
+            heads[s.StreamId] = new StreamHead(version, prev);
+            var bump = new NpgsqlBatchCommand("SELECT bump_stream($1, $2, $3, $4, $5, $6)");
+            bump.Parameters.Add(new() { Value = s.StreamId });
+            bump.Parameters.Add(new() { Value = s.StreamType });
+            bump.Parameters.Add(new() { Value = s.Tenant });
+            bump.Parameters.Add(new() { Value = s.Expected.Value });
+            bump.Parameters.Add(new() { Value = version });
+            bump.Parameters.Add(new() { Value = prev });
+            batch.BatchCommands.Add(bump);
+        }
+        if (i == 0) return heads;
+
+        var insert = new NpgsqlBatchCommand(
+            """
+            INSERT INTO events (stream_id, version, event_id, event_type, schema_version, data, metadata, occurred_at, prev_hash, hash)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[], $9::bytea[], $10::bytea[])
+            """);
+        insert.Parameters.Add(new() { Value = ids });
+        insert.Parameters.Add(new() { Value = versions });
+        insert.Parameters.Add(new() { Value = eventIds });
+        insert.Parameters.Add(new() { Value = types });
+        insert.Parameters.Add(new() { Value = schemas });
+        insert.Parameters.Add(new() { Value = data, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+        insert.Parameters.Add(new() { Value = metas, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+        insert.Parameters.Add(new() { Value = occurred });
+        insert.Parameters.Add(new() { Value = prevs });
+        insert.Parameters.Add(new() { Value = hashes });
+        batch.BatchCommands.Add(insert);
+
+        if (idempotency is not null)
+            batch.BatchCommands.Add(IdempotencyInsert(idempotency));
+
+        foreach (var snap in snapshots ?? [])
+        {
+            var sc = new NpgsqlBatchCommand(
+                """
+                INSERT INTO snapshots (stream_id, version, schema_version, hash, state) VALUES ($1, $2, $3, $4, $5::jsonb)
+                ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, schema_version = excluded.schema_version,
+                    hash = excluded.hash, state = excluded.state, created_at = now()
+                WHERE snapshots.version < excluded.version
+                """);
+            sc.Parameters.Add(new() { Value = snap.StreamId });
+            sc.Parameters.Add(new() { Value = snap.Version });
+            sc.Parameters.Add(new() { Value = snap.SchemaVersion });
+            sc.Parameters.Add(new() { Value = snap.Hash });
+            sc.Parameters.Add(new() { Value = snap.StateJson });
+            batch.BatchCommands.Add(sc);
+        }
+
+        batch.BatchCommands.Add(new NpgsqlBatchCommand($"SELECT pg_notify('{NotifyChannel}', '')"));
+
+        try
+        {
+            // A batch without an explicit transaction runs as one implicit transaction: any failing
+            // statement rolls back every statement before it.
+            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        catch (PostgresException ex)
+        {
+            throw Translate(ex, idempotency);
+        }
+        return heads;
+    }
+
+    private static NpgsqlBatchCommand IdempotencyInsert(IdempotencyRecord r)
+    {
+        var c = new NpgsqlBatchCommand(
+            "INSERT INTO idempotency (tenant, key, request_hash, status_code, response_body) VALUES ($1, $2, $3, $4, $5)");
+        c.Parameters.Add(new() { Value = r.Tenant });
+        c.Parameters.Add(new() { Value = r.Key });
+        c.Parameters.Add(new() { Value = r.RequestHash });
+        c.Parameters.Add(new() { Value = r.StatusCode });
+        c.Parameters.Add(new() { Value = r.ResponseBody });
+        return c;
+    }
+
+    private static Exception Translate(PostgresException ex, IdempotencyRecord? idem)
+    {
+        if (ex.SqlState == "ES409" && ex.Detail is { } detail)
+        {
+            using var doc = JsonDocument.Parse(detail);
+            var root = doc.RootElement;
+            return new WrongExpectedVersionException(root.GetProperty("stream").GetString()!,
+                root.GetProperty("expected").GetInt64(), root.GetProperty("actual").GetInt64());
+        }
+        if (ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "idempotency_pkey" && idem is not null)
+            return new IdempotencyKeyTakenException(idem.Tenant, idem.Key);
+        return ex;
+    }
+
+    /// <summary>Stores the answer to a rejected command under its idempotency key, in its own transaction.</summary>
+    public async Task SaveIdempotencyAsync(IdempotencyRecord record, CancellationToken ct)
+    {
+        await using var batch = DataSource.CreateBatch();
+        batch.BatchCommands.Add(IdempotencyInsert(record));
+        try
+        {
+            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        catch (PostgresException ex)
+        {
+            throw Translate(ex, record);
+        }
+    }
+
+    public async Task<IdempotencyRecord?> FindIdempotencyAsync(string tenant, string key, CancellationToken ct)
+    {
+        await using var cmd = DataSource.CreateCommand(
+            "SELECT request_hash, status_code, response_body FROM idempotency WHERE tenant = $1 AND key = $2");
+        cmd.Parameters.Add(new() { Value = tenant });
+        cmd.Parameters.Add(new() { Value = key });
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
+        return new IdempotencyRecord(tenant, key, (byte[])r[0], r.GetInt32(1), r.GetString(2));
+    }
+
+    private const string EventColumns =
+        "global_position, transaction_id::text, stream_id, version, event_type, schema_version, data::text, metadata::text, occurred_at, recorded_at, prev_hash, hash";
+
+    private static StoredEvent ReadEvent(NpgsqlDataReader r) => new(
+        r.GetInt64(0), ulong.Parse(r.GetString(1), System.Globalization.CultureInfo.InvariantCulture), r.GetString(2), r.GetInt64(3),
+        r.GetString(4), r.GetInt32(5), r.GetString(6), r.GetString(7),
+        r.GetFieldValue<DateTimeOffset>(8), r.GetFieldValue<DateTimeOffset>(9), (byte[])r[10], (byte[])r[11]);
+
+    private static async Task<List<StoredEvent>> ReadEventsAsync(NpgsqlCommand cmd, CancellationToken ct)
+    {
+        var list = new List<StoredEvent>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+            list.Add(ReadEvent(r));
+        return list;
+    }
+
+    /// <summary>
+    /// Reads a stream's events with version greater than <paramref name="afterVersion"/>, in version order;
+    /// with <paramref name="occurredUpTo"/>, only events whose occurred_at is at or before that instant (UTC).
+    /// </summary>
+    public async Task<IReadOnlyList<StoredEvent>> ReadStreamAsync(
+        string streamId, long afterVersion, CancellationToken ct, DateTimeOffset? occurredUpTo = null, int? limit = null)
+    {
+        await using var cmd = DataSource.CreateCommand(
+            $"SELECT {EventColumns} FROM events WHERE stream_id = $1 AND version > $2 AND ($3::timestamptz IS NULL OR occurred_at <= $3) ORDER BY version LIMIT $4");
+        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = afterVersion });
+        cmd.Parameters.Add(new() { Value = occurredUpTo.HasValue ? occurredUpTo.Value.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new() { Value = limit.HasValue ? limit.Value : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Integer });
+        return await ReadEventsAsync(cmd, ct).ConfigureAwait(false);
+    }
+
+    public async Task<Snapshot?> ReadSnapshotAsync(string streamId, CancellationToken ct)
+    {
+        await using var cmd = DataSource.CreateCommand("SELECT version, schema_version, hash, state::text FROM snapshots WHERE stream_id = $1");
+        cmd.Parameters.Add(new() { Value = streamId });
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
+        return new Snapshot(streamId, r.GetInt64(0), r.GetInt32(1), (byte[])r[2], r.GetString(3));
+    }
+
+    /// <summary>
+    /// Reads up to <paramref name="max"/> events after <paramref name="after"/> in commit-safe global order.
+    /// <para>
+    /// Why not simply <c>global_position &gt; checkpoint</c>: an identity value is taken when the row is
+    /// inserted, not when its transaction commits. Transaction A takes position 10, transaction B takes
+    /// 11 and commits first; a reader at that moment sees 11, moves its checkpoint past 10, and never
+    /// sees A's event when A commits. (Waiting for gaps to fill fails too: a rolled-back transaction leaves
+    /// a gap that never fills.)
+    /// </para>
+    /// <para>
+    /// The technique: every event row records the id of the transaction that wrote it. The reader only
+    /// returns rows whose transaction id is below <c>pg_snapshot_xmin(pg_current_snapshot())</c>, the oldest
+    /// transaction still running. Every transaction below that horizon has finished: committed (its rows
+    /// are visible now and forever) or rolled back (its rows never will be). Any transaction that writes
+    /// later gets an id at or above the horizon, so it sorts after everything already delivered. Ordering
+    /// by (transaction id, position) therefore yields a sequence that only ever grows at its end: a
+    /// checkpoint never passes an event that becomes visible later, and rollbacks leave nothing to wait
+    /// for. The cost: a long-running write transaction holds the horizon back, which shows up as lag,
+    /// never as a lost event.
+    /// </para>
+    /// </summary>
+    public async Task<IReadOnlyList<StoredEvent>> ReadAllAsync(GlobalCheckpoint after, int max, CancellationToken ct, NpgsqlConnection? connection = null, NpgsqlTransaction? transaction = null)
+    {
+        const string sql = $"""
+            SELECT {EventColumns} FROM events
+            WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY transaction_id, global_position
+            LIMIT $3
+            """;
+        await using var cmd = connection is null ? DataSource.CreateCommand(sql) : new NpgsqlCommand(sql, connection, transaction);
+        cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        cmd.Parameters.Add(new() { Value = after.Position });
+        cmd.Parameters.Add(new() { Value = max });
+        return await ReadEventsAsync(cmd, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Every stream id with its type, version and tenant, in id order (for verification).</summary>
+    public async IAsyncEnumerable<(string StreamId, string StreamType, long Version, byte[] LastHash)> ListStreamsAsync(
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var cmd = DataSource.CreateCommand("SELECT stream_id, stream_type, version, last_hash FROM streams ORDER BY stream_id");
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+            yield return (r.GetString(0), r.GetString(1), r.GetInt64(2), (byte[])r[3]);
+    }
+
+    /// <summary>The first event that carries <c>data.postingId = postingId</c>, if any (indexed).</summary>
+    public async Task<IReadOnlyList<StoredEvent>> FindByPostingIdAsync(string postingId, CancellationToken ct)
+    {
+        await using var cmd = DataSource.CreateCommand(
+            $"SELECT {EventColumns} FROM events WHERE data ? 'postingId' AND data ->> 'postingId' = $1 ORDER BY global_position");
+        cmd.Parameters.Add(new() { Value = postingId });
+        return await ReadEventsAsync(cmd, ct).ConfigureAwait(false);
+    }
+}
