@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Escrow.EventStore;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Escrow.Projections;
+
+public sealed record ProjectionRunnerOptions
+{
+    /// <summary>Events per transaction.</summary>
+    public int BatchSize { get; init; } = 500;
+    /// <summary>Fallback poll interval when no NOTIFY arrives (a lost notification only delays, never loses).</summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>How often a silo that does not hold the projection's lock tries to take it over.</summary>
+    public TimeSpan LeaderRetry { get; init; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>Where a projection stands: its checkpoint and how far behind the log it is.</summary>
+public sealed record ProjectionStatus(
+    string Name, ulong TransactionId, long Position, long EventsApplied, long EventsBehind, double LagMilliseconds, DateTimeOffset UpdatedAt);
+
+/// <summary>
+/// Runs one projection: catches up from its checkpoint, then waits for <c>NOTIFY</c> (or the poll
+/// interval). Exactly one runner per projection is active in the cluster: it holds a session-level
+/// PostgreSQL advisory lock on its LISTEN connection, so if that silo dies the lock is released with the
+/// connection and another silo takes over. Each batch reads events, applies them and advances the
+/// checkpoint in one transaction.
+/// </summary>
+public sealed class ProjectionRunner(PgEventStore store, IProjection projection, ProjectionRunnerOptions options, ILogger logger)
+{
+    public IProjection Projection => projection;
+
+    /// <summary>True while this runner holds the cluster-wide lock for its projection.</summary>
+    public bool IsLeader { get; private set; }
+
+    private long LockKey => BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes("projection:" + projection.Name)), 0);
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await using var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+                if (!await TryLockAsync(conn, ct).ConfigureAwait(false))
+                {
+                    await Task.Delay(options.LeaderRetry, ct).ConfigureAwait(false);
+                    continue;
+                }
+                IsLeader = true;
+                var wake = new SemaphoreSlim(0);
+                conn.Notification += (_, _) => wake.Release();
+                await using (var listen = new NpgsqlCommand($"LISTEN {PgEventStore.NotifyChannel}", conn))
+                    await listen.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                using var waiter = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var pump = PumpNotificationsAsync(conn, waiter.Token);
+                try
+                {
+                    while (!ct.IsCancellationRequested)
+                    {
+                        var n = await ProcessBatchAsync(ct).ConfigureAwait(false);
+                        if (n >= options.BatchSize) continue;
+                        await wake.WaitAsync(options.PollInterval, ct).ConfigureAwait(false);
+                        while (wake.CurrentCount > 0) await wake.WaitAsync(ct).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    await waiter.CancelAsync().ConfigureAwait(false);
+                    try { await pump.ConfigureAwait(false); } catch (OperationCanceledException) { /* stopping */ }
+                    IsLeader = false;
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
+            {
+                // The database went away or a batch failed: its transaction rolled back, so the checkpoint
+                // did not move. Back off, reconnect, and resume from the checkpoint.
+                IsLeader = false;
+                logger.LogWarning(ex, "projection {Projection} stopped; retrying", projection.Name);
+                try { await Task.Delay(options.LeaderRetry, ct).ConfigureAwait(false); }
+                catch (OperationCanceledException) { return; }
+            }
+        }
+    }
+
+    private static async Task PumpNotificationsAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+            await conn.WaitAsync(ct).ConfigureAwait(false);
+    }
+
+    private async Task<bool> TryLockAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", conn);
+        cmd.Parameters.Add(new() { Value = LockKey });
+        return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    /// <summary>
+    /// Applies one batch (at most <see cref="ProjectionRunnerOptions.BatchSize"/> events) and advances the
+    /// checkpoint in the same transaction. Returns the number of events applied. Safe to call from any
+    /// process: the checkpoint row is locked for the duration, so two callers never apply the same batch.
+    /// </summary>
+    public async Task<int> ProcessBatchAsync(CancellationToken ct)
+    {
+        await using var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var cp = await LockCheckpointAsync(conn, tx, projection.Name, ct).ConfigureAwait(false);
+        var events = await store.ReadAllAsync(cp, options.BatchSize, ct, conn, tx).ConfigureAwait(false);
+        if (events.Count == 0)
+        {
+            await tx.RollbackAsync(ct).ConfigureAwait(false);
+            return 0;
+        }
+        await projection.ApplyAsync(conn, tx, events, ct).ConfigureAwait(false);
+        var last = events[^1].Checkpoint;
+        await using (var upd = new NpgsqlCommand(
+            "UPDATE projection_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, events_applied = events_applied + $4, updated_at = now() WHERE projection = $1",
+            conn, tx))
+        {
+            upd.Parameters.Add(new() { Value = projection.Name });
+            upd.Parameters.Add(new() { Value = last.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            upd.Parameters.Add(new() { Value = last.Position });
+            upd.Parameters.Add(new() { Value = (long)events.Count });
+            await upd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return events.Count;
+    }
+
+    /// <summary>Processes batches until none is left; returns the events applied.</summary>
+    public async Task<long> CatchUpAsync(IProgress<long>? progress, CancellationToken ct)
+    {
+        long total = 0;
+        int n;
+        while ((n = await ProcessBatchAsync(ct).ConfigureAwait(false)) > 0)
+        {
+            total += n;
+            progress?.Report(total);
+        }
+        return total;
+    }
+
+    private static async Task<GlobalCheckpoint> LockCheckpointAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string name, CancellationToken ct)
+    {
+        await using (var ins = new NpgsqlCommand("INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING", conn, tx))
+        {
+            ins.Parameters.Add(new() { Value = name });
+            await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        await using var sel = new NpgsqlCommand(
+            "SELECT transaction_id::text, global_position FROM projection_checkpoints WHERE projection = $1 FOR UPDATE", conn, tx);
+        sel.Parameters.Add(new() { Value = name });
+        await using var r = await sel.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await r.ReadAsync(ct).ConfigureAwait(false);
+        return new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1));
+    }
+
+    /// <summary>
+    /// Empties the read model and moves the checkpoint back to the start, in one transaction that holds
+    /// the checkpoint row lock (a concurrent batch waits, then continues from position 0).
+    /// </summary>
+    public async Task ResetAsync(CancellationToken ct)
+    {
+        await using var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await LockCheckpointAsync(conn, tx, projection.Name, ct).ConfigureAwait(false);
+        await projection.ResetAsync(conn, tx, ct).ConfigureAwait(false);
+        await using (var upd = new NpgsqlCommand(
+            "UPDATE projection_checkpoints SET transaction_id = '0', global_position = 0, events_applied = 0, updated_at = now() WHERE projection = $1", conn, tx))
+        {
+            upd.Parameters.Add(new() { Value = projection.Name });
+            await upd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The projection's checkpoint, the events visible to it but not yet applied, and the age of the oldest of them.</summary>
+    public static async Task<ProjectionStatus> StatusAsync(PgEventStore store, string name, CancellationToken ct)
+    {
+        await using var cmd = store.DataSource.CreateCommand(
+            """
+            WITH cp AS (
+                SELECT coalesce((SELECT transaction_id FROM projection_checkpoints WHERE projection = $1), '0'::xid8) AS tx,
+                       coalesce((SELECT global_position FROM projection_checkpoints WHERE projection = $1), 0) AS pos,
+                       coalesce((SELECT events_applied FROM projection_checkpoints WHERE projection = $1), 0) AS applied,
+                       coalesce((SELECT updated_at FROM projection_checkpoints WHERE projection = $1), now()) AS updated)
+            SELECT cp.tx::text, cp.pos, cp.applied, cp.updated,
+                   (SELECT count(*) FROM events e WHERE (e.transaction_id, e.global_position) > (cp.tx, cp.pos)),
+                   (SELECT extract(epoch FROM now() - min(e.recorded_at)) * 1000 FROM events e WHERE (e.transaction_id, e.global_position) > (cp.tx, cp.pos))
+            FROM cp
+            """);
+        cmd.Parameters.Add(new() { Value = name });
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await r.ReadAsync(ct).ConfigureAwait(false);
+        return new ProjectionStatus(name, ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1), r.GetInt64(2),
+            r.GetInt64(4), r.IsDBNull(5) ? 0 : Math.Max(0, (double)r.GetDecimal(5)), r.GetFieldValue<DateTimeOffset>(3));
+    }
+
+    internal static long Elapsed(long start) => (long)Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+}

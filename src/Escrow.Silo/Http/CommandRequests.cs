@@ -1,0 +1,117 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
+using Escrow.Domain;
+using Escrow.EventStore;
+using Escrow.Silo.Hosting;
+
+namespace Escrow.Silo.Http;
+
+/// <summary>Body of <c>POST /accounts</c>. <c>currency</c>: ISO 4217 code; <c>kind</c>: customer | internal | external; <c>overdraftLimit</c>: major units, ≥ 0.</summary>
+public sealed record OpenAccountRequest(string? AccountId, string? Owner, string? Currency, string? Kind, decimal? OverdraftLimit);
+
+/// <summary>Body of deposit and withdrawal: <c>amount</c> in major units (JSON number or string), positive, at most the currency's minor-unit decimals.</summary>
+public sealed record MoneyRequest(decimal? Amount, string? Currency, string? Reference, string? Counterparty);
+
+/// <summary>Body of <c>POST /transfers</c>.</summary>
+public sealed record TransferRequest(string? From, string? To, decimal? Amount, string? Currency, string? Reference);
+
+/// <summary>Optional body of freeze, unfreeze and reversal.</summary>
+public sealed record ReasonRequest(string? Reason);
+
+/// <summary>A malformed request: becomes a 400 problem and changes nothing.</summary>
+public sealed class BadRequestException(string code, string detail) : Exception(detail)
+{
+    public string Code { get; } = code;
+}
+
+/// <summary>Reads and checks mutating requests: JSON body, Idempotency-Key, request hash.</summary>
+public static partial class CommandRequests
+{
+    public const string IdempotencyHeader = "Idempotency-Key";
+    public const string CorrelationHeader = "X-Correlation-Id";
+    public const string DefaultTenant = "default";
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        NumberHandling = JsonNumberHandling.AllowReadingFromString,
+    };
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    private static partial Regex AccountIdPattern();
+
+    /// <summary>Account ids: 1-64 characters of letters, digits, '.', '_' and '-', starting with a letter or digit.</summary>
+    public static string AccountId(string? value, string field = "accountId")
+    {
+        if (string.IsNullOrEmpty(value))
+            throw new BadRequestException("missing_field", $"'{field}' is required");
+        if (!AccountIdPattern().IsMatch(value))
+            throw new BadRequestException("invalid_account_id",
+                $"'{field}' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+        return value;
+    }
+
+    public static Currency Currency(string? code)
+    {
+        if (string.IsNullOrEmpty(code))
+            throw new BadRequestException("missing_field", "'currency' is required");
+        return Domain.Currency.TryParse(code, out var c)
+            ? c.Value
+            : throw new BadRequestException("unknown_currency", $"'{code}' is not an ISO 4217 currency code");
+    }
+
+    public static decimal Amount(decimal? amount, Currency currency)
+    {
+        if (amount is null)
+            throw new BadRequestException("missing_field", "'amount' is required");
+        if (Money.ValidatePositive(amount.Value, currency) is { } r)
+            throw new BadRequestException(r.Code, r.Message);
+        return amount.Value;
+    }
+
+    /// <summary>Reads the body (optional when <paramref name="optional"/>), the Idempotency-Key and builds the command context.</summary>
+    public static async Task<(T Body, CommandContext Context)> ReadAsync<T>(HttpRequest request, bool optional, CancellationToken ct) where T : class
+    {
+        var key = request.Headers[IdempotencyHeader].ToString();
+        if (string.IsNullOrWhiteSpace(key))
+            throw new BadRequestException("idempotency_key_required",
+                $"every mutating request needs an '{IdempotencyHeader}' header (1-200 characters), so a retry never applies twice");
+        if (key.Length > 200)
+            throw new BadRequestException("idempotency_key_too_long", $"'{IdempotencyHeader}' is longer than 200 characters");
+
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, ct).ConfigureAwait(false);
+        var raw = Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        T? body;
+        byte[] canonical;
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            if (!optional) throw new BadRequestException("missing_body", "a JSON body is required");
+            body = JsonSerializer.Deserialize<T>("{}", Json);
+            canonical = "{}"u8.ToArray();
+        }
+        else
+        {
+            try
+            {
+                body = JsonSerializer.Deserialize<T>(raw, Json);
+                canonical = HashChain.Canonical(raw);
+            }
+            catch (JsonException ex)
+            {
+                throw new BadRequestException("malformed_json", $"the body is not valid JSON for this request: {ex.Message}");
+            }
+            if (body is null) throw new BadRequestException("malformed_json", "the body must be a JSON object");
+        }
+
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(Encoding.UTF8.GetBytes($"{request.Method} {request.Path}\n"));
+        sha.AppendData(canonical);
+        var correlation = Guid.TryParse(request.Headers[CorrelationHeader].ToString(), out var c) ? c : Guid.CreateVersion7();
+        var context = new CommandContext(DefaultTenant, "api", key, sha.GetHashAndReset(), correlation);
+        return (body!, context);
+    }
+}

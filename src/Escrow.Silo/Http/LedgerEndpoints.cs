@@ -1,0 +1,188 @@
+using System.Globalization;
+using Escrow.Domain.Accounts;
+using Escrow.EventStore;
+using Escrow.Projections;
+using Escrow.Silo.Hosting;
+using Escrow.Silo.Ledger;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Escrow.Silo.Http;
+
+/// <summary>The ledger's HTTP surface. Every error is RFC 7807 problem+json; see README for the table.</summary>
+public static class LedgerEndpoints
+{
+    /// <summary>The operator's cash account of a currency, counterparty of deposits and withdrawals by default.</summary>
+    public static string CashAccount(string currency) => $"house-cash-{currency}";
+
+    public static void MapLedger(this IEndpointRouteBuilder app)
+    {
+        var accounts = app.MapGroup("/accounts").WithTags("Accounts");
+
+        accounts.MapPost("/", async (HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+        {
+            var (b, ctx) = await CommandRequests.ReadAsync<OpenAccountRequest>(http.Request, false, ct);
+            var id = CommandRequests.AccountId(b.AccountId);
+            var currency = CommandRequests.Currency(b.Currency);
+            if (string.IsNullOrWhiteSpace(b.Owner)) throw new BadRequestException("missing_field", "'owner' is required");
+            var kind = ParseKind(b.Kind);
+            var overdraft = b.OverdraftLimit ?? 0m;
+            if (overdraft < 0 || !currency.FitsMinorUnit(overdraft))
+                throw new BadRequestException("invalid_overdraft", $"'overdraftLimit' must be ≥ 0 with at most {currency.MinorUnits} decimals");
+            return Result(await ledger.ExecuteAsync(new OpenAccount(id, b.Owner, currency.Code, kind, overdraft, clock.GetUtcNow()), ctx, ct));
+        }).Accepts<OpenAccountRequest>("application/json").Produces<AccountView>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+
+        accounts.MapGet("/{id}", async (string id, LedgerService ledger, CancellationToken ct) =>
+        {
+            var (s, v) = await ledger.Host.GetAsync(AccountStreams.StreamId(CommandRequests.AccountId(id, "id")), ct);
+            return s.Exists ? Results.Ok(AccountView.From(s, v)) : NotFound(id);
+        }).Produces<AccountView>().ProducesProblem(404);
+
+        accounts.MapGet("/{id}/balance", async (string id, string? at, string? source, LedgerQueries queries, CancellationToken ct) =>
+        {
+            CommandRequests.AccountId(id, "id");
+            DateTimeOffset? when = null;
+            if (!string.IsNullOrEmpty(at))
+            {
+                if (!DateTimeOffset.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
+                    throw new BadRequestException("invalid_instant", $"'at' must be an ISO 8601 instant such as 1993-03-15T14:47:00Z, got '{at}'");
+                when = t;
+            }
+            var fromEvents = source switch
+            {
+                null or "" or "statement" => false,
+                "events" => true,
+                _ => throw new BadRequestException("invalid_source", "'source' must be 'statement' or 'events'"),
+            };
+            var balance = await queries.BalanceAsync(id, when, fromEvents, ct);
+            return balance is null ? NotFound(id, when) : Results.Ok(balance);
+        }).Produces<BalanceAt>().ProducesProblem(400).ProducesProblem(404);
+
+        accounts.MapGet("/{id}/statement", async (string id, long? after, int? limit, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
+        {
+            await RequireAccountAsync(ledger, id, ct);
+            return Results.Ok(await queries.StatementAsync(id, after ?? 0, Limit(limit), ct));
+        }).Produces<StatementPage>().ProducesProblem(404);
+
+        accounts.MapGet("/{id}/events", async (string id, long? after, int? limit, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
+        {
+            await RequireAccountAsync(ledger, id, ct);
+            return Results.Ok(await queries.StreamAsync(id, after ?? 0, Limit(limit), ct));
+        }).Produces<IReadOnlyList<AuditEvent>>().ProducesProblem(404);
+
+        accounts.MapPost("/{id}/deposits", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+            MoveAsync(id, http, ledger, clock, PostingKind.Deposit, ct))
+            .Accepts<MoneyRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+
+        accounts.MapPost("/{id}/withdrawals", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+            MoveAsync(id, http, ledger, clock, PostingKind.Withdrawal, ct))
+            .Accepts<MoneyRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+
+        accounts.MapPost("/{id}/postings/{postingId}/reversal", async (string id, string postingId, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+        {
+            var (b, ctx) = await CommandRequests.ReadAsync<ReasonRequest>(http.Request, true, ct);
+            CommandRequests.AccountId(id, "id");
+            return Result(await ledger.ExecuteAsync(
+                new ReversePosting(id, postingId, Guid.CreateVersion7(clock.GetUtcNow()).ToString(), null, b.Reason, clock.GetUtcNow()), ctx, ct));
+        }).Accepts<ReasonRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+
+        accounts.MapPost("/{id}/freeze", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+            LifecycleAsync(id, http, ledger, (r, at) => new FreezeAccount(id, r, at), clock, ct))
+            .Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
+        accounts.MapPost("/{id}/unfreeze", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+            LifecycleAsync(id, http, ledger, (r, at) => new UnfreezeAccount(id, r, at), clock, ct))
+            .Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
+        accounts.MapPost("/{id}/close", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+            LifecycleAsync(id, http, ledger, (_, at) => new CloseAccount(id, at), clock, ct))
+            .Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
+
+        app.MapPost("/transfers", async (HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+        {
+            var (b, ctx) = await CommandRequests.ReadAsync<TransferRequest>(http.Request, false, ct);
+            var from = CommandRequests.AccountId(b.From, "from");
+            var to = CommandRequests.AccountId(b.To, "to");
+            var currency = CommandRequests.Currency(b.Currency);
+            var amount = CommandRequests.Amount(b.Amount, currency);
+            return Result(await ledger.ExecuteAsync(
+                new Post(Guid.CreateVersion7(clock.GetUtcNow()).ToString(), from, to, amount, currency.Code, PostingKind.Transfer, b.Reference, clock.GetUtcNow()), ctx, ct));
+        }).WithTags("Transfers").Accepts<TransferRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+
+        app.MapGet("/projections", async (PgEventStore store, CancellationToken ct) =>
+        {
+            var list = new List<ProjectionStatus>();
+            foreach (var p in ProjectionCatalog.All())
+                list.Add(await ProjectionRunner.StatusAsync(store, p.Name, ct));
+            return Results.Ok(list);
+        }).WithTags("Projections").Produces<List<ProjectionStatus>>();
+    }
+
+    private static int Limit(int? limit) => limit switch
+    {
+        null => 100,
+        < 1 or > 1000 => throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 1000"),
+        _ => limit.Value,
+    };
+
+    private static AccountKind ParseKind(string? kind) => kind?.ToLowerInvariant() switch
+    {
+        null or "" or "customer" => AccountKind.Customer,
+        "internal" => AccountKind.Internal,
+        "external" => AccountKind.External,
+        _ => throw new BadRequestException("invalid_kind", "'kind' must be customer, internal or external"),
+    };
+
+    private static async Task RequireAccountAsync(LedgerService ledger, string id, CancellationToken ct)
+    {
+        var (s, _) = await ledger.Host.GetAsync(AccountStreams.StreamId(CommandRequests.AccountId(id, "id")), ct);
+        if (!s.Exists) throw new NotFoundException(id);
+    }
+
+    private static async Task<IResult> MoveAsync(string id, HttpContext http, LedgerService ledger, TimeProvider clock, PostingKind kind, CancellationToken ct)
+    {
+        var (b, ctx) = await CommandRequests.ReadAsync<MoneyRequest>(http.Request, false, ct);
+        CommandRequests.AccountId(id, "id");
+        var currency = CommandRequests.Currency(b.Currency);
+        var amount = CommandRequests.Amount(b.Amount, currency);
+        var house = b.Counterparty is null ? CashAccount(currency.Code) : CommandRequests.AccountId(b.Counterparty, "counterparty");
+        if (b.Counterparty is null)
+            await EnsureHouseAccountAsync(ledger, house, currency.Code, clock, ct);
+        var at = clock.GetUtcNow();
+        var posting = Guid.CreateVersion7(at).ToString();
+        var cmd = kind == PostingKind.Deposit
+            ? new Post(posting, house, id, amount, currency.Code, kind, b.Reference, at)
+            : new Post(posting, id, house, amount, currency.Code, kind, b.Reference, at);
+        var outcome = await ledger.ExecuteAsync(cmd, ctx, ct);
+        return Result(outcome);
+    }
+
+    /// <summary>Opens the operator's cash account of a currency on first use (an internal account, no floor).</summary>
+    public static async Task EnsureHouseAccountAsync(LedgerService ledger, string accountId, string currency, TimeProvider clock, CancellationToken ct)
+    {
+        var (s, _) = await ledger.Host.GetAsync(AccountStreams.StreamId(accountId), ct);
+        if (s.Exists) return;
+        var ctx = new CommandContext(CommandRequests.DefaultTenant, "system", null, [], Guid.CreateVersion7());
+        var outcome = await ledger.ExecuteAsync(new OpenAccount(accountId, "operator", currency, AccountKind.Internal, 0, clock.GetUtcNow()), ctx, ct);
+        if (!outcome.Accepted && outcome.RejectionCode != "account_exists")
+            throw new InvalidOperationException($"could not open house account {accountId}: {outcome.Body}");
+    }
+
+    private static async Task<IResult> LifecycleAsync(string id, HttpContext http, LedgerService ledger, Func<string?, DateTimeOffset, AccountCommand> make, TimeProvider clock, CancellationToken ct)
+    {
+        var (b, ctx) = await CommandRequests.ReadAsync<ReasonRequest>(http.Request, true, ct);
+        CommandRequests.AccountId(id, "id");
+        return Result(await ledger.ExecuteAsync(make(b.Reason, clock.GetUtcNow()), ctx, ct));
+    }
+
+    /// <summary>Writes a command outcome as-is: the same status and bytes a retry will get.</summary>
+    public static IResult Result(CommandOutcome o) =>
+        Results.Text(o.Body, o.Status >= 400 ? Problems.ContentType : "application/json", statusCode: o.Status);
+
+    private static IResult NotFound(string id, DateTimeOffset? at = null) => Results.Text(
+        Problems.Serialize(Problems.Create(404, "account_not_found",
+            at is null ? $"account '{id}' does not exist" : $"account '{id}' did not exist at {at:O}")),
+        Problems.ContentType, statusCode: 404);
+}
+
+public sealed class NotFoundException(string accountId) : Exception($"account '{accountId}' does not exist")
+{
+    public string AccountId { get; } = accountId;
+}

@@ -1,0 +1,102 @@
+using System.Text.Json.Nodes;
+using Escrow.Domain.Accounts;
+using Escrow.EventStore;
+using Escrow.Projections;
+
+namespace Escrow.Silo.Ledger;
+
+public sealed record StatementLine(
+    long Version, long GlobalPosition, string PostingId, string Kind, string Counterparty, string? Reference, string? ReversalOf,
+    decimal Amount, decimal BalanceAfter, DateTimeOffset OccurredAt);
+
+public sealed record StatementPage(string AccountId, IReadOnlyList<StatementLine> Lines, long? NextAfterVersion);
+
+/// <summary>Balance of an account as of an instant; <see cref="Source"/> says whether the statement read model or a replay of events answered.</summary>
+public sealed record BalanceAt(string AccountId, string Currency, decimal Balance, DateTimeOffset? At, long Version, string Source);
+
+/// <summary>One event of a stream with its metadata: the audit view.</summary>
+public sealed record AuditEvent(
+    long GlobalPosition, long Version, string EventType, int SchemaVersion, JsonNode? Data, JsonNode? Metadata,
+    DateTimeOffset OccurredAt, DateTimeOffset RecordedAt, string PrevHash, string Hash);
+
+/// <summary>Read side of the ledger: read models for speed, the log for audits.</summary>
+public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
+{
+    /// <summary>
+    /// Balance as of <paramref name="at"/> (inclusive, by occurred_at). From the <c>account_statement</c>
+    /// index when the projection has caught up with the account's stream; from a replay of the stream
+    /// otherwise, or when <paramref name="fromEvents"/> asks for the audit path. Null when the account
+    /// does not exist (or did not exist yet at that instant).
+    /// </summary>
+    public async Task<BalanceAt?> BalanceAsync(string accountId, DateTimeOffset? at, bool fromEvents, CancellationToken ct)
+    {
+        var (current, version) = await ledger.Host.GetAsync(AccountStreams.StreamId(accountId), ct).ConfigureAwait(false);
+        if (!current.Exists) return null;
+        if (at is null && !fromEvents)
+            return new BalanceAt(accountId, current.Currency, current.Balance, null, version, "aggregate");
+        if (at is { } t && current.OpenedAt > t) return null;
+
+        if (!fromEvents && at is { } when)
+        {
+            await using var cmd = store.DataSource.CreateCommand(
+                """
+                SELECT b.version,
+                       (SELECT s.balance_after FROM account_statement s WHERE s.account_id = $1 AND s.occurred_at <= $2
+                        ORDER BY s.occurred_at DESC, s.version DESC LIMIT 1),
+                       (SELECT s.version FROM account_statement s WHERE s.account_id = $1 AND s.occurred_at <= $2
+                        ORDER BY s.occurred_at DESC, s.version DESC LIMIT 1)
+                FROM account_balances b WHERE b.account_id = $1
+                """);
+            cmd.Parameters.Add(new() { Value = accountId });
+            cmd.Parameters.Add(new() { Value = when.ToUniversalTime() });
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            // Both read models must have caught up to the stream's version, or the index may be missing postings.
+            if (await r.ReadAsync(ct).ConfigureAwait(false) && r.GetInt64(0) >= version && await StatementCaughtUpAsync(accountId, current, ct).ConfigureAwait(false))
+                return new BalanceAt(accountId, current.Currency, r.IsDBNull(1) ? 0m : r.GetDecimal(1), at, r.IsDBNull(2) ? 0 : r.GetInt64(2), "statement");
+        }
+        var (past, pastVersion) = await ledger.Host.ReplayAsync(AccountStreams.StreamId(accountId), at, ct).ConfigureAwait(false);
+        return new BalanceAt(accountId, current.Currency, past.Balance, at, pastVersion, "events");
+    }
+
+    private async Task<bool> StatementCaughtUpAsync(string accountId, AccountState current, CancellationToken ct)
+    {
+        await using var cmd = store.DataSource.CreateCommand("SELECT count(*) FROM account_statement WHERE account_id = $1");
+        cmd.Parameters.Add(new() { Value = accountId });
+        var n = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        return n >= current.PostingCount;
+    }
+
+    /// <summary>A page of the statement, ordered by stream version, after <paramref name="afterVersion"/>.</summary>
+    public async Task<StatementPage> StatementAsync(string accountId, long afterVersion, int limit, CancellationToken ct)
+    {
+        await using var cmd = store.DataSource.CreateCommand(
+            """
+            SELECT version, global_position, posting_id, kind, counterparty, reference, reversal_of, amount, balance_after, occurred_at
+            FROM account_statement WHERE account_id = $1 AND version > $2 ORDER BY version LIMIT $3
+            """);
+        cmd.Parameters.Add(new() { Value = accountId });
+        cmd.Parameters.Add(new() { Value = afterVersion });
+        cmd.Parameters.Add(new() { Value = limit + 1 });
+        var lines = new List<StatementLine>();
+        await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+                lines.Add(new StatementLine(r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetString(3), r.GetString(4),
+                    r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6), r.GetDecimal(7), r.GetDecimal(8),
+                    r.GetFieldValue<DateTimeOffset>(9)));
+        long? next = null;
+        if (lines.Count > limit)
+        {
+            lines.RemoveAt(lines.Count - 1);
+            next = lines[^1].Version;
+        }
+        return new StatementPage(accountId, lines, next);
+    }
+
+    public async Task<IReadOnlyList<AuditEvent>> StreamAsync(string accountId, long afterVersion, int limit, CancellationToken ct)
+    {
+        var events = await store.ReadStreamAsync(AccountStreams.StreamId(accountId), afterVersion, ct, limit: limit).ConfigureAwait(false);
+        return events.Select(e => new AuditEvent(e.GlobalPosition, e.Version, e.EventType, e.SchemaVersion,
+            JsonNode.Parse(e.DataJson), JsonNode.Parse(e.MetadataJson), e.OccurredAt, e.RecordedAt,
+            Convert.ToHexStringLower(e.PrevHash), Convert.ToHexStringLower(e.Hash))).ToList();
+    }
+}

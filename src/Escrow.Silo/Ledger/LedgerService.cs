@@ -1,0 +1,86 @@
+using Escrow.Domain;
+using Escrow.Domain.Accounts;
+using Escrow.EventStore;
+using Escrow.Projections;
+using Escrow.Silo.Hosting;
+
+namespace Escrow.Silo.Ledger;
+
+/// <summary>What a ledger command answers on success.</summary>
+public sealed record AccountView(
+    string AccountId, string Owner, string Currency, AccountKind Kind, AccountStatus Status,
+    decimal Balance, decimal? Available, decimal OverdraftLimit, long Version, DateTimeOffset? OpenedAt, DateTimeOffset? LastActivityAt)
+{
+    public static AccountView From(AccountState s, long version) => new(
+        s.AccountId, s.Owner, s.Currency, s.Kind, s.Status, s.Balance, s.Available, s.OverdraftLimit, version, s.OpenedAt, s.LastActivityAt);
+}
+
+/// <summary>The answer to a posting: its id and both accounts after it.</summary>
+public sealed record PostingResult(string PostingId, string? ReversalOf, IReadOnlyList<AccountSummary> Accounts);
+
+public sealed record AccountSummary(string AccountId, decimal Balance, decimal? Available, AccountStatus Status);
+
+/// <summary>
+/// The one command path of the ledger: the HTTP frontend and the Berka importer both call
+/// <see cref="ExecuteAsync"/>. Account streams are <c>account-{accountId}</c>.
+/// </summary>
+public sealed class LedgerService(AggregateHost<AccountState> host, PgEventStore store)
+{
+    public static AggregateDefinition<AccountState> Definition { get; } = new(
+        Account.StreamType,
+        streamId => AccountState.Empty(AccountStreams.TryAccountId(streamId, out var id) ? id : streamId),
+        Account.Evolve,
+        SnapshotSchemaVersion: 1);
+
+    public AggregateHost<AccountState> Host => host;
+
+    public async Task<CommandOutcome> ExecuteAsync(AccountCommand command, CommandContext context, CancellationToken ct)
+    {
+        if (command is ReversePosting { Original: null } rev)
+            command = rev with { Original = await FindPostingAsync(rev.PostingId, ct).ConfigureAwait(false) };
+
+        var streams = command.Streams.Select(AccountStreams.StreamId).ToArray();
+        return await host.ExecuteAsync(context, streams,
+            states => Account.Decide(ByAccount(states), command),
+            (after, versions, decision) => Respond(command, ByAccount(after), versions, decision),
+            ct).ConfigureAwait(false);
+    }
+
+    private static Dictionary<string, AccountState> ByAccount(IReadOnlyDictionary<string, AccountState> byStream) =>
+        byStream.Values.ToDictionary(s => s.AccountId, StringComparer.Ordinal);
+
+    private static (int, object) Respond(AccountCommand command, Dictionary<string, AccountState> after, IReadOnlyDictionary<string, long> versions, Decision decision)
+    {
+        switch (command)
+        {
+            case OpenAccount o:
+                return (201, AccountView.From(after[o.AccountId], versions[AccountStreams.StreamId(o.AccountId)]));
+            case Post or ReversePosting:
+                var debit = decision.Events.Select(e => e.Event).OfType<AccountDebited>().Single();
+                var accounts = decision.Events.Select(e => after.Values.First(s => AccountStreams.StreamId(s.AccountId) == e.StreamId))
+                    .Select(s => new AccountSummary(s.AccountId, s.Balance, s.Available, s.Status)).ToList();
+                return (201, new PostingResult(debit.PostingId, debit.ReversalOf, accounts));
+            default:
+                var s1 = after.Values.Single();
+                return (200, AccountView.From(s1, versions[AccountStreams.StreamId(s1.AccountId)]));
+        }
+    }
+
+    /// <summary>Looks a posting up in the log by id (both legs); <c>null</c> when there is none.</summary>
+    public async Task<PostingRecord?> FindPostingAsync(string postingId, CancellationToken ct)
+    {
+        var legs = await store.FindByPostingIdAsync(postingId, ct).ConfigureAwait(false);
+        AccountDebited? debit = null; AccountCredited? credit = null;
+        string? debitAccount = null, creditAccount = null;
+        foreach (var e in legs)
+        {
+            switch (EventSerializer.Deserialize(e))
+            {
+                case AccountDebited d when AccountStreams.TryAccountId(e.StreamId, out var a): debit = d; debitAccount = a; break;
+                case AccountCredited c when AccountStreams.TryAccountId(e.StreamId, out var a): credit = c; creditAccount = a; break;
+            }
+        }
+        if (debit is null || credit is null) return null;
+        return new PostingRecord(postingId, debitAccount!, creditAccount!, debit.Amount, debit.Currency, debit.ReversalOf);
+    }
+}

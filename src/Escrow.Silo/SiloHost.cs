@@ -1,0 +1,151 @@
+using Escrow.Domain.Accounts;
+using Escrow.EventStore;
+using Escrow.Projections;
+using Escrow.Silo.Hosting;
+using Escrow.Silo.Http;
+using Escrow.Silo.Ledger;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Escrow.Silo;
+
+/// <summary>Builds a silo: aggregate host, HTTP frontend, projection runners, idle-activation sweeper.</summary>
+public static class SiloHost
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
+        AddEscrow(builder.Services, builder.Configuration);
+        var app = builder.Build();
+        MapEscrow(app);
+        return app;
+    }
+
+    public static void AddEscrow(IServiceCollection services, IConfiguration configuration)
+    {
+        services.Configure<SiloOptions>(configuration.GetSection("Escrow"));
+        services.TryAddTimeProvider();
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
+            if (string.IsNullOrWhiteSpace(o.ConnectionString))
+                throw new InvalidOperationException("Escrow:ConnectionString is not set (the application role's connection string)");
+            var csb = new NpgsqlConnectionStringBuilder(o.ConnectionString) { MaxPoolSize = o.MaxPoolSize };
+            return new NpgsqlDataSourceBuilder(csb.ConnectionString).Build();
+        });
+        services.AddSingleton(sp => new PgEventStore(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
+            return new AggregateHost<AccountState>(sp.GetRequiredService<PgEventStore>(), LedgerService.Definition,
+                new AggregateHostOptions
+                {
+                    SnapshotEvery = o.SnapshotEvery,
+                    IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds),
+                    MaxConcurrencyRetries = o.MaxConcurrencyRetries,
+                },
+                sp.GetRequiredService<TimeProvider>());
+        });
+        services.AddSingleton<LedgerService>();
+        services.AddSingleton<LedgerQueries>();
+        services.AddHostedService<MigrationAndProjectionService>();
+        services.AddProblemDetails();
+        services.AddOpenApi();
+        services.Configure<JsonOptions>(o =>
+        {
+            o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter());
+        });
+    }
+
+    private static void TryAddTimeProvider(this IServiceCollection services)
+    {
+        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
+            services.AddSingleton(TimeProvider.System);
+    }
+
+    public static void MapEscrow(WebApplication app)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = WriteProblemAsync, StatusCodeSelector = StatusFor });
+        app.UseStatusCodePages();
+        app.MapOpenApi();
+        app.MapGet("/health", () => Results.Ok(new { status = "ok" })).WithTags("Silo");
+        app.MapLedger();
+    }
+
+    private static int StatusFor(Exception ex) => ex switch
+    {
+        BadRequestException or BadHttpRequestException => 400,
+        NotFoundException => 404,
+        _ => 500,
+    };
+
+    private static async Task WriteProblemAsync(HttpContext http)
+    {
+        var ex = http.Features.Get<IExceptionHandlerFeature>()?.Error;
+        var problem = ex switch
+        {
+            BadRequestException b => Problems.Create(400, b.Code, b.Message),
+            BadHttpRequestException b => Problems.Create(400, "bad_request", b.Message),
+            NotFoundException n => Problems.Create(404, "account_not_found", n.Message),
+            _ => Problems.Create(500, "internal_error", "the silo failed to process the request; nothing was acknowledged"),
+        };
+        http.Response.StatusCode = problem.Status;
+        http.Response.ContentType = Problems.ContentType;
+        await http.Response.WriteAsync(Problems.Serialize(problem)).ConfigureAwait(false);
+    }
+}
+
+/// <summary>Migrates at start (when an owner connection is configured), runs the projection runners and sweeps idle activations.</summary>
+internal sealed class MigrationAndProjectionService(
+    IOptions<SiloOptions> options, PgEventStore store, AggregateHost<AccountState> accounts, ILogger<MigrationAndProjectionService> logger) : IHostedService
+{
+    private CancellationTokenSource? _stop;
+    private readonly List<Task> _tasks = [];
+
+    public List<ProjectionRunner> Runners { get; } = [];
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        if (!string.IsNullOrWhiteSpace(o.OwnerConnectionString))
+        {
+            var applied = await Migrator.MigrateAsync(o.OwnerConnectionString, cancellationToken).ConfigureAwait(false);
+            if (applied.Count > 0) logger.LogInformation("applied migrations {Migrations}", string.Join(", ", applied));
+        }
+        _stop = new CancellationTokenSource();
+        if (o.RunProjections)
+        {
+            var runnerOptions = new ProjectionRunnerOptions
+            {
+                BatchSize = o.ProjectionBatchSize,
+                PollInterval = TimeSpan.FromMilliseconds(o.ProjectionPollMilliseconds),
+            };
+            foreach (var p in ProjectionCatalog.All())
+            {
+                var runner = new ProjectionRunner(store, p, runnerOptions, logger);
+                Runners.Add(runner);
+                _tasks.Add(Task.Run(() => runner.RunAsync(_stop.Token), CancellationToken.None));
+            }
+        }
+        _tasks.Add(Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Clamp(o.IdleTimeoutSeconds / 4, 1, 60)));
+            try
+            {
+                while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+                    accounts.DeactivateIdle();
+            }
+            catch (OperationCanceledException) { /* stopping */ }
+        }, CancellationToken.None));
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_stop is null) return;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_tasks).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

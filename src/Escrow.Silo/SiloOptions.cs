@@ -1,0 +1,18 @@
+namespace Escrow.Silo;
+
+/// <summary>Configuration section <c>Escrow</c>.</summary>
+public sealed class SiloOptions
+{
+    /// <summary>Connection string of the application role (escrow_app): INSERT/SELECT on events.</summary>
+    public string ConnectionString { get; set; } = "";
+    /// <summary>Connection string of the schema owner; when set, migrations run at start.</summary>
+    public string? OwnerConnectionString { get; set; }
+    public int SnapshotEvery { get; set; } = 50;
+    public int IdleTimeoutSeconds { get; set; } = 300;
+    public int MaxConcurrencyRetries { get; set; } = 8;
+    /// <summary>Run the projection runners in this silo (one per projection wins the cluster-wide lock).</summary>
+    public bool RunProjections { get; set; } = true;
+    public int ProjectionBatchSize { get; set; } = 500;
+    public int ProjectionPollMilliseconds { get; set; } = 1000;
+    public int MaxPoolSize { get; set; } = 64;
+}
