@@ -19,6 +19,10 @@ public sealed record Decision
     public Rejection? Rejection { get; }
     public bool IsRejected => Rejection is not null;
 
+    /// <summary>The same decision with every event's stream id rewritten (aggregate id → stream id).</summary>
+    public Decision MapStreams(Func<string, string> streamId) =>
+        IsRejected ? this : new(Events.Select(e => e with { StreamId = streamId(e.StreamId) }).ToList(), null);
+
     public static Decision Accept(params PendingEvent[] events) => new(events, null);
     public static Decision Reject(string code, string message) => new([], new Rejection(code, message));
     public static Decision Reject(Rejection rejection) => new([], rejection);

@@ -41,7 +41,7 @@ public sealed class LedgerService(AggregateHost<AccountState> host, PgEventStore
 
         var streams = command.Streams.Select(AccountStreams.StreamId).ToArray();
         return await host.ExecuteAsync(context, streams,
-            states => Account.Decide(ByAccount(states), command),
+            states => Account.Decide(ByAccount(states), command).MapStreams(AccountStreams.StreamId),
             (after, versions, decision) => Respond(command, ByAccount(after), versions, decision),
             ct).ConfigureAwait(false);
     }

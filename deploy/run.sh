@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Command 1: set up and run the main job. Installs PostgreSQL if missing, starts a local instance under
+# .data/pg on 127.0.0.1:${ESCROW_PG_PORT:-55432}, migrates, imports the Berka bank, and runs the silo.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+. deploy/pg.sh
+
+port=${ESCROW_PG_PORT:-55432}
+http=${ESCROW_HTTP_URL:-http://127.0.0.1:5080}
+data=${ESCROW_DATA_DIR:-$root/../shared/data}
+
+pg_ensure_installed
+pg_start "$root/.data/pg" "$port"
+pg_createdb "$port" escrow
+
+export Escrow__OwnerConnectionString="Host=127.0.0.1;Port=$port;Username=postgres;Database=escrow"
+export Escrow__ConnectionString="Host=127.0.0.1;Port=$port;Username=escrow_app;Database=escrow"
+
+echo "==> building"
+dotnet build src/Escrow.Cli -c Release -v q -nologo | tail -n 3
+escrow() { dotnet "$root/src/Escrow.Cli/bin/Release/net10.0/escrow.dll" "$@"; }
+
+escrow migrate
+if [ -d "$data/berka" ]; then
+  escrow import berka "$data/berka" --report "$root/.data/berka-unmatched.csv"
+else
+  echo "==> no Berka data at $data/berka; skipping the import"
+fi
+echo "==> silo on $http  (try: curl $http/accounts/berka-576/balance?at=1993-03-15T23:59:59Z)"
+exec dotnet "$root/src/Escrow.Cli/bin/Release/net10.0/escrow.dll" serve --urls "$http"

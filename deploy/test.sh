@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Command 2: run every test. Starts a throwaway PostgreSQL (installed from Debian packages if missing)
+# on 127.0.0.1:${ESCROW_TEST_PG_PORT:-55433}; each test class creates its own database in it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+. deploy/pg.sh
+
+port=${ESCROW_TEST_PG_PORT:-55433}
+dir=$(mktemp -d /tmp/escrow-test-pg.XXXXXX)
+cleanup() { pg_stop "$dir"; rm -rf "$dir"; }
+trap cleanup EXIT
+
+pg_ensure_installed
+# A throwaway cluster: durability settings off for speed (the benchmark uses the durable one).
+pg_start "$dir" "$port" fsync=off synchronous_commit=off full_page_writes=off
+export ESCROW_TEST_PG="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
+export ESCROW_DATA_DIR=${ESCROW_DATA_DIR:-$root/../shared/data}
+
+dotnet test Orleans.Escrow.sln -c Release --logger "console;verbosity=normal" "$@"

@@ -1,0 +1,134 @@
+using System.CommandLine;
+using System.Globalization;
+using Escrow.Cli;
+using Escrow.EventStore;
+using Escrow.Projections;
+using Escrow.Silo;
+using Escrow.Silo.Ledger;
+using Microsoft.Extensions.Logging.Abstractions;
+using Spectre.Console;
+
+var root = new RootCommand("escrow: the event-sourced ledger's command-line tool. Connection settings come from " +
+                           "Escrow__ConnectionString (application role) and Escrow__OwnerConnectionString (schema owner).");
+
+var migrate = new Command("migrate", "Apply the SQL migrations of sql/ (as the schema owner); a no-op when up to date.");
+migrate.SetAction(async (_, ct) =>
+{
+    var cfg = CliConfig.FromEnvironment();
+    var applied = await Migrator.MigrateAsync(cfg.Owner, ct);
+    Console.WriteLine(applied.Count == 0 ? "schema is up to date" : $"applied {string.Join(", ", applied)}");
+    return 0;
+});
+root.Subcommands.Add(migrate);
+
+var urls = new Option<string>("--urls") { Description = "HTTP address(es) to listen on", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
+var serve = new Command("serve", "Run a silo: aggregate host, HTTP frontend, projection runners.") { urls };
+serve.SetAction(async (pr, ct) =>
+{
+    var app = SiloHost.Build(["--urls", pr.GetValue(urls)!]);
+    await app.RunAsync(ct);
+    return 0;
+});
+root.Subcommands.Add(serve);
+
+var accountArg = new Argument<string>("account-id") { Description = "Account id, for example berka-576" };
+var atOption = new Option<string?>("--at") { Description = "ISO 8601 instant, e.g. 1993-03-15T14:47:00Z (default: now)" };
+var fromEvents = new Option<bool>("--from-events") { Description = "Answer by replaying the stream instead of the statement index" };
+var balance = new Command("balance", "Print an account's balance, now or as of an instant.") { accountArg, atOption, fromEvents };
+balance.SetAction(async (pr, ct) =>
+{
+    var cfg = CliConfig.FromEnvironment();
+    await using var ds = cfg.DataSource();
+    var store = new PgEventStore(ds);
+    var ledger = CliConfig.Ledger(store);
+    DateTimeOffset? at = null;
+    if (pr.GetValue(atOption) is { } text)
+    {
+        if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
+            throw new CliException($"'--at {text}' is not an ISO 8601 instant");
+        at = t;
+    }
+    var b = await new LedgerQueries(store, ledger).BalanceAsync(pr.GetValue(accountArg)!, at, pr.GetValue(fromEvents), ct)
+        ?? throw new CliException($"account '{pr.GetValue(accountArg)}' does not exist{(at is null ? "" : $" at {at:O}")}");
+    Console.WriteLine($"{b.AccountId}  {b.Balance.ToString(CultureInfo.InvariantCulture)} {b.Currency}  as of {(b.At?.ToString("O") ?? "now")}  (version {b.Version}, from {b.Source})");
+    return 0;
+});
+root.Subcommands.Add(balance);
+
+var statement = new Command("statement", "Print an account's statement with the running balance.") { accountArg };
+statement.SetAction(async (pr, ct) =>
+{
+    var cfg = CliConfig.FromEnvironment();
+    await using var ds = cfg.DataSource();
+    var store = new PgEventStore(ds);
+    var queries = new LedgerQueries(store, CliConfig.Ledger(store));
+    var table = new Table().AddColumns("version", "occurred at", "posting", "kind", "counterparty", "amount", "balance");
+    long after = 0;
+    while (true)
+    {
+        var page = await queries.StatementAsync(pr.GetValue(accountArg)!, after, 1000, ct);
+        foreach (var l in page.Lines)
+            table.AddRow(l.Version.ToString(CultureInfo.InvariantCulture), l.OccurredAt.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                Markup.Escape(l.PostingId), l.Kind, Markup.Escape(l.Counterparty), l.Amount.ToString(CultureInfo.InvariantCulture),
+                l.BalanceAfter.ToString(CultureInfo.InvariantCulture));
+        if (page.NextAfterVersion is not { } next) break;
+        after = next;
+    }
+    AnsiConsole.Write(table);
+    return 0;
+});
+root.Subcommands.Add(statement);
+
+var verify = new Command("verify", "Check every hash chain, zero-sum per currency, and that read models equal a replay of the log.");
+verify.SetAction(async (_, ct) =>
+{
+    var cfg = CliConfig.FromEnvironment();
+    await using var ds = cfg.DataSource();
+    var report = await LedgerVerifier.RunAsync(new PgEventStore(ds), ct);
+    foreach (var line in report.Lines) Console.WriteLine(line);
+    Console.WriteLine(report.Ok ? "verify: OK" : "verify: FAILED");
+    return report.Ok ? 0 : 1;
+});
+root.Subcommands.Add(verify);
+
+var projectionArg = new Argument<string>("projection") { Description = $"One of: {string.Join(", ", ProjectionCatalog.All().Select(p => p.Name))}" };
+var rebuild = new Command("rebuild", "Empty a read model and rebuild it from position 0.") { projectionArg };
+rebuild.SetAction(async (pr, ct) =>
+{
+    var cfg = CliConfig.FromEnvironment();
+    var name = pr.GetValue(projectionArg)!;
+    var projection = ProjectionCatalog.All().FirstOrDefault(p => p.Name == name)
+        ?? throw new CliException($"unknown projection '{name}'; known: {string.Join(", ", ProjectionCatalog.All().Select(p => p.Name))}");
+    await using var ds = cfg.DataSource();
+    var runner = new ProjectionRunner(new PgEventStore(ds), projection, new ProjectionRunnerOptions { BatchSize = 2000 }, NullLogger.Instance);
+    await runner.ResetAsync(ct);
+    long applied = 0;
+    await AnsiConsole.Progress().StartAsync(async p =>
+    {
+        var task = p.AddTask($"rebuilding {name}", maxValue: double.MaxValue);
+        task.IsIndeterminate = true;
+        applied = await runner.CatchUpAsync(new Progress<long>(n => task.Description = $"rebuilding {name}: {n:N0} events"), ct);
+        task.StopTask();
+    });
+    Console.WriteLine($"rebuilt {name} from position 0: {applied:N0} events applied");
+    return 0;
+});
+root.Subcommands.Add(rebuild);
+
+BerkaCommand.Add(root);
+BenchCommand.Add(root);
+
+try
+{
+    return await root.Parse(args).InvokeAsync();
+}
+catch (CliException ex)
+{
+    Console.Error.WriteLine($"escrow: {ex.Message}");
+    return 2;
+}
+catch (MigrationChecksumException ex)
+{
+    Console.Error.WriteLine($"escrow: {ex.Message}");
+    return 2;
+}

@@ -1,0 +1,148 @@
+using System.Data;
+using System.Globalization;
+using Escrow.Domain.Accounts;
+using Escrow.EventStore;
+using Escrow.Projections;
+using Npgsql;
+
+namespace Escrow.Silo.Ledger;
+
+/// <summary>An <see cref="IProgress{T}"/> that reports on the caller's thread (Progress&lt;T&gt; posts to the pool and races).</summary>
+public sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}
+
+public sealed record VerifyReport(bool Ok, IReadOnlyList<string> Lines, long Streams, long Events);
+
+/// <summary>
+/// The auditor's check, run by <c>escrow verify</c>:
+/// (1) every stream's SHA-256 chain holds; (2) per currency, all account balances (customer, internal and
+/// external) sum to zero, from a replay of the log; (3) the read models equal a replay of the log up to
+/// their checkpoints (all read in one REPEATABLE READ snapshot, so a running silo does not disturb it).
+/// </summary>
+public static class LedgerVerifier
+{
+    public static async Task<VerifyReport> RunAsync(PgEventStore store, CancellationToken ct, IProgress<string>? progress = null)
+    {
+        var lines = new List<string>();
+        var ok = true;
+
+        long streams = 0, chainEvents = 0;
+        var broken = 0;
+        await foreach (var b in ChainVerifier.VerifyAsync(store, new SyncProgress<ChainVerifier.Progress>(p => { streams = p.Streams; chainEvents = p.Events; }), ct).ConfigureAwait(false))
+        {
+            broken++;
+            lines.Add($"hash chain BROKEN: stream {b.StreamId} at version {b.Version} (global position {b.GlobalPosition}): {b.Reason}");
+        }
+        ok &= broken == 0;
+        lines.Add($"hash chains: {streams:N0} streams, {chainEvents:N0} events, {broken} broken");
+        progress?.Report("chains checked");
+
+        await using var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var tx = await conn.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
+        var cpBalances = await CheckpointAsync(conn, tx, AccountBalancesProjection.ProjectionName, ct).ConfigureAwait(false);
+        var cpStatement = await CheckpointAsync(conn, tx, AccountStatementProjection.ProjectionName, ct).ConfigureAwait(false);
+
+        var states = new Dictionary<string, (AccountState State, long Version)>(StringComparer.Ordinal);
+        Dictionary<string, (AccountState State, long Version)>? atBalances = null;
+        var legs = new Dictionary<string, List<(long Version, string PostingId, decimal Amount, decimal After)>>(StringComparer.Ordinal);
+        var cursor = GlobalCheckpoint.Start;
+        long events = 0;
+        while (true)
+        {
+            var page = await store.ReadAllAsync(cursor, 5000, ct, conn, tx).ConfigureAwait(false);
+            if (page.Count == 0) break;
+            foreach (var e in page)
+            {
+                if (atBalances is null && e.Checkpoint.CompareTo(cpBalances) > 0)
+                    atBalances = new(states, StringComparer.Ordinal);
+                events++;
+                if (!AccountStreams.TryAccountId(e.StreamId, out var id)) continue;
+                var evt = EventSerializer.Deserialize(e);
+                var s = states.TryGetValue(id, out var cur) ? cur.State : AccountState.Empty(id);
+                s = Account.Evolve(s, evt);
+                states[id] = (s, e.Version);
+                if (e.Checkpoint.CompareTo(cpStatement) <= 0 && evt is AccountDebited or AccountCredited)
+                {
+                    var (pid, amt) = evt switch
+                    {
+                        AccountDebited d => (d.PostingId, -d.Amount),
+                        AccountCredited c => (c.PostingId, c.Amount),
+                        _ => throw new InvalidOperationException("unreachable"),
+                    };
+                    if (!legs.TryGetValue(id, out var l)) legs[id] = l = [];
+                    l.Add((e.Version, pid, amt, s.Balance));
+                }
+            }
+            cursor = page[^1].Checkpoint;
+        }
+        atBalances ??= states;
+        lines.Add($"replayed {events:N0} events of {states.Count:N0} accounts");
+
+        // Zero-sum per currency, from the replay.
+        foreach (var g in states.Values.GroupBy(x => x.State.Currency).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            var sum = g.Sum(x => x.State.Balance);
+            ok &= sum == 0;
+            lines.Add($"zero-sum {g.Key}: {g.Count():N0} accounts, sum of balances {sum.ToString(CultureInfo.InvariantCulture)} {(sum == 0 ? "OK" : "VIOLATED")}");
+        }
+
+        // account_balances equals the replay up to its checkpoint.
+        var mismatches = 0;
+        var seen = 0;
+        await using (var cmd = new NpgsqlCommand("SELECT account_id, balance, version, status FROM account_balances", conn, tx))
+        await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                seen++;
+                var id = r.GetString(0);
+                if (!atBalances.TryGetValue(id, out var exp) || exp.State.Balance != r.GetDecimal(1) || exp.Version != r.GetInt64(2) || exp.State.Status.ToString() != r.GetString(3))
+                {
+                    if (mismatches++ < 10)
+                        lines.Add($"account_balances MISMATCH {id}: read model {r.GetDecimal(1)} v{r.GetInt64(2)} {r.GetString(3)}, replay {(exp.State is null ? "absent" : $"{exp.State.Balance} v{exp.Version} {exp.State.Status}")}");
+                }
+            }
+        }
+        mismatches += Math.Abs(atBalances.Count - seen);
+        ok &= mismatches == 0;
+        lines.Add($"account_balances vs replay: {seen:N0} rows, {atBalances.Count:N0} expected, {mismatches} mismatches");
+
+        // account_statement equals the replay's posting legs up to its checkpoint.
+        var stmtMismatch = 0;
+        long stmtRows = 0;
+        var expectedRows = legs.Values.Sum(l => (long)l.Count);
+        await using (var cmd = new NpgsqlCommand("SELECT account_id, version, posting_id, amount, balance_after FROM account_statement ORDER BY account_id, version", conn, tx))
+        await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            string? current = null; var idx = 0; List<(long Version, string PostingId, decimal Amount, decimal After)>? list = null;
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                stmtRows++;
+                var id = r.GetString(0);
+                if (id != current) { current = id; idx = 0; legs.TryGetValue(id, out list); }
+                var ok1 = list is not null && idx < list.Count && list[idx].Version == r.GetInt64(1) && list[idx].PostingId == r.GetString(2)
+                          && list[idx].Amount == r.GetDecimal(3) && list[idx].After == r.GetDecimal(4);
+                if (!ok1 && stmtMismatch++ < 10)
+                    lines.Add($"account_statement MISMATCH {id} v{r.GetInt64(1)}: read model {r.GetDecimal(3)} → {r.GetDecimal(4)}");
+                idx++;
+            }
+        }
+        stmtMismatch += (int)Math.Abs(expectedRows - stmtRows);
+        ok &= stmtMismatch == 0;
+        lines.Add($"account_statement vs replay: {stmtRows:N0} rows, {expectedRows:N0} expected, {stmtMismatch} mismatches");
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return new VerifyReport(ok, lines, streams, events);
+    }
+
+    private static async Task<GlobalCheckpoint> CheckpointAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string name, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT transaction_id::text, global_position FROM projection_checkpoints WHERE projection = $1", conn, tx);
+        cmd.Parameters.Add(new() { Value = name });
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await r.ReadAsync(ct).ConfigureAwait(false)
+            ? new GlobalCheckpoint(ulong.Parse(r.GetString(0), CultureInfo.InvariantCulture), r.GetInt64(1))
+            : GlobalCheckpoint.Start;
+    }
+}
