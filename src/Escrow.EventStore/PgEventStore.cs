@@ -132,12 +132,14 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
 
     private static Exception Translate(PostgresException ex, IdempotencyRecord? idem)
     {
-        if (ex.SqlState == "ES409" && ex.Detail is { } detail)
+        if (ex.SqlState == "ES409")
         {
-            using var doc = JsonDocument.Parse(detail);
-            var root = doc.RootElement;
-            return new WrongExpectedVersionException(root.GetProperty("stream").GetString()!,
-                root.GetProperty("expected").GetInt64(), root.GetProperty("actual").GetInt64());
+            // Npgsql redacts DETAIL unless "Include Error Detail" is on, so the message text carries the facts.
+            var m = System.Text.RegularExpressions.Regex.Match(ex.MessageText, @"^wrong expected version for stream (.*): expected (\d+), actual (\d+)$");
+            if (m.Success)
+                return new WrongExpectedVersionException(m.Groups[1].Value,
+                    long.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture),
+                    long.Parse(m.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture));
         }
         if (ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "idempotency_pkey" && idem is not null)
             return new IdempotencyKeyTakenException(idem.Tenant, idem.Key);
