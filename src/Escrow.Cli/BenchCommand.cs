@@ -1,12 +1,656 @@
+using System.Collections.Concurrent;
 using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Escrow.Domain.Accounts;
+using Escrow.Silo;
+using Escrow.Silo.Hosting;
+using Npgsql;
+using Spectre.Console;
 
 namespace Escrow.Cli;
 
-/// <summary><c>escrow bench</c> (placeholder until the benchmark lands).</summary>
-internal static class BenchCommand
+/// <summary>
+/// <c>escrow bench</c>: a throughput and latency benchmark of the whole command path (HTTP, aggregate host,
+/// PostgreSQL append), with the raw PostgreSQL ceiling (pgbench, one-row INSERT transactions) measured in the
+/// same run. Prints one table (console and Markdown). Not a test: it asserts nothing, it reports.
+/// </summary>
+internal static partial class BenchCommand
 {
+    private const string Currency = "EUR";
+    private const decimal Funding = 1_000_000m;
+    private const double RatioTarget = 0.5, HalfLoadP99TargetMs = 25, LagTargetMs = 250;
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
     public static void Add(RootCommand root)
     {
-        _ = root;
+        var clients = new Option<int>("--clients") { Description = "Concurrent HTTP clients (closed loop)", DefaultValueFactory = _ => 16 };
+        var seconds = new Option<int>("--seconds") { Description = "Seconds of full load (half load runs for half as long)", DefaultValueFactory = _ => 20 };
+        var accounts = new Option<int>("--accounts") { Description = "Customer accounts to open and fund before the load", DefaultValueFactory = _ => 1000 };
+        var url = new Option<string?>("--url") { Description = "Base address of a running silo (default: start one in-process on a free port)" };
+        var profile = new Option<bool>("--profile")
+        {
+            Description = "In-process silo only: trace server requests and every PostgreSQL command during the full-load phase " +
+                          "and print where the time goes (adds some overhead; the headline numbers are best taken without it)",
+        };
+        var bench = new Command("bench", "Benchmark transfers through the HTTP API against pgbench on the same database; prints a table.")
+        {
+            clients, seconds, accounts, url, profile,
+        };
+        bench.SetAction(async (pr, ct) =>
+        {
+            var settings = new Settings(pr.GetValue(clients), pr.GetValue(seconds), pr.GetValue(accounts), pr.GetValue(url), pr.GetValue(profile));
+            return await RunAsync(settings, ct);
+        });
+        root.Subcommands.Add(bench);
+    }
+
+    private sealed record Settings(int Clients, int Seconds, int Accounts, string? Url, bool Profile);
+
+    private sealed record Phase(
+        long Created, long Refused, long Other, double[] SortedMs, TimeSpan Elapsed, double MachineBusy, double ProcessCores, long Late,
+        IReadOnlyDictionary<string, long> Codes)
+    {
+        public string CodeSummary => Codes.Count == 0 ? "" :
+            "; not created: " + string.Join(", ", Codes.OrderByDescending(c => c.Value).Select(c => $"{c.Key} × {c.Value.ToString(CultureInfo.InvariantCulture)}"));
+        public double CreatedPerSecond => Created / Elapsed.TotalSeconds;
+        public double Percentile(double p) => BenchCommand.Percentile(SortedMs, p);
+        public string Triple => SortedMs.Length == 0 ? "n/a" : $"{Ms(Percentile(0.50))} / {Ms(Percentile(0.95))} / {Ms(Percentile(0.99))}";
+    }
+
+    private sealed record Lag(double LagMsAtStop, long EventsBehindAtStop, double? CatchUpMs, string Detail);
+
+    private sealed record PgbenchResult(double Tps, double? LatencyAvgMs, double MachineBusy, string Command);
+
+    private sealed record ServerInfo(string Version, string Fsync, string SynchronousCommit, string WalSyncMethod);
+
+    private static async Task<int> RunAsync(Settings s, CancellationToken ct)
+    {
+        if (s.Clients < 1) throw new CliException("--clients must be at least 1");
+        if (s.Seconds < 2) throw new CliException("--seconds must be at least 2");
+        if (s.Accounts < 2) throw new CliException("--accounts must be at least 2 (transfers need two distinct accounts)");
+        if (s.Profile && s.Url is not null) throw new CliException("--profile needs the in-process silo (leave out --url)");
+        var cfg = CliConfig.FromEnvironment();
+        var owner = new NpgsqlConnectionStringBuilder(cfg.Owner);
+        var pgbench = FindPgbench() ?? throw new CliException("pgbench not found under /usr/lib/postgresql/*/bin or on PATH");
+
+        var run = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 4));
+        var loadAtStart = ReadLoadAverage();
+        var server = await ServerInfoAsync(cfg.Owner, ct);
+        Info($"bench run {run}: {s.Clients} clients, {s.Seconds} s full load, {s.Seconds / 2.0:0.#} s half load, {s.Accounts} accounts; " +
+             $"{Environment.ProcessorCount} cores, load average {loadAtStart}");
+
+        WebApplication? silo = null;
+        var baseUrl = s.Url;
+        if (baseUrl is null)
+        {
+            var port = FreePort();
+            baseUrl = $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
+            // Quiet the in-process silo: its request logging would compete with the load for the console and the CPU.
+            silo = SiloHost.Build(["--urls", baseUrl, "--Logging:LogLevel:Default=Warning"]);
+            await silo.StartAsync(ct);
+            Info($"started an in-process silo on {baseUrl}");
+        }
+
+        try
+        {
+            using var http = new HttpClient(new SocketsHttpHandler
+            {
+                UseProxy = false,
+                MaxConnectionsPerServer = int.MaxValue,
+                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            })
+            {
+                BaseAddress = new Uri(baseUrl.TrimEnd('/') + "/"),
+                Timeout = TimeSpan.FromSeconds(30),
+            };
+            using (var health = await http.GetAsync("health", ct))
+                if (!health.IsSuccessStatusCode)
+                    throw new CliException($"silo at {baseUrl} is not healthy: GET /health answered {(int)health.StatusCode}");
+
+            var ids = await SetUpAccountsAsync(http, run, s, ct);
+
+            var warmUp = TimeSpan.FromSeconds(Math.Clamp(s.Seconds / 10.0, 1, 3));
+            Info($"warming up for {warmUp.TotalSeconds:0.#} s (not measured)");
+            await ClosedLoopAsync(http, ids, run + "w", s.Clients, warmUp, ct);
+
+            var stats0 = await PgStatsAsync(cfg.Owner, ct);
+            using var profiler = s.Profile ? new Profiler() : null;
+            Info($"full load: {s.Clients} clients in a closed loop for {s.Seconds} s");
+            var full = await ClosedLoopAsync(http, ids, run + "f", s.Clients, TimeSpan.FromSeconds(s.Seconds), ct);
+            profiler?.Stop();
+            var stats1 = await PgStatsAsync(cfg.Owner, ct);
+            var lagFull = await MeasureLagAsync(http, ct);
+            Info($"full load done: {full.CreatedPerSecond:0.0} transfers/s; projections: {lagFull.Detail}");
+
+            var rate = Math.Max(1, full.CreatedPerSecond / 2);
+            var halfDuration = TimeSpan.FromSeconds(s.Seconds / 2.0);
+            Info($"half load: {rate:0.0} transfers/s paced over {s.Clients} clients for {halfDuration.TotalSeconds:0.#} s");
+            var half = await PacedAsync(http, ids, run + "h", s.Clients, rate, halfDuration, ct);
+            var lagHalf = await MeasureLagAsync(http, ct);
+            Info($"half load done: {half.CreatedPerSecond:0.0} transfers/s; projections: {lagHalf.Detail}");
+
+            Info($"pgbench: {s.Clients} clients, one-row INSERT transactions, {s.Seconds} s");
+            var pg = await RunPgbenchAsync(pgbench, owner, run, s.Clients, s.Seconds, ct);
+            Info($"pgbench: {pg.Tps:0.0} tps");
+
+            long? conflicts = silo?.Services.GetService<AggregateHost<AccountState>>()?.ConcurrencyConflicts;
+            Report(s, server, loadAtStart, full, half, rate, lagFull, lagHalf, pg);
+            Diagnostics(full, pg, stats0, stats1, conflicts, profiler);
+            return 0;
+        }
+        finally
+        {
+            if (silo is not null)
+            {
+                await silo.StopAsync(CancellationToken.None);
+                await silo.DisposeAsync();
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- setup
+
+    private static async Task<string[]> SetUpAccountsAsync(HttpClient http, string run, Settings s, CancellationToken ct)
+    {
+        var ids = Enumerable.Range(0, s.Accounts).Select(i => $"bench-{run}-{i.ToString(CultureInfo.InvariantCulture)}").ToArray();
+        var clock = Stopwatch.StartNew();
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = s.Clients, CancellationToken = ct };
+        await Parallel.ForEachAsync(ids, parallel, async (id, token) =>
+            await PostExpectingAsync(http, "accounts", new { accountId = id, owner = "bench", currency = Currency }, $"bench-{id}-open", token));
+        // Every deposit also posts to the house cash account, so deposits run one at a time: the silo stamps a posting's
+        // time before it takes the accounts' turns, and a deposit that loses the race to a later-stamped one on the same
+        // account is refused as backdated_posting (retried below with a fresh key, since the refusal is remembered).
+        foreach (var id in ids)
+            await PostExpectingAsync(http, $"accounts/{id}/deposits", new { amount = Funding, currency = Currency, reference = "bench funding" },
+                $"bench-{id}-fund", ct);
+        Info($"opened and funded {ids.Length} accounts with {Funding.ToString("N2", CultureInfo.InvariantCulture)} {Currency} each in {clock.Elapsed.TotalSeconds:0.0} s");
+        return ids;
+    }
+
+    private static async Task PostExpectingAsync(HttpClient http, string path, object body, string key, CancellationToken ct)
+    {
+        var json = JsonSerializer.Serialize(body, Json);
+        for (var attempt = 0; ; attempt++)
+        {
+            using var request = Post(path, json, attempt == 0 ? key : $"{key}-retry{attempt.ToString(CultureInfo.InvariantCulture)}");
+            using var response = await http.SendAsync(request, ct);
+            if (response.StatusCode == HttpStatusCode.Created) return;
+            var text = await response.Content.ReadAsStringAsync(ct);
+            if (attempt < 5 && response.StatusCode == HttpStatusCode.Conflict && ProblemCode(text) == "backdated_posting") continue;
+            throw new CliException($"setup: POST /{path} answered {(int)response.StatusCode}: {text}");
+        }
+    }
+
+    private static string ProblemCode(string problemJson)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(problemJson);
+            return doc.RootElement.TryGetProperty("code", out var c) ? c.GetString() ?? "?" : "?";
+        }
+        catch (JsonException) { return "?"; }
+    }
+
+    private static HttpRequestMessage Post(string path, string json, string idempotencyKey)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        request.Headers.Add("Idempotency-Key", idempotencyKey);
+        return request;
+    }
+
+    // ---------------------------------------------------------------- load
+
+    private sealed class Tally
+    {
+        public long Created, Refused, Other, Late;
+        public readonly List<double> Ms = new(1 << 14);
+        public readonly Dictionary<string, long> Codes = new(StringComparer.Ordinal);
+    }
+
+    /// <summary>One transfer between two random distinct accounts; records its latency and outcome.</summary>
+    private static async Task TransferAsync(HttpClient http, string[] ids, string key, Tally t, CancellationToken ct)
+    {
+        var from = Random.Shared.Next(ids.Length);
+        var to = Random.Shared.Next(ids.Length - 1);
+        if (to >= from) to++;
+        var amount = Random.Shared.Next(1, 501) / 100m;   // 0.01 to 5.00: nothing close to the funding, so refusals are rare
+        var json = JsonSerializer.Serialize(new { from = ids[from], to = ids[to], amount, currency = Currency, reference = "bench" }, Json);
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            using var request = Post("transfers", json, key);
+            using var response = await http.SendAsync(request, ct);
+            await response.Content.LoadIntoBufferAsync(ct);
+            t.Ms.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            switch (response.StatusCode)
+            {
+                case HttpStatusCode.Created: t.Created++; break;
+                case HttpStatusCode.Conflict: t.Refused++; break;
+                default: t.Other++; break;
+            }
+            if (response.StatusCode != HttpStatusCode.Created)
+            {
+                var code = $"{(int)response.StatusCode} {ProblemCode(await response.Content.ReadAsStringAsync(ct))}";
+                t.Codes[code] = t.Codes.GetValueOrDefault(code) + 1;
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException || ex is TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            t.Ms.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            t.Other++;
+            var code = ex.GetType().Name;
+            t.Codes[code] = t.Codes.GetValueOrDefault(code) + 1;
+        }
+    }
+
+    /// <summary>Each client sends its next transfer as soon as the previous one is answered, until the duration has passed.</summary>
+    private static async Task<Phase> ClosedLoopAsync(HttpClient http, string[] ids, string run, int clients, TimeSpan duration, CancellationToken ct)
+    {
+        var cpu = CpuSample.Take();
+        var start = Stopwatch.GetTimestamp();
+        var tallies = await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
+        {
+            var t = new Tally();
+            for (long n = 0; Stopwatch.GetElapsedTime(start) < duration; n++)
+                await TransferAsync(http, ids, $"bench-{run}-{c}-{n}", t, ct);
+            return t;
+        }, ct)));
+        return Collect(tallies, Stopwatch.GetElapsedTime(start), cpu);
+    }
+
+    /// <summary>
+    /// Open-loop pacing: transfer i is due at start + i / rate, whoever of the clients is free takes it. Latency is
+    /// measured from the send; a transfer sent more than 5 ms after its due time counts as late (the schedule slipped).
+    /// </summary>
+    private static async Task<Phase> PacedAsync(HttpClient http, string[] ids, string run, int clients, double rate, TimeSpan duration, CancellationToken ct)
+    {
+        var cpu = CpuSample.Take();
+        var start = Stopwatch.GetTimestamp();
+        long ticket = -1;
+        var slack = Stopwatch.Frequency / 200;   // 5 ms
+        var tallies = await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
+        {
+            var t = new Tally();
+            while (true)
+            {
+                var i = Interlocked.Increment(ref ticket);
+                var offset = (long)(i * Stopwatch.Frequency / rate);
+                if (offset >= duration.TotalSeconds * Stopwatch.Frequency) break;
+                var due = start + offset;
+                var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
+                if (Stopwatch.GetTimestamp() - due > slack) t.Late++;
+                await TransferAsync(http, ids, $"bench-{run}-{i}", t, ct);
+            }
+            return t;
+        }, ct)));
+        return Collect(tallies, Stopwatch.GetElapsedTime(start), cpu);
+    }
+
+    private static Phase Collect(Tally[] tallies, TimeSpan elapsed, CpuSample cpu)
+    {
+        var (busy, cores) = cpu.Since();
+        var all = tallies.SelectMany(t => t.Ms).ToArray();
+        Array.Sort(all);
+        var codes = tallies.SelectMany(t => t.Codes).GroupBy(c => c.Key, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Sum(c => c.Value), StringComparer.Ordinal);
+        return new Phase(tallies.Sum(t => t.Created), tallies.Sum(t => t.Refused), tallies.Sum(t => t.Other), all, elapsed, busy, cores,
+            tallies.Sum(t => t.Late), codes);
+    }
+
+    private static double Percentile(double[] sorted, double p) =>
+        sorted.Length == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+
+    // ---------------------------------------------------------------- projections
+
+    /// <summary>Reads <c>GET /projections</c> right away, then polls until every projection has nothing left to apply.</summary>
+    private static async Task<Lag> MeasureLagAsync(HttpClient http, CancellationToken ct)
+    {
+        var stopped = Stopwatch.GetTimestamp();
+        var first = await ProjectionsAsync(http, ct);
+        var lagMs = first.Count == 0 ? 0 : first.Max(p => p.LagMs);
+        var behind = first.Count == 0 ? 0 : first.Sum(p => p.Behind);
+        double? caughtUp = behind == 0 ? Stopwatch.GetElapsedTime(stopped).TotalMilliseconds : null;
+        var limit = TimeSpan.FromSeconds(60);
+        while (caughtUp is null && Stopwatch.GetElapsedTime(stopped) < limit)
+        {
+            await Task.Delay(10, ct);
+            var now = await ProjectionsAsync(http, ct);
+            if (now.All(p => p.Behind == 0)) caughtUp = Stopwatch.GetElapsedTime(stopped).TotalMilliseconds;
+        }
+        var perProjection = string.Join(", ", first.Select(p => $"{p.Name} {p.Behind} behind/{Ms(p.LagMs)} ms"));
+        var detail = $"at stop {perProjection}; " + (caughtUp is { } c ? $"all at 0 behind after {Ms(c)} ms" : $"not caught up after {limit.TotalSeconds:0} s");
+        return new Lag(lagMs, behind, caughtUp, detail);
+    }
+
+    private static async Task<List<(string Name, long Behind, double LagMs)>> ProjectionsAsync(HttpClient http, CancellationToken ct)
+    {
+        using var response = await http.GetAsync("projections", ct);
+        response.EnsureSuccessStatusCode();
+        await using var body = await response.Content.ReadAsStreamAsync(ct);
+        using var doc = await JsonDocument.ParseAsync(body, cancellationToken: ct);
+        return doc.RootElement.EnumerateArray()
+            .Select(p => (p.GetProperty("name").GetString() ?? "?", p.GetProperty("eventsBehind").GetInt64(), p.GetProperty("lagMilliseconds").GetDouble()))
+            .ToList();
+    }
+
+    // ---------------------------------------------------------------- pgbench
+
+    private static string? FindPgbench()
+    {
+        if (Directory.Exists("/usr/lib/postgresql"))
+        {
+            var found = Directory.GetDirectories("/usr/lib/postgresql")
+                .Select(d => (Dir: d, Version: double.TryParse(Path.GetFileName(d), NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : 0))
+                .OrderByDescending(d => d.Version)
+                .Select(d => Path.Combine(d.Dir, "bin", "pgbench"))
+                .FirstOrDefault(File.Exists);
+            if (found is not null) return found;
+        }
+        return (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(d => Path.Combine(d, "pgbench")).FirstOrDefault(File.Exists);
+    }
+
+    [GeneratedRegex(@"^tps = ([0-9]+(?:\.[0-9]+)?)", RegexOptions.Multiline)]
+    private static partial Regex TpsLine();
+
+    [GeneratedRegex(@"^latency average = ([0-9]+(?:\.[0-9]+)?) ms", RegexOptions.Multiline)]
+    private static partial Regex LatencyLine();
+
+    /// <summary>
+    /// pgbench as the schema owner against the same server and database: a custom script of one single-row INSERT
+    /// per transaction into a scratch table (created first, dropped after), same client count, same duration.
+    /// </summary>
+    private static async Task<PgbenchResult> RunPgbenchAsync(string pgbench, NpgsqlConnectionStringBuilder owner, string run, int clients, int seconds, CancellationToken ct)
+    {
+        var table = $"bench_pgbench_{run}";
+        var script = Path.Combine(Path.GetTempPath(), $"escrow-bench-{run}.sql");
+        await ExecuteAsync(owner.ConnectionString,
+            $"CREATE TABLE {table} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())", ct);
+        try
+        {
+            await File.WriteAllTextAsync(script, $"INSERT INTO {table} (payload) VALUES (md5(random()::text));\n", ct);
+            var psi = new ProcessStartInfo(pgbench)
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            var host = owner.Host ?? "127.0.0.1";
+            var user = owner.Username ?? Environment.UserName;
+            var database = owner.Database ?? user;
+            string[] args = ["-h", host, "-p", owner.Port.ToString(CultureInfo.InvariantCulture), "-U", user,
+                "-c", clients.ToString(CultureInfo.InvariantCulture), "-j", Math.Min(2, clients).ToString(CultureInfo.InvariantCulture),
+                "-T", seconds.ToString(CultureInfo.InvariantCulture), "-n", "-f", script, database];
+            foreach (var a in args) psi.ArgumentList.Add(a);
+            if (!string.IsNullOrEmpty(owner.Password)) psi.Environment["PGPASSWORD"] = owner.Password;
+            var command = "pgbench " + string.Join(' ', args);
+
+            var cpu = CpuSample.Take();
+            using var process = Process.Start(psi) ?? throw new CliException($"could not start {pgbench}");
+            var stdout = process.StandardOutput.ReadToEndAsync(ct);
+            var stderr = process.StandardError.ReadToEndAsync(ct);
+            try
+            {
+                await process.WaitForExitAsync(ct);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                throw;
+            }
+            var (busy, _) = cpu.Since();
+            var output = await stdout;
+            var errors = await stderr;
+            var tps = TpsLine().Match(output);
+            if (process.ExitCode != 0 || !tps.Success)
+                throw new CliException($"pgbench failed (exit {process.ExitCode}): {errors.Trim()} {output.Trim()}");
+            var latency = LatencyLine().Match(output);
+            return new PgbenchResult(double.Parse(tps.Groups[1].Value, CultureInfo.InvariantCulture),
+                latency.Success ? double.Parse(latency.Groups[1].Value, CultureInfo.InvariantCulture) : null, busy, command);
+        }
+        finally
+        {
+            File.Delete(script);
+            await ExecuteAsync(owner.ConnectionString, $"DROP TABLE IF EXISTS {table}", CancellationToken.None);
+        }
+    }
+
+    private static async Task ExecuteAsync(string connectionString, string sql, CancellationToken ct)
+    {
+        await using var conn = new NpgsqlConnection(connectionString);
+        await conn.OpenAsync(ct);
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    private static async Task<ServerInfo> ServerInfoAsync(string ownerConnectionString, CancellationToken ct)
+    {
+        await using var conn = new NpgsqlConnection(ownerConnectionString);
+        await conn.OpenAsync(ct);
+        await using var cmd = new NpgsqlCommand(
+            "SELECT current_setting('server_version'), current_setting('fsync'), current_setting('synchronous_commit'), current_setting('wal_sync_method')", conn);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return new ServerInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3));
+    }
+
+    /// <summary>This database's commits and inserted rows, and the cluster's WAL counters (whatever columns this server version has).</summary>
+    private static async Task<Dictionary<string, double>> PgStatsAsync(string ownerConnectionString, CancellationToken ct)
+    {
+        var stats = new Dictionary<string, double>(StringComparer.Ordinal);
+        await using var conn = new NpgsqlConnection(ownerConnectionString);
+        await conn.OpenAsync(ct);
+        foreach (var sql in new[]
+                 {
+                     "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated FROM pg_stat_database WHERE datname = current_database()",
+                     "SELECT * FROM pg_stat_wal",
+                 })
+        {
+            await using var cmd = new NpgsqlCommand(sql, conn);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            if (!await r.ReadAsync(ct)) continue;
+            for (var i = 0; i < r.FieldCount; i++)
+                if (!r.IsDBNull(i) && r.GetValue(i) is var v and (long or int or short or double or float or decimal))
+                    stats[r.GetName(i)] = Convert.ToDouble(v, CultureInfo.InvariantCulture);
+        }
+        return stats;
+    }
+
+    // ---------------------------------------------------------------- machine
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private static string MemoryTotal()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
+            var kb = line?.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+            return kb is null ? "unknown" : $"{long.Parse(kb, CultureInfo.InvariantCulture) / 1024.0 / 1024.0:0.0} GiB";
+        }
+        catch (IOException) { return "unknown"; }
+        catch (UnauthorizedAccessException) { return "unknown"; }
+    }
+
+    private static string ReadLoadAverage()
+    {
+        try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; }
+        catch (IOException) { return "unknown"; }
+        catch (UnauthorizedAccessException) { return "unknown"; }
+    }
+
+    /// <summary>Machine-wide busy CPU (from /proc/stat) and this process's CPU time between two points.</summary>
+    private readonly record struct CpuSample(long Busy, long Total, TimeSpan Process, long At)
+    {
+        public static CpuSample Take()
+        {
+            var (busy, total) = ReadProcStat();
+            using var me = System.Diagnostics.Process.GetCurrentProcess();
+            return new CpuSample(busy, total, me.TotalProcessorTime, Stopwatch.GetTimestamp());
+        }
+
+        /// <summary>(machine busy fraction 0..1, cores used by this process).</summary>
+        public (double MachineBusy, double ProcessCores) Since()
+        {
+            var now = Take();
+            var busy = now.Total > Total ? (double)(now.Busy - Busy) / (now.Total - Total) : double.NaN;
+            var wall = Stopwatch.GetElapsedTime(At, now.At).TotalSeconds;
+            return (busy, wall > 0 ? (now.Process - Process).TotalSeconds / wall : double.NaN);
+        }
+
+        private static (long Busy, long Total) ReadProcStat()
+        {
+            try
+            {
+                var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8)
+                    .Select(x => long.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+                var total = f.Sum();
+                return (total - f[3] - f[4], total);   // idle and iowait are not busy
+            }
+            catch (IOException) { return (0, 0); }
+        }
+    }
+
+    // ---------------------------------------------------------------- profiling
+
+    /// <summary>
+    /// Listens to the in-process silo's server request activities and Npgsql's command activities (tag
+    /// <c>db.query.text</c>) and groups their durations: where a transfer's time goes, and how many round trips it takes.
+    /// </summary>
+    private sealed class Profiler : IDisposable
+    {
+        private readonly ActivityListener _listener;
+        private readonly ConcurrentDictionary<string, ConcurrentQueue<double>> _byKey = new(StringComparer.Ordinal);
+        private volatile bool _stopped;
+
+        public Profiler()
+        {
+            _listener = new ActivityListener
+            {
+                ShouldListenTo = source => source.Name is "Npgsql" or "Microsoft.AspNetCore",
+                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+                ActivityStopped = Record,
+            };
+            ActivitySource.AddActivityListener(_listener);
+        }
+
+        private void Record(Activity a)
+        {
+            if (_stopped) return;
+            string key;
+            if (a.Source.Name == "Npgsql")
+            {
+                var sql = a.GetTagItem("db.query.text") as string ?? a.DisplayName;
+                var flat = WhiteSpace().Replace(sql, " ").Trim();
+                key = "db  " + (flat.Length > 70 ? flat[..70] + "…" : flat);
+            }
+            else
+            {
+                key = "http " + a.DisplayName;
+            }
+            _byKey.GetOrAdd(key, _ => new ConcurrentQueue<double>()).Enqueue(a.Duration.TotalMilliseconds);
+        }
+
+        public void Stop() => _stopped = true;
+
+        public IEnumerable<(string Key, int Count, double[] Sorted)> Results() => _byKey
+            .Select(kv => { var arr = kv.Value.ToArray(); Array.Sort(arr); return (kv.Key, arr.Length, arr); })
+            .OrderByDescending(r => r.arr.Sum());
+
+        public void Dispose() => _listener.Dispose();
+    }
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex WhiteSpace();
+
+    // ---------------------------------------------------------------- report
+
+    private static string Ms(double ms) => double.IsNaN(ms) ? "n/a" : ms.ToString(ms < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture);
+    private static string F(double x, string format = "0.0") => x.ToString(format, CultureInfo.InvariantCulture);
+    private static void Info(string line) => Console.WriteLine("· " + line);
+
+    private static void Report(Settings s, ServerInfo server, string load, Phase full, Phase half, double halfRate, Lag lagFull, Lag lagHalf, PgbenchResult pg)
+    {
+        var ratio = pg.Tps > 0 ? full.CreatedPerSecond / pg.Tps : double.NaN;
+        var halfP99 = half.Percentile(0.99);
+        var lagWorst = Math.Max(lagFull.LagMsAtStop, lagFull.CatchUpMs ?? double.PositiveInfinity);
+        var rows = new List<(string Metric, string Value, string Target, bool? Met)>
+        {
+            ("machine", $"{Environment.ProcessorCount} cores, {MemoryTotal()} RAM, load avg {load} at start; PostgreSQL {server.Version} " +
+                        $"(fsync={server.Fsync}, synchronous_commit={server.SynchronousCommit}, wal_sync_method={server.WalSyncMethod})", "", null),
+            ("silo", s.Url is null ? "in-process (same machine as clients and PostgreSQL)" : s.Url, "", null),
+            ("clients / seconds (full load) / accounts", $"{s.Clients} / {s.Seconds} / {s.Accounts}", "", null),
+            ("transfers/s (full load)", $"{F(full.CreatedPerSecond)} ({full.Created} × 201, {full.Refused} × 409, {full.Other} other{full.CodeSummary})", "", null),
+            ("events/s (2 per transfer)", F(full.CreatedPerSecond * 2), "", null),
+            ("pgbench tps (1-row INSERT, same clients, -j 2)", $"{F(pg.Tps)}" + (pg.LatencyAvgMs is { } l ? $" (avg {Ms(l)} ms)" : ""), "", null),
+            ("ratio transfers/s ÷ pgbench tps", F(ratio, "0.00"), $"≥ {F(RatioTarget, "0.0")}", ratio >= RatioTarget),
+            ("latency p50 / p95 / p99, full load (ms)", full.Triple, "", null),
+            ("half load: target / achieved rate", $"{F(halfRate)} / {F(half.CreatedPerSecond)} transfers/s for {F(half.Elapsed.TotalSeconds, "0.#")} s " +
+                                                  $"({half.Refused} × 409, {half.Other} other, {half.Late} sent > 5 ms late{half.CodeSummary})", "", null),
+            ("latency p50 / p95 / p99, half load (ms)", half.Triple, $"p99 < {F(HalfLoadP99TargetMs, "0")} ms", halfP99 < HalfLoadP99TargetMs),
+            ("projection lag at end of full load", $"{Ms(lagFull.LagMsAtStop)} ms ({lagFull.EventsBehindAtStop} events behind); " +
+                                                  (lagFull.CatchUpMs is { } c ? $"0 behind after {Ms(c)} ms" : "did not catch up in 60 s"),
+                $"< {F(LagTargetMs, "0")} ms", lagWorst < LagTargetMs),
+            ("projection lag at end of half load", $"{Ms(lagHalf.LagMsAtStop)} ms ({lagHalf.EventsBehindAtStop} events behind); " +
+                                                  (lagHalf.CatchUpMs is { } h ? $"0 behind after {Ms(h)} ms" : "did not catch up in 60 s"), "", null),
+            ("CPU busy: full load / pgbench (machine)", $"{F(full.MachineBusy * 100, "0")} % / {F(pg.MachineBusy * 100, "0")} % of {Environment.ProcessorCount} cores; " +
+                                                        $"escrow process {F(full.ProcessCores, "0.00")} cores", "", null),
+        };
+
+        // Redirected output (a log, a pipe) would otherwise be laid out for 80 columns.
+        if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 160) AnsiConsole.Profile.Width = 160;
+        var table = new Table().Title("escrow bench").AddColumns("metric", "value", "target", "met");
+        foreach (var r in rows)
+            table.AddRow(Markup.Escape(r.Metric), Markup.Escape(r.Value), Markup.Escape(r.Target),
+                r.Met switch { true => "[green]yes[/]", false => "[red]no[/]", null => "" });
+        AnsiConsole.Write(table);
+
+        var md = new StringBuilder();
+        md.AppendLine().AppendLine("| metric | value | target | met |").AppendLine("|---|---|---|---|");
+        foreach (var r in rows)
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Metric} | {r.Value.Replace("|", "\\|", StringComparison.Ordinal)} | {r.Target} | {r.Met switch { true => "yes", false => "**no**", null => "" }} |");
+        Console.WriteLine(md.ToString());
+        Console.WriteLine($"pgbench command: {pg.Command}");
+        Console.WriteLine($"projections, full load: {lagFull.Detail}");
+        Console.WriteLine($"projections, half load: {lagHalf.Detail}");
+    }
+
+    private static void Diagnostics(Phase full, PgbenchResult pg, Dictionary<string, double> before, Dictionary<string, double> after, long? conflicts, Profiler? profiler)
+    {
+        double Delta(string k) => after.TryGetValue(k, out var a) && before.TryGetValue(k, out var b) ? a - b : double.NaN;
+        var n = Math.Max(1, full.Created + full.Refused + full.Other);
+        var lines = new List<string>
+        {
+            $"per transfer (full load, this database): {F(Delta("xact_commit") / n, "0.00")} commits, {F(Delta("tup_inserted") / n, "0.00")} rows inserted, " +
+            $"{F(Delta("tup_updated") / n, "0.00")} rows updated",
+        };
+        if (!double.IsNaN(Delta("wal_bytes")))
+            lines.Add($"cluster WAL during full load (all databases): {F(Delta("wal_bytes") / n, "0")} bytes and {F(Delta("wal_records") / n, "0.0")} records per transfer" +
+                      (double.IsNaN(Delta("wal_sync")) ? "" : $", {F(Delta("wal_sync") / full.Elapsed.TotalSeconds, "0")} WAL fsyncs/s " +
+                                                              $"({F(Delta("xact_commit") / Math.Max(1, Delta("wal_sync")), "0.00")} commits per fsync)"));
+        if (conflicts is { } c) lines.Add($"aggregate host concurrency conflicts: {c}");
+        foreach (var l in lines) Console.WriteLine(l);
+
+        if (profiler is null) return;
+        var table = new Table().Title("where the time goes (full load, traced)").AddColumns("span", "count", "per transfer", "p50 ms", "p99 ms", "total s");
+        foreach (var (key, count, sorted) in profiler.Results().Take(16))
+            table.AddRow(Markup.Escape(key), count.ToString(CultureInfo.InvariantCulture), F((double)count / n, "0.00"),
+                Ms(Percentile(sorted, 0.5)), Ms(Percentile(sorted, 0.99)), F(sorted.Sum() / 1000, "0.0"));
+        AnsiConsole.Write(table);
+        Console.WriteLine($"client-observed p50 / p99: {Ms(full.Percentile(0.5))} / {Ms(full.Percentile(0.99))} ms; pgbench average {(pg.LatencyAvgMs is { } avg ? Ms(avg) : "n/a")} ms");
     }
 }
