@@ -28,7 +28,7 @@ internal sealed record CliConfig(string ConnectionString, string? OwnerConnectio
 
     public static LedgerService Ledger(PgEventStore store, int snapshotEvery = 50) =>
         new(new AggregateHost<AccountState>(store, LedgerService.Definition,
-            new AggregateHostOptions { SnapshotEvery = snapshotEvery, IdleTimeout = TimeSpan.FromMinutes(1) }, TimeProvider.System), store);
+            new AggregateHostOptions { SnapshotEvery = snapshotEvery, IdleTimeout = TimeSpan.FromMinutes(1) }, TimeProvider.System), store, TimeProvider.System);
 }
 
 /// <summary>An error the CLI reports in one line with exit code 2.</summary>

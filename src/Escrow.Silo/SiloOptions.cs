@@ -9,7 +9,7 @@ public sealed class SiloOptions
     public string? OwnerConnectionString { get; set; }
     public int SnapshotEvery { get; set; } = 50;
     public int IdleTimeoutSeconds { get; set; } = 300;
-    public int MaxConcurrencyRetries { get; set; } = 8;
+    public int MaxConcurrencyRetries { get; set; } = 20;
     /// <summary>Run the projection runners in this silo (one per projection wins the cluster-wide lock).</summary>
     public bool RunProjections { get; set; } = true;
     public int ProjectionBatchSize { get; set; } = 500;

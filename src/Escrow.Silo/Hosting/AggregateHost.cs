@@ -20,7 +20,7 @@ public sealed record AggregateHostOptions
     /// <summary>Drop an activation unused for this long.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
     /// <summary>How many times a turn reloads and decides again after losing a concurrency race before answering 409.</summary>
-    public int MaxConcurrencyRetries { get; init; } = 8;
+    public int MaxConcurrencyRetries { get; init; } = 20;
 }
 
 /// <summary>
@@ -81,6 +81,7 @@ public sealed class AggregateHost<TState>(
         var held = await AcquireAsync(ordered, ct).ConfigureAwait(false);
         try
         {
+            var refreshed = false;
             for (var attempt = 0; ; attempt++)
             {
                 foreach (var a in held)
@@ -88,6 +89,15 @@ public sealed class AggregateHost<TState>(
 
                 var states = held.ToDictionary(a => a.StreamId, a => a.State!, StringComparer.Ordinal);
                 var decision = decide(states);
+                if (decision.Rejection is not null && !refreshed)
+                {
+                    // A cached state may be stale if another silo wrote since: never refuse on a stale view.
+                    // One cheap tail read per stream; decide again only if something changed.
+                    refreshed = true;
+                    var versionsBefore = held.Select(a => a.Version).ToArray();
+                    foreach (var a in held) await RefreshAsync(a, ct).ConfigureAwait(false);
+                    if (!held.Select(a => a.Version).SequenceEqual(versionsBefore)) continue;
+                }
                 if (decision.Rejection is { } rejection)
                 {
                     Interlocked.Increment(ref _rejections);
@@ -137,6 +147,9 @@ public sealed class AggregateHost<TState>(
                 {
                     Interlocked.Increment(ref _conflicts);
                     foreach (var a in held) a.Loaded = false;   // reload every touched stream's tail
+                    // Another silo is writing the same streams: back off a little, with jitter, so two silos
+                    // hammering one account do not keep invalidating each other in lockstep.
+                    await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 2 << Math.Min(attempt, 4))), clock, ct).ConfigureAwait(false);
                     continue;
                 }
                 catch (WrongExpectedVersionException ex)

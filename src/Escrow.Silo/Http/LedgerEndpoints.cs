@@ -28,7 +28,7 @@ public static class LedgerEndpoints
             var overdraft = b.OverdraftLimit ?? 0m;
             if (overdraft < 0 || !currency.FitsMinorUnit(overdraft))
                 throw new BadRequestException("invalid_overdraft", $"'overdraftLimit' must be ≥ 0 with at most {currency.MinorUnits} decimals");
-            return Result(await ledger.ExecuteAsync(new OpenAccount(id, b.Owner, currency.Code, kind, overdraft, clock.GetUtcNow()), ctx, ct));
+            return Result(await ledger.ExecuteAsync(new OpenAccount(id, b.Owner, currency.Code, kind, overdraft, LedgerService.Now), ctx, ct));
         }).Accepts<OpenAccountRequest>("application/json").Produces<AccountView>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
 
         accounts.MapGet("/{id}", async (string id, LedgerService ledger, CancellationToken ct) =>
@@ -82,17 +82,17 @@ public static class LedgerEndpoints
             var (b, ctx) = await CommandRequests.ReadAsync<ReasonRequest>(http.Request, true, ct);
             CommandRequests.AccountId(id, "id");
             return Result(await ledger.ExecuteAsync(
-                new ReversePosting(id, postingId, Guid.CreateVersion7(clock.GetUtcNow()).ToString(), null, b.Reason, clock.GetUtcNow()), ctx, ct));
+                new ReversePosting(id, postingId, Guid.CreateVersion7(clock.GetUtcNow()).ToString(), null, b.Reason, LedgerService.Now), ctx, ct));
         }).Accepts<ReasonRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
 
         accounts.MapPost("/{id}/freeze", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
-            LifecycleAsync(id, http, ledger, (r, at) => new FreezeAccount(id, r, at), clock, ct))
+            LifecycleAsync(id, http, ledger, r => new FreezeAccount(id, r, LedgerService.Now), ct))
             .Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
         accounts.MapPost("/{id}/unfreeze", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
-            LifecycleAsync(id, http, ledger, (r, at) => new UnfreezeAccount(id, r, at), clock, ct))
+            LifecycleAsync(id, http, ledger, r => new UnfreezeAccount(id, r, LedgerService.Now), ct))
             .Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
         accounts.MapPost("/{id}/close", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
-            LifecycleAsync(id, http, ledger, (_, at) => new CloseAccount(id, at), clock, ct))
+            LifecycleAsync(id, http, ledger, _ => new CloseAccount(id, LedgerService.Now), ct))
             .Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
 
         app.MapPost("/transfers", async (HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
@@ -103,7 +103,7 @@ public static class LedgerEndpoints
             var currency = CommandRequests.Currency(b.Currency);
             var amount = CommandRequests.Amount(b.Amount, currency);
             return Result(await ledger.ExecuteAsync(
-                new Post(Guid.CreateVersion7(clock.GetUtcNow()).ToString(), from, to, amount, currency.Code, PostingKind.Transfer, b.Reference, clock.GetUtcNow()), ctx, ct));
+                new Post(Guid.CreateVersion7(clock.GetUtcNow()).ToString(), from, to, amount, currency.Code, PostingKind.Transfer, b.Reference, LedgerService.Now), ctx, ct));
         }).WithTags("Transfers").Accepts<TransferRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
 
         app.MapGet("/projections", async (PgEventStore store, CancellationToken ct) =>
@@ -145,8 +145,8 @@ public static class LedgerEndpoints
         var house = b.Counterparty is null ? CashAccount(currency.Code) : CommandRequests.AccountId(b.Counterparty, "counterparty");
         if (b.Counterparty is null)
             await EnsureHouseAccountAsync(ledger, house, currency.Code, clock, ct);
-        var at = clock.GetUtcNow();
-        var posting = Guid.CreateVersion7(at).ToString();
+        var at = LedgerService.Now;
+        var posting = Guid.CreateVersion7(clock.GetUtcNow()).ToString();
         var cmd = kind == PostingKind.Deposit
             ? new Post(posting, house, id, amount, currency.Code, kind, b.Reference, at)
             : new Post(posting, id, house, amount, currency.Code, kind, b.Reference, at);
@@ -160,16 +160,16 @@ public static class LedgerEndpoints
         var (s, _) = await ledger.Host.GetAsync(AccountStreams.StreamId(accountId), ct);
         if (s.Exists) return;
         var ctx = new CommandContext(CommandRequests.DefaultTenant, "system", null, [], Guid.CreateVersion7());
-        var outcome = await ledger.ExecuteAsync(new OpenAccount(accountId, "operator", currency, AccountKind.Internal, 0, clock.GetUtcNow()), ctx, ct);
+        var outcome = await ledger.ExecuteAsync(new OpenAccount(accountId, "operator", currency, AccountKind.Internal, 0, LedgerService.Now), ctx, ct);
         if (!outcome.Accepted && outcome.RejectionCode != "account_exists")
             throw new InvalidOperationException($"could not open house account {accountId}: {outcome.Body}");
     }
 
-    private static async Task<IResult> LifecycleAsync(string id, HttpContext http, LedgerService ledger, Func<string?, DateTimeOffset, AccountCommand> make, TimeProvider clock, CancellationToken ct)
+    private static async Task<IResult> LifecycleAsync(string id, HttpContext http, LedgerService ledger, Func<string?, AccountCommand> make, CancellationToken ct)
     {
         var (b, ctx) = await CommandRequests.ReadAsync<ReasonRequest>(http.Request, true, ct);
         CommandRequests.AccountId(id, "id");
-        return Result(await ledger.ExecuteAsync(make(b.Reason, clock.GetUtcNow()), ctx, ct));
+        return Result(await ledger.ExecuteAsync(make(b.Reason), ctx, ct));
     }
 
     /// <summary>Writes a command outcome as-is: the same status and bytes a retry will get.</summary>

@@ -24,8 +24,17 @@ public sealed record AccountSummary(string AccountId, decimal Balance, decimal? 
 /// The one command path of the ledger: the HTTP frontend and the Berka importer both call
 /// <see cref="ExecuteAsync"/>. Account streams are <c>account-{accountId}</c>.
 /// </summary>
-public sealed class LedgerService(AggregateHost<AccountState> host, PgEventStore store)
+public sealed class LedgerService(AggregateHost<AccountState> host, PgEventStore store, TimeProvider clock)
 {
+    /// <summary>
+    /// Marks a command as happening "now": its <c>At</c> is stamped inside the turn, at decide time, as
+    /// max(clock, last activity of every touched account). Stamping at request time would let two concurrent
+    /// requests (or two silos with slightly different clocks) commit out of time order and refuse each other
+    /// as back-dated; stamping in the turn keeps every stream's occurred_at monotonic, which is what makes
+    /// "balance as of T" a prefix of the stream. Commands with a business date (the Berka import) keep theirs.
+    /// </summary>
+    public static readonly DateTimeOffset Now = DateTimeOffset.MinValue;
+
     public static AggregateDefinition<AccountState> Definition { get; } = new(
         Account.StreamType,
         streamId => AccountState.Empty(AccountStreams.TryAccountId(streamId, out var id) ? id : streamId),
@@ -40,10 +49,23 @@ public sealed class LedgerService(AggregateHost<AccountState> host, PgEventStore
             command = rev with { Original = await FindPostingAsync(rev.PostingId, ct).ConfigureAwait(false) };
 
         var streams = command.Streams.Select(AccountStreams.StreamId).ToArray();
+        var decided = command;
         return await host.ExecuteAsync(context, streams,
-            states => Account.Decide(ByAccount(states), command).MapStreams(AccountStreams.StreamId),
-            (after, versions, decision) => Respond(command, ByAccount(after), versions, decision),
+            states =>
+            {
+                decided = command.At == Now ? command with { At = LiveInstant(states.Values) } : command;
+                return Account.Decide(ByAccount(states), decided).MapStreams(AccountStreams.StreamId);
+            },
+            (after, versions, decision) => Respond(decided, ByAccount(after), versions, decision),
             ct).ConfigureAwait(false);
+    }
+
+    private DateTimeOffset LiveInstant(IEnumerable<AccountState> states)
+    {
+        var now = clock.GetUtcNow();
+        foreach (var s in states)
+            if (s.LastActivityAt is { } last && last > now) now = last;
+        return now;
     }
 
     private static Dictionary<string, AccountState> ByAccount(IReadOnlyDictionary<string, AccountState> byStream) =>

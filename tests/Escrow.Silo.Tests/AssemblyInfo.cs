@@ -1,1 +1,0 @@
-namespace Escrow.Silo.Tests;

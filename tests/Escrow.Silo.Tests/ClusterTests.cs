@@ -1,0 +1,96 @@
+using System.Net;
+using Escrow.Silo.Ledger;
+using Escrow.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Escrow.Silo.Tests;
+
+/// <summary>Two silos on one database: the expected-version check decides every race.</summary>
+public class ClusterTests : IClassFixture<PgDatabase>
+{
+    private readonly PgDatabase _db;
+    public ClusterTests(PgDatabase db) => _db = db;
+
+    [Fact]
+    public async Task Two_hundred_concurrent_withdrawals_through_two_silos_against_fifty_exactly_fifty_succeed()
+    {
+        await using var silo1 = new SiloFactory(_db);
+        await using var silo2 = new SiloFactory(_db, runProjections: false);
+        var c1 = silo1.CreateClient();
+        var c2 = silo2.CreateClient();
+        var account = "race-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(HttpStatusCode.Created, (await c1.OpenAsync(account)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await c1.DepositAsync(account, 50m)).StatusCode);
+        // Warm both activations so both silos hold a cached state that the other will invalidate.
+        Assert.Equal(50m, await c2.BalanceAsync(account));
+
+        using var gate = new SemaphoreSlim(0);
+        var tasks = Enumerable.Range(0, 200).Select(i => Task.Run(async () =>
+        {
+            await gate.WaitAsync();
+            var r = await (i % 2 == 0 ? c1 : c2).WithdrawAsync(account, 1m);
+            return (r.StatusCode, Body: await r.Content.ReadAsStringAsync());
+        })).ToArray();
+        gate.Release(200);
+        var results = await Task.WhenAll(tasks);
+
+        Assert.Equal(50, results.Count(r => r.StatusCode == HttpStatusCode.Created));
+        Assert.Equal(150, results.Count(r => r.StatusCode == HttpStatusCode.Conflict && r.Body.Contains("insufficient_funds")));
+        Assert.Equal(0m, await c1.BalanceAsync(account));
+        Assert.Equal(0m, await c2.BalanceAsync(account));
+
+        // Never negative at any version, and every currency sums to zero.
+        await c1.WaitForProjectionsAsync();
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM account_statement WHERE account_id = '{account}' AND balance_after < 0"));
+        Assert.Equal(51L, await _db.ScalarAsync<long>($"SELECT count(*) FROM account_statement WHERE account_id = '{account}'"));
+        var report = await LedgerVerifier.RunAsync(_db.Store, default);
+        Assert.True(report.Ok, string.Join("\n", report.Lines));
+        Assert.Contains(report.Lines, l => l.StartsWith("zero-sum EUR", StringComparison.Ordinal) && l.EndsWith("OK", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Opposite_transfers_between_two_accounts_never_deadlock_and_conserve_money()
+    {
+        await using var silo1 = new SiloFactory(_db, runProjections: false);
+        await using var silo2 = new SiloFactory(_db, runProjections: false);
+        var c1 = silo1.CreateClient();
+        var c2 = silo2.CreateClient();
+        var a = "dl-a-" + Guid.NewGuid().ToString("N")[..8];
+        var b = "dl-b-" + Guid.NewGuid().ToString("N")[..8];
+        await c1.OpenAsync(a); await c1.OpenAsync(b);
+        await c1.DepositAsync(a, 1000m); await c1.DepositAsync(b, 1000m);
+
+        var tasks = Enumerable.Range(0, 120).Select(i =>
+            i % 2 == 0 ? (i % 4 == 0 ? c1 : c2).TransferAsync(a, b, 3m) : (i % 4 == 1 ? c2 : c1).TransferAsync(b, a, 2m)).ToArray();
+        var results = await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.All(results, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
+        Assert.Equal(1000m - 60 * 3 + 60 * 2, await c1.BalanceAsync(a));
+        Assert.Equal(1000m + 60 * 3 - 60 * 2, await c2.BalanceAsync(b));
+    }
+
+    [Fact]
+    public async Task A_silo_that_lost_a_race_reloads_and_serves_the_other_silos_writes()
+    {
+        await using var silo1 = new SiloFactory(_db, runProjections: false);
+        await using var silo2 = new SiloFactory(_db, runProjections: false);
+        var c1 = silo1.CreateClient();
+        var c2 = silo2.CreateClient();
+        var a = "stale-" + Guid.NewGuid().ToString("N")[..8];
+        await c1.OpenAsync(a);
+        await c1.DepositAsync(a, 10m);
+        Assert.Equal(10m, await c2.BalanceAsync(a));        // silo 2 caches version 2
+        await c1.DepositAsync(a, 5m);                        // silo 1 moves the stream to version 3
+        var host2 = silo2.Services.GetRequiredService<LedgerService>().Host;
+
+        // Accepted on the stale view: the append expects version 2, loses, reloads, decides again on 15.
+        Assert.Equal(HttpStatusCode.Created, (await c2.WithdrawAsync(a, 3m)).StatusCode);
+        Assert.Equal(1, host2.ConcurrencyConflicts);
+        Assert.Equal(12m, await c1.BalanceAsync(a));
+
+        await c1.DepositAsync(a, 3m);                        // stream moves on again behind silo 2's back: 15
+        // Refused on the stale view (12 < 15 wanted): the host re-reads the tail before refusing, and accepts.
+        Assert.Equal(HttpStatusCode.Created, (await c2.WithdrawAsync(a, 15m)).StatusCode);
+        Assert.Equal(0m, await c1.BalanceAsync(a));
+        Assert.True(host2.ConcurrencyConflicts >= 1);
+    }
+}

@@ -1,0 +1,139 @@
+using System.Net;
+using Escrow.EventStore;
+using Escrow.Projections;
+using Escrow.Silo.Ledger;
+using Escrow.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace Escrow.Silo.Tests;
+
+/// <summary>Read models: crash safety, rebuild, and "balance as of T" from the index and from events.</summary>
+public class ProjectionTests : IClassFixture<PgDatabase>
+{
+    private readonly PgDatabase _db;
+    public ProjectionTests(PgDatabase db) => _db = db;
+
+    /// <summary>Applies part of a batch, then dies, like a silo killed mid-batch.</summary>
+    private sealed class CrashingProjection(IProjection inner, int applyBeforeCrash) : IProjection
+    {
+        public string Name => inner.Name;
+        public async Task ApplyAsync(NpgsqlConnection c, NpgsqlTransaction t, IReadOnlyList<StoredEvent> events, CancellationToken ct)
+        {
+            await inner.ApplyAsync(c, t, events.Take(applyBeforeCrash).ToList(), ct);
+            throw new InvalidOperationException("simulated crash in the middle of a batch");
+        }
+        public Task ResetAsync(NpgsqlConnection c, NpgsqlTransaction t, CancellationToken ct) => inner.ResetAsync(c, t, ct);
+    }
+
+    [Fact]
+    public async Task A_projection_stopped_mid_batch_resumes_and_its_read_model_equals_a_replay()
+    {
+        await using var silo = new SiloFactory(_db, runProjections: false);
+        var http = silo.CreateClient();
+        var ids = Enumerable.Range(0, 6).Select(i => $"crash-{i}-{Guid.NewGuid():N}"[..20]).ToList();
+        foreach (var id in ids) { await http.OpenAsync(id); await http.DepositAsync(id, 100m); }
+        for (var i = 0; i < 30; i++)
+            Assert.Equal(HttpStatusCode.Created, (await http.TransferAsync(ids[i % 6], ids[(i + 1) % 6], 1.5m)).StatusCode);
+
+        var options = new ProjectionRunnerOptions { BatchSize = 40 };
+        foreach (var p in ProjectionCatalog.All())
+        {
+            var before = await ProjectionRunner.StatusAsync(_db.Store, p.Name, default);
+            var crashing = new ProjectionRunner(_db.Store, new CrashingProjection(p, 17), options, NullLogger.Instance);
+            await Assert.ThrowsAsync<InvalidOperationException>(() => crashing.ProcessBatchAsync(default));
+            var after = await ProjectionRunner.StatusAsync(_db.Store, p.Name, default);
+            Assert.Equal(before.Position, after.Position);          // checkpoint did not move
+            Assert.Equal(before.EventsApplied, after.EventsApplied);
+
+            var runner = new ProjectionRunner(_db.Store, p, options, NullLogger.Instance);
+            Assert.True(await runner.CatchUpAsync(null, default) > 0);
+        }
+        var report = await LedgerVerifier.RunAsync(_db.Store, default);
+        Assert.True(report.Ok, string.Join("\n", report.Lines));
+        Assert.Contains(report.Lines, l => l.StartsWith("account_statement vs replay", StringComparison.Ordinal) && l.EndsWith(" 0 mismatches", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Verify_detects_a_read_model_that_differs_from_the_log()
+    {
+        await using var db = new PgDatabase();
+        await db.InitializeAsync();
+        try
+        {
+            await using (var silo = new SiloFactory(db, runProjections: true))
+            {
+                var http = silo.CreateClient();
+                await http.OpenAsync("tamper-1");
+                await http.DepositAsync("tamper-1", 10m);
+                await http.WaitForProjectionsAsync();
+            }
+            Assert.True((await LedgerVerifier.RunAsync(db.Store, default)).Ok);
+            await db.ExecAsOwnerAsync("UPDATE account_balances SET balance = balance + 1 WHERE account_id = 'tamper-1'");
+            var report = await LedgerVerifier.RunAsync(db.Store, default);
+            Assert.False(report.Ok);
+            Assert.Contains(report.Lines, l => l.Contains("account_balances MISMATCH tamper-1", StringComparison.Ordinal));
+
+            // Rebuild from position 0 repairs it.
+            var runner = new ProjectionRunner(db.Store, new AccountBalancesProjection(), new ProjectionRunnerOptions(), NullLogger.Instance);
+            await runner.ResetAsync(default);
+            await runner.CatchUpAsync(null, default);
+            Assert.True((await LedgerVerifier.RunAsync(db.Store, default)).Ok);
+        }
+        finally
+        {
+            await db.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Balance_as_of_an_instant_agrees_between_the_statement_index_and_a_replay_of_events()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2025, 3, 15, 9, 0, 0, TimeSpan.Zero));
+        await using var silo = new SiloFactory(_db, runProjections: true, clock: clock);
+        var http = silo.CreateClient();
+        var a = "asof-" + Guid.NewGuid().ToString("N")[..8];
+        var b = "asof-" + Guid.NewGuid().ToString("N")[..8];
+        // Its own currency, so its house cash account has only this clock's history (postings are stamped
+        // max(clock, last activity of every touched account), and other tests in the class use the real clock).
+        const string chf = "CHF";
+        await http.OpenAsync(a, chf); await http.OpenAsync(b, chf);
+        var expected = new List<(DateTimeOffset At, decimal Balance)>();
+        decimal balance = 0;
+        var rnd = new Random(42);
+        for (var i = 0; i < 40; i++)
+        {
+            clock.Advance(TimeSpan.FromMinutes(rnd.Next(1, 90)));
+            if (balance > 20 && rnd.Next(3) == 0)
+            {
+                Assert.Equal(HttpStatusCode.Created, (await http.TransferAsync(a, b, 20m, chf)).StatusCode);
+                balance -= 20;
+            }
+            else
+            {
+                var amt = rnd.Next(1, 5000) / 100m;
+                Assert.Equal(HttpStatusCode.Created, (await http.DepositAsync(a, amt, chf)).StatusCode);
+                balance += amt;
+            }
+            expected.Add((clock.GetUtcNow(), balance));
+        }
+        await http.WaitForProjectionsAsync();
+
+        // Before the account existed: 404. At each posting instant, and between postings: the running balance.
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"/accounts/{a}/balance?at=2025-03-15T08:00:00Z")).StatusCode);
+        foreach (var (at, bal) in expected)
+        {
+            foreach (var t in new[] { at, at.AddSeconds(30) })
+            {
+                var q = Uri.EscapeDataString(t.ToString("O"));
+                var fromIndex = await (await http.GetAsync($"/accounts/{a}/balance?at={q}")).JsonAsync();
+                var fromEvents = await (await http.GetAsync($"/accounts/{a}/balance?at={q}&source=events")).JsonAsync();
+                Assert.Equal("statement", fromIndex.GetProperty("source").GetString());
+                Assert.Equal("events", fromEvents.GetProperty("source").GetString());
+                Assert.True(bal == fromIndex.GetProperty("balance").GetDecimal(),
+                    $"at {t:O}: expected {bal}, index said {fromIndex}; statement: {await (await http.GetAsync($"/accounts/{a}/statement?limit=3")).Content.ReadAsStringAsync()}");
+                Assert.Equal(bal, fromEvents.GetProperty("balance").GetDecimal());
+            }
+        }
+    }
+}

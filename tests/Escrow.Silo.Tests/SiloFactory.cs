@@ -1,0 +1,75 @@
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Escrow.Testing;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Escrow.Silo.Tests;
+
+/// <summary>One in-process silo over a test database; several factories on one database make a cluster.</summary>
+public sealed class SiloFactory(PgDatabase db, bool runProjections = true, TimeProvider? clock = null, int snapshotEvery = 50)
+    : WebApplicationFactory<Escrow.Silo.Ledger.LedgerService>   // any type of the silo assembly; its entry point is used
+{
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseSetting("Escrow:ConnectionString", db.AppConnectionString);
+        builder.UseSetting("Escrow:OwnerConnectionString", "");
+        builder.UseSetting("Escrow:RunProjections", runProjections.ToString());
+        builder.UseSetting("Escrow:ProjectionPollMilliseconds", "50");
+        builder.UseSetting("Escrow:SnapshotEvery", snapshotEvery.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        if (clock is not null)
+            builder.ConfigureServices(s => s.AddSingleton(clock));
+    }
+}
+
+/// <summary>Small helpers for talking to the silo like a client would.</summary>
+public static class Api
+{
+    public static async Task<HttpResponseMessage> CommandAsync(this HttpClient http, string path, string? json, string? key = null)
+    {
+        using var req = new HttpRequestMessage(HttpMethod.Post, path);
+        if (json is not null) req.Content = new StringContent(json, Encoding.UTF8, "application/json");
+        req.Headers.Add("Idempotency-Key", key ?? Guid.NewGuid().ToString());
+        return await http.SendAsync(req);
+    }
+
+    public static Task<HttpResponseMessage> OpenAsync(this HttpClient http, string id, string currency = "EUR", decimal overdraft = 0, string kind = "customer") =>
+        http.CommandAsync("/accounts", $$"""{"accountId":"{{id}}","owner":"owner of {{id}}","currency":"{{currency}}","kind":"{{kind}}","overdraftLimit":{{overdraft}}}""");
+
+    public static Task<HttpResponseMessage> DepositAsync(this HttpClient http, string id, decimal amount, string currency = "EUR", string? key = null) =>
+        http.CommandAsync($"/accounts/{id}/deposits", $$"""{"amount":{{amount.ToString(System.Globalization.CultureInfo.InvariantCulture)}},"currency":"{{currency}}"}""", key);
+
+    public static Task<HttpResponseMessage> WithdrawAsync(this HttpClient http, string id, decimal amount, string currency = "EUR", string? key = null) =>
+        http.CommandAsync($"/accounts/{id}/withdrawals", $$"""{"amount":{{amount.ToString(System.Globalization.CultureInfo.InvariantCulture)}},"currency":"{{currency}}"}""", key);
+
+    public static Task<HttpResponseMessage> TransferAsync(this HttpClient http, string from, string to, decimal amount, string currency = "EUR", string? key = null) =>
+        http.CommandAsync("/transfers", $$"""{"from":"{{from}}","to":"{{to}}","amount":{{amount.ToString(System.Globalization.CultureInfo.InvariantCulture)}},"currency":"{{currency}}"}""", key);
+
+    public static async Task<JsonElement> JsonAsync(this HttpResponseMessage r) =>
+        (await r.Content.ReadFromJsonAsync<JsonElement>())!;
+
+    public static async Task<decimal> BalanceAsync(this HttpClient http, string id, string query = "")
+    {
+        var r = await http.GetAsync($"/accounts/{id}/balance{query}");
+        r.EnsureSuccessStatusCode();
+        return (await r.JsonAsync()).GetProperty("balance").GetDecimal();
+    }
+
+    public static async Task<long> EventCountAsync(this PgDatabase db) => await db.ScalarAsync<long>("SELECT count(*) FROM events");
+
+    /// <summary>Waits until both ledger projections have applied every visible event.</summary>
+    public static async Task WaitForProjectionsAsync(this HttpClient http, TimeSpan? timeout = null)
+    {
+        var until = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (DateTime.UtcNow < until)
+        {
+            var list = await (await http.GetAsync("/projections")).JsonAsync();
+            if (list.EnumerateArray().All(p => p.GetProperty("eventsBehind").GetInt64() == 0)) return;
+            await Task.Delay(25);
+        }
+        throw new TimeoutException("projections did not catch up");
+    }
+}
