@@ -17,4 +17,15 @@ pg_start "$dir" "$port" fsync=off synchronous_commit=off full_page_writes=off
 export ESCROW_TEST_PG="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
 export ESCROW_DATA_DIR=${ESCROW_DATA_DIR:-$root/../shared/data}
 
-dotnet test Orleans.Escrow.sln -c Release --logger "console;verbosity=normal" "$@"
+log=$(mktemp /tmp/escrow-test-log.XXXXXX)
+set +e
+dotnet test Orleans.Escrow.sln -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+# One plain closing line over every test assembly: "N passed, N failed, N skipped".
+awk '/^(Passed|Failed)!/ {
+       for (i = 1; i <= NF; i++) { gsub(",", "", $(i+1));
+         if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+rm -f "$log"
+exit "$rc"
