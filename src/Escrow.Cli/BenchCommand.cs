@@ -140,7 +140,7 @@ internal static partial class BenchCommand
             Info($"pgbench: {pg.Tps:0.0} tps");
 
             long? conflicts = silo?.Services.GetService<AggregateHost<AccountState>>()?.ConcurrencyConflicts;
-            Report(s, server, loadAtStart, full, half, rate, lagFull, lagHalf, pg);
+            Report(s, server, $"{loadAtStart} at start, {ReadLoadAverage()} at end", full, half, rate, lagFull, lagHalf, pg);
             Diagnostics(full, pg, stats0, stats1, conflicts, profiler);
             return 0;
         }
@@ -590,7 +590,7 @@ internal static partial class BenchCommand
         var lagWorst = Math.Max(lagFull.LagMsAtStop, lagFull.CatchUpMs ?? double.PositiveInfinity);
         var rows = new List<(string Metric, string Value, string Target, bool? Met)>
         {
-            ("machine", $"{Environment.ProcessorCount} cores, {MemoryTotal()} RAM, load avg {load} at start; PostgreSQL {server.Version} " +
+            ("machine", $"{Environment.ProcessorCount} cores, {MemoryTotal()} RAM, load avg {load}; PostgreSQL {server.Version} " +
                         $"(fsync={server.Fsync}, synchronous_commit={server.SynchronousCommit}, wal_sync_method={server.WalSyncMethod})", "", null),
             ("silo", s.Url is null ? "in-process (same machine as clients and PostgreSQL)" : s.Url, "", null),
             ("clients / seconds (full load) / accounts", $"{s.Clients} / {s.Seconds} / {s.Accounts}", "", null),
