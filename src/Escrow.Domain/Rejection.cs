@@ -13,6 +13,7 @@ public sealed record Rejection(string Code, string Message)
 public static class RejectionCodes
 {
     public const string AccountNotFound = "account_not_found";
+    public const string UnknownCurrency = "unknown_currency";
     public const string AccountExists = "account_exists";
     public const string AccountFrozen = "account_frozen";
     public const string AccountClosed = "account_closed";

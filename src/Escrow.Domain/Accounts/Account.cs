@@ -67,7 +67,7 @@ public static class Account
         if (s.Exists)
             return Decision.Reject(RejectionCodes.AccountExists, $"account '{c.AccountId}' already exists");
         if (!Domain.Currency.TryParse(c.Currency, out var currency))
-            return Decision.Reject("unknown_currency", $"'{c.Currency}' is not an ISO 4217 currency code");
+            return Decision.Reject(RejectionCodes.UnknownCurrency, $"'{c.Currency}' is not an ISO 4217 currency code");
         if (c.OverdraftLimit < 0)
             return Decision.Reject(RejectionCodes.InvalidOverdraft, "overdraft limit must not be negative");
         if (!currency.Value.FitsMinorUnit(c.OverdraftLimit))
@@ -101,7 +101,7 @@ public static class Account
                 return new(RejectionCodes.AccountNotFound, $"account '{s.AccountId}' does not exist");
         }
         if (!Domain.Currency.TryParse(currencyCode, out var currency))
-            return new("unknown_currency", $"'{currencyCode}' is not an ISO 4217 currency code");
+            return new(RejectionCodes.UnknownCurrency, $"'{currencyCode}' is not an ISO 4217 currency code");
         if (Money.ValidatePositive(amount, currency.Value) is { } bad)
             return bad;
         foreach (var s in (ReadOnlySpan<AccountState>)[debit, credit])

@@ -41,7 +41,8 @@ public sealed record ReversePosting(
     : AccountCommand(At)
 {
     public override IReadOnlyList<string> Streams =>
-        Original is null ? [AccountId] : [Original.DebitAccount, Original.CreditAccount];
+        // The asking account is read too (to refuse a posting that is not its own), so it is always named.
+        Original is null ? [AccountId] : new[] { AccountId, Original.DebitAccount, Original.CreditAccount }.Distinct().ToArray();
 }
 
 public sealed record FreezeAccount(string AccountId, string? Reason, DateTimeOffset At) : AccountCommand(At)

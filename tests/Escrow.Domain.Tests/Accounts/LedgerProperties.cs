@@ -148,8 +148,7 @@ public class LedgerProperties
         }
     });
 
-    [Fact(Skip = "Domain bug: ReversePosting.Streams omits AccountId when Original is set (see ReversePostingSpecs); " +
-        "a reversal asked by an account that is not a party of the posting is decided without that account's state.")]
+    [Fact] // regression: ReversePosting.Streams omitted the asking account
     public void A_decision_depends_only_on_the_streams_the_command_names() => Holds(run =>
     {
         foreach (var step in run.Steps)

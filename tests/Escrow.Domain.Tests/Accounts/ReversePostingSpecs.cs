@@ -52,8 +52,7 @@ public class ReversePostingSpecs
     public void A_posting_of_other_accounts_is_not_found_on_this_one() =>
         AlicePaidBob().WhenEveryStreamIsLoaded(Reverse("cash", P1)).ThenRejected(RejectionCodes.PostingNotFound);
 
-    [Fact(Skip = "Domain bug: ReversePosting.Streams omits AccountId when Original is set, so the host never loads the " +
-        "requesting account and Decide answers account_not_found for an existing account instead of posting_not_found.")]
+    [Fact] // regression: ReversePosting.Streams omitted the asking account
     public void A_posting_of_other_accounts_is_not_found_on_this_one_when_the_host_loads_the_named_streams() =>
         AlicePaidBob().When(Reverse("cash", P1)).ThenRejected(RejectionCodes.PostingNotFound);
 
