@@ -163,9 +163,9 @@ internal static partial class BenchCommand
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = s.Clients, CancellationToken = ct };
         await Parallel.ForEachAsync(ids, parallel, async (id, token) =>
             await PostExpectingAsync(http, "accounts", new { accountId = id, owner = "bench", currency = Currency }, $"bench-{id}-open", token));
-        // Every deposit also posts to the house cash account, so deposits run one at a time: the silo stamps a posting's
-        // time before it takes the accounts' turns, and a deposit that loses the race to a later-stamped one on the same
-        // account is refused as backdated_posting (retried below with a fresh key, since the refusal is remembered).
+        // Every deposit also posts to the house cash account, whose turn serializes them anyway: send them one at a time.
+        // (A silo that stamps postings before taking the turns can refuse a racing one as backdated_posting; that is
+        // retried with a fresh key, since the refusal is remembered under the first.)
         foreach (var id in ids)
             await PostExpectingAsync(http, $"accounts/{id}/deposits", new { amount = Funding, currency = Currency, reference = "bench funding" },
                 $"bench-{id}-fund", ct);
