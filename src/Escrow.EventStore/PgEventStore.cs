@@ -172,8 +172,13 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
         return new IdempotencyRecord(tenant, key, (byte[])r[0], r.GetInt32(1), r.GetString(2));
     }
 
+    // The text casts get their own names on purpose: a cast keeps the column's name, and ORDER BY prefers
+    // an output column over a table column of the same name. With "transaction_id::text" unaliased,
+    // "ORDER BY transaction_id" sorted the ids as text ("999" after "1000"), so a reader's cursor jumped
+    // back at every power of ten and re-delivered events (found by the 16-writer test on a fresh cluster).
     private const string EventColumns =
-        "global_position, transaction_id::text, stream_id, version, event_type, schema_version, data::text, metadata::text, occurred_at, recorded_at, prev_hash, hash";
+        "e.global_position, e.transaction_id::text AS transaction_id_text, e.stream_id, e.version, e.event_type, e.schema_version, " +
+        "e.data::text AS data_text, e.metadata::text AS metadata_text, e.occurred_at, e.recorded_at, e.prev_hash, e.hash";
 
     private static StoredEvent ReadEvent(NpgsqlDataReader r) => new(
         r.GetInt64(0), ulong.Parse(r.GetString(1), System.Globalization.CultureInfo.InvariantCulture), r.GetString(2), r.GetInt64(3),
@@ -197,7 +202,7 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
         string streamId, long afterVersion, CancellationToken ct, DateTimeOffset? occurredUpTo = null, int? limit = null)
     {
         await using var cmd = DataSource.CreateCommand(
-            $"SELECT {EventColumns} FROM events WHERE stream_id = $1 AND version > $2 AND ($3::timestamptz IS NULL OR occurred_at <= $3) ORDER BY version LIMIT $4");
+            $"SELECT {EventColumns} FROM events e WHERE e.stream_id = $1 AND e.version > $2 AND ($3::timestamptz IS NULL OR e.occurred_at <= $3) ORDER BY e.version LIMIT $4");
         cmd.Parameters.Add(new() { Value = streamId });
         cmd.Parameters.Add(new() { Value = afterVersion });
         cmd.Parameters.Add(new() { Value = occurredUpTo.HasValue ? occurredUpTo.Value.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
@@ -238,10 +243,10 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
     public async Task<IReadOnlyList<StoredEvent>> ReadAllAsync(GlobalCheckpoint after, int max, CancellationToken ct, NpgsqlConnection? connection = null, NpgsqlTransaction? transaction = null)
     {
         const string sql = $"""
-            SELECT {EventColumns} FROM events
-            WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY transaction_id, global_position
+            SELECT {EventColumns} FROM events e
+            WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
+              AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY e.transaction_id, e.global_position
             LIMIT $3
             """;
         await using var cmd = connection is null ? DataSource.CreateCommand(sql) : new NpgsqlCommand(sql, connection, transaction);
@@ -265,7 +270,7 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
     public async Task<IReadOnlyList<StoredEvent>> FindByPostingIdAsync(string postingId, CancellationToken ct)
     {
         await using var cmd = DataSource.CreateCommand(
-            $"SELECT {EventColumns} FROM events WHERE data ? 'postingId' AND data ->> 'postingId' = $1 ORDER BY global_position");
+            $"SELECT {EventColumns} FROM events e WHERE e.data ? 'postingId' AND e.data ->> 'postingId' = $1 ORDER BY e.global_position");
         cmd.Parameters.Add(new() { Value = postingId });
         return await ReadEventsAsync(cmd, ct).ConfigureAwait(false);
     }
