@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Command 1: set up and run the main job. Installs PostgreSQL if missing, starts a local instance under
-# .data/pg on 127.0.0.1:${ESCROW_PG_PORT:-55432}, migrates, imports the Berka bank, and runs the silo.
+# .data/pg (ESCROW_PG_DATA) on 127.0.0.1:${ESCROW_PG_PORT:-55432}, migrates, imports the Berka bank, and runs the silo.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,7 +11,8 @@ http=${ESCROW_HTTP_URL:-http://127.0.0.1:5080}
 data=${ESCROW_DATA_DIR:-$root/../shared/data}
 
 pg_ensure_installed
-pg_start "$root/.data/pg" "$port"
+pgdata=${ESCROW_PG_DATA:-$root/.data/pg}
+pg_start "$pgdata" "$port"
 pg_createdb "$port" escrow
 
 export Escrow__OwnerConnectionString="Host=127.0.0.1;Port=$port;Username=postgres;Database=escrow"
