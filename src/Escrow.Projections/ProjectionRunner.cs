@@ -184,23 +184,30 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
     /// <summary>The projection's checkpoint, the events visible to it but not yet applied, and the age of the oldest of them.</summary>
     public static async Task<ProjectionStatus> StatusAsync(PgEventStore store, string name, CancellationToken ct)
     {
+        // Read the checkpoint first, then count with plain parameters, so the row comparison can use the
+        // (transaction_id, global_position) index instead of scanning the whole log.
+        ulong tx = 0; long pos = 0, applied = 0; DateTimeOffset updated = DateTimeOffset.UnixEpoch;
+        await using (var cp = store.DataSource.CreateCommand(
+            "SELECT transaction_id::text AS tx_text, global_position, events_applied, updated_at FROM projection_checkpoints WHERE projection = $1"))
+        {
+            cp.Parameters.Add(new() { Value = name });
+            await using var r = await cp.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                tx = ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture);
+                pos = r.GetInt64(1); applied = r.GetInt64(2); updated = r.GetFieldValue<DateTimeOffset>(3);
+            }
+        }
         await using var cmd = store.DataSource.CreateCommand(
             """
-            WITH cp AS (
-                SELECT coalesce((SELECT transaction_id FROM projection_checkpoints WHERE projection = $1), '0'::xid8) AS tx,
-                       coalesce((SELECT global_position FROM projection_checkpoints WHERE projection = $1), 0) AS pos,
-                       coalesce((SELECT events_applied FROM projection_checkpoints WHERE projection = $1), 0) AS applied,
-                       coalesce((SELECT updated_at FROM projection_checkpoints WHERE projection = $1), now()) AS updated)
-            SELECT cp.tx::text, cp.pos, cp.applied, cp.updated,
-                   (SELECT count(*) FROM events e WHERE (e.transaction_id, e.global_position) > (cp.tx, cp.pos)),
-                   (SELECT extract(epoch FROM now() - min(e.recorded_at)) * 1000 FROM events e WHERE (e.transaction_id, e.global_position) > (cp.tx, cp.pos))
-            FROM cp
+            SELECT count(*), extract(epoch FROM now() - min(e.recorded_at)) * 1000
+            FROM events e WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
             """);
-        cmd.Parameters.Add(new() { Value = name });
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        await r.ReadAsync(ct).ConfigureAwait(false);
-        return new ProjectionStatus(name, ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1), r.GetInt64(2),
-            r.GetInt64(4), r.IsDBNull(5) ? 0 : Math.Max(0, (double)r.GetDecimal(5)), r.GetFieldValue<DateTimeOffset>(3));
+        cmd.Parameters.Add(new() { Value = tx.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        cmd.Parameters.Add(new() { Value = pos });
+        await using var c = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await c.ReadAsync(ct).ConfigureAwait(false);
+        return new ProjectionStatus(name, tx, pos, applied, c.GetInt64(0), c.IsDBNull(1) ? 0 : Math.Max(0, (double)c.GetDecimal(1)), updated);
     }
 
     internal static long Elapsed(long start) => (long)Stopwatch.GetElapsedTime(start).TotalMilliseconds;

@@ -70,13 +70,9 @@ public sealed class AggregateHost<TState>(
         Func<IReadOnlyDictionary<string, TState>, IReadOnlyDictionary<string, long>, Decision, (int Status, object Body)> respond,
         CancellationToken ct)
     {
-        if (context.IdempotencyKey is { } key)
-        {
-            var known = await store.FindIdempotencyAsync(context.Tenant, key, ct).ConfigureAwait(false);
-            if (known is not null)
-                return Replay(known, context);
-        }
-
+        // No idempotency read up front: the key's primary key inside the append transaction decides.
+        // A retry decides again, its append (or the rejection's record) hits the key, and the stored
+        // answer is returned below (IdempotencyKeyTakenException): one round trip saved on every command.
         var ordered = streamIds.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
         var held = await AcquireAsync(ordered, ct).ConfigureAwait(false);
         try
