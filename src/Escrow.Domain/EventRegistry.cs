@@ -1,4 +1,5 @@
 using Escrow.Domain.Accounts;
+using Escrow.Domain.Deals;
 
 namespace Escrow.Domain;
 
@@ -19,6 +20,14 @@ public static class EventRegistry
         new("AccountFrozen", 1, typeof(AccountFrozen)),
         new("AccountUnfrozen", 1, typeof(AccountUnfrozen)),
         new("AccountClosed", 1, typeof(AccountClosed)),
+        new("DealCreated", 1, typeof(DealCreated)),
+        new("DealFunded", 1, typeof(DealFunded)),
+        new("DealReleased", 1, typeof(DealReleased)),
+        new("DealCancelled", 1, typeof(DealCancelled)),
+        new("DealExpired", 1, typeof(DealExpired)),
+        new("DealDisputeOpened", 1, typeof(DealDisputeOpened)),
+        new("DealEvidenceSubmitted", 1, typeof(DealEvidenceSubmitted)),
+        new("DealResolved", 1, typeof(DealResolved)),
     ];
 
     private static readonly Dictionary<string, Entry> ByName = Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
