@@ -1,0 +1,156 @@
+using System.Text.Json;
+using Escrow.Domain;
+using Escrow.Domain.Accounts;
+using Escrow.Domain.Deals;
+using Escrow.EventStore;
+using Npgsql;
+
+namespace Escrow.Projections;
+
+/// <summary>Deal stream ids are <c>deal-{dealId}</c>; a deal decision's events go to the deal and account streams.</summary>
+public static class DealStreams
+{
+    public const string Prefix = "deal-";
+    public static string StreamId(string dealId) => Prefix + dealId;
+    public static bool TryDealId(string streamId, out string dealId)
+    {
+        if (streamId.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            dealId = streamId[Prefix.Length..];
+            return true;
+        }
+        dealId = "";
+        return false;
+    }
+
+    /// <summary>
+    /// Maps a deal decision's pending events to stream ids by event type, not by id: a deal id and an account
+    /// id may be spelled alike, so "which stream" is decided by whether the event is a deal or a ledger event.
+    /// </summary>
+    public static IReadOnlyList<PendingEvent> ToStreams(Decision decision) =>
+        decision.Events.Select(e => e.Event switch
+        {
+            IDealEvent => e with { StreamId = StreamId(e.StreamId) },
+            IAccountEvent => e with { StreamId = AccountStreams.StreamId(e.StreamId) },
+            _ => throw new InvalidOperationException($"a deal decision produced {e.Event.GetType().Name}"),
+        }).ToList();
+}
+
+/// <summary>
+/// Projection <c>deals</c>: <c>deal_status</c> (one row per deal: status, funded / released / refunded / held,
+/// parties, expiry, and the folded state) and <c>deal_timeline</c> (one row per deal event: from → to status,
+/// actor, amount, time). Both tables move together under one checkpoint. The row is evolved with the
+/// aggregate's own <see cref="Deal.Evolve"/>, so the read model cannot disagree with the rules.
+/// </summary>
+public sealed class DealsProjection : IProjection
+{
+    public const string ProjectionName = "deals";
+    public string Name => ProjectionName;
+
+    public async Task ApplyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<StoredEvent> events, CancellationToken ct)
+    {
+        var mine = events.Where(e => DealStreams.TryDealId(e.StreamId, out _)).ToList();
+        if (mine.Count == 0) return;
+        var ids = mine.Select(e => e.StreamId[DealStreams.Prefix.Length..]).Distinct().ToArray();
+        var states = new Dictionary<string, (DealState State, long Version, long Position)>(StringComparer.Ordinal);
+        await using (var sel = new NpgsqlCommand("SELECT deal_id, state::text AS state_text FROM deal_status WHERE deal_id = ANY($1)", connection, transaction))
+        {
+            sel.Parameters.Add(new() { Value = ids });
+            await using var r = await sel.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+                states[r.GetString(0)] = (JsonSerializer.Deserialize<DealState>(r.GetString(1), EventSerializer.Options)!, 0, 0);
+        }
+
+        var timeline = new List<(string Deal, long Version, long Position, string Type, string From, string To, string Actor, decimal? Amount, DateTimeOffset At)>();
+        foreach (var e in mine)
+        {
+            DealStreams.TryDealId(e.StreamId, out var id);
+            var evt = EventSerializer.Deserialize(e);
+            var before = states.TryGetValue(id, out var cur) ? cur.State : DealState.Empty(id);
+            var after = Deal.Evolve(before, evt);
+            states[id] = (after, e.Version, e.GlobalPosition);
+            timeline.Add((id, e.Version, e.GlobalPosition, e.EventType, before.Status.Wire(), after.Status.Wire(), ActorOf(e), AmountOf(evt),
+                ((IDealEvent)evt).At));
+        }
+
+        var rows = states.Where(s => s.Value.Version > 0).ToList();
+        await using (var up = new NpgsqlCommand(
+            """
+            INSERT INTO deal_status (deal_id, tenant, template_id, status, buyer_account, seller_account, escrow_account, currency, amount,
+                funded, released, refunded, held, expires_at, refund_at_expiry, external_reference, evidence_count, created_at,
+                last_activity_at, version, global_position, state)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::numeric[],
+                $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::timestamptz[], $15::boolean[], $16::text[], $17::int[],
+                $18::timestamptz[], $19::timestamptz[], $20::bigint[], $21::bigint[], $22::jsonb[])
+            ON CONFLICT (deal_id) DO UPDATE SET status = excluded.status, funded = excluded.funded, released = excluded.released,
+                refunded = excluded.refunded, held = excluded.held, expires_at = excluded.expires_at, evidence_count = excluded.evidence_count,
+                last_activity_at = excluded.last_activity_at, version = excluded.version, global_position = excluded.global_position,
+                state = excluded.state
+            """, connection, transaction))
+        {
+            var s = rows.Select(r => r.Value.State).ToList();
+            up.Parameters.Add(new() { Value = rows.Select(r => r.Key).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.Tenant).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.TemplateId).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.Status.Wire()).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.BuyerAccount).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.SellerAccount).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.EscrowAccount).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.Currency).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.Amount).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.Funded).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.Released).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.Refunded).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.Held).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.ExpiresAt.ToUniversalTime()).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.RefundAtExpiry).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.ExternalReference).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => x.Evidence.Count).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => (x.CreatedAt ?? x.LastActivityAt ?? DateTimeOffset.UnixEpoch).ToUniversalTime()).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => (x.LastActivityAt ?? DateTimeOffset.UnixEpoch).ToUniversalTime()).ToArray() });
+            up.Parameters.Add(new() { Value = rows.Select(r => r.Value.Version).ToArray() });
+            up.Parameters.Add(new() { Value = rows.Select(r => r.Value.Position).ToArray() });
+            up.Parameters.Add(new() { Value = s.Select(x => JsonSerializer.Serialize(x, EventSerializer.Options)).ToArray(), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Jsonb });
+            await up.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await using var ins = new NpgsqlCommand(
+            """
+            INSERT INTO deal_timeline (deal_id, version, global_position, event_type, from_status, to_status, actor, amount, occurred_at)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[], $9::timestamptz[])
+            """, connection, transaction);
+        ins.Parameters.Add(new() { Value = timeline.Select(t => t.Deal).ToArray() });
+        ins.Parameters.Add(new() { Value = timeline.Select(t => t.Version).ToArray() });
+        ins.Parameters.Add(new() { Value = timeline.Select(t => t.Position).ToArray() });
+        ins.Parameters.Add(new() { Value = timeline.Select(t => t.Type).ToArray() });
+        ins.Parameters.Add(new() { Value = timeline.Select(t => t.From).ToArray() });
+        ins.Parameters.Add(new() { Value = timeline.Select(t => t.To).ToArray() });
+        ins.Parameters.Add(new() { Value = timeline.Select(t => t.Actor).ToArray() });
+        ins.Parameters.Add(new() { Value = timeline.Select(t => t.Amount).ToArray() });
+        ins.Parameters.Add(new() { Value = timeline.Select(t => t.At.ToUniversalTime()).ToArray() });
+        await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    private static string ActorOf(StoredEvent e)
+    {
+        using var doc = JsonDocument.Parse(e.MetadataJson);
+        return doc.RootElement.TryGetProperty("actor", out var a) ? a.GetString() ?? "" : "";
+    }
+
+    private static decimal? AmountOf(object evt) => evt switch
+    {
+        DealCreated c => c.Amount,
+        DealFunded f => f.Amount,
+        DealReleased r => r.Amount,
+        DealCancelled c => c.Refunded,
+        DealExpired x => x.Refunded,
+        DealResolved r => r.BuyerShare + r.SellerShare,
+        _ => null,
+    };
+
+    public async Task ResetAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("DELETE FROM deal_timeline; DELETE FROM deal_status", connection, transaction);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+}
