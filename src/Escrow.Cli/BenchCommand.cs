@@ -10,6 +10,7 @@ using System.Text.RegularExpressions;
 using Escrow.Domain.Accounts;
 using Escrow.Silo;
 using Escrow.Silo.Hosting;
+using Escrow.Silo.Tenancy;
 using Npgsql;
 using Spectre.Console;
 
@@ -87,12 +88,14 @@ internal static partial class BenchCommand
 
         WebApplication? silo = null;
         var baseUrl = s.Url;
+        // Tenancy: an in-process silo gets a fresh root key; a running silo's root key comes from Escrow__RootApiKey.
+        var rootKey = baseUrl is null ? TenancyStore.NewSecret() : Environment.GetEnvironmentVariable("Escrow__RootApiKey");
         if (baseUrl is null)
         {
             var port = FreePort();
             baseUrl = $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
             // Quiet the in-process silo: its request logging would compete with the load for the console and the CPU.
-            silo = SiloHost.Build(["--urls", baseUrl, "--Logging:LogLevel:Default=Warning"]);
+            silo = SiloHost.Build(["--urls", baseUrl, "--Logging:LogLevel:Default=Warning", $"--Escrow:RootApiKey={rootKey}"]);
             await silo.StartAsync(ct);
             Info($"started an in-process silo on {baseUrl}");
         }
@@ -112,6 +115,7 @@ internal static partial class BenchCommand
             using (var health = await http.GetAsync("health", ct))
                 if (!health.IsSuccessStatusCode)
                     throw new CliException($"silo at {baseUrl} is not healthy: GET /health answered {(int)health.StatusCode}");
+            http.DefaultRequestHeaders.Authorization = new("Bearer", await WriterKeyAsync(http, rootKey, run, ct));
 
             var ids = await SetUpAccountsAsync(http, run, s, ct);
 
@@ -171,6 +175,24 @@ internal static partial class BenchCommand
                 $"bench-{id}-fund", ct);
         Info($"opened and funded {ids.Length} accounts with {Funding.ToString("N2", CultureInfo.InvariantCulture)} {Currency} each in {clock.Elapsed.TotalSeconds:0.0} s");
         return ids;
+    }
+
+    /// <summary>Creates institution bench-{run} and a writer key for it through the root key; the bench acts as that writer.</summary>
+    private static async Task<string> WriterKeyAsync(HttpClient http, string? rootKey, string run, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(rootKey))
+            throw new CliException("--url needs the silo's root key in Escrow__RootApiKey (deploy/run.sh prints it)");
+        async Task<JsonElement> AsRootAsync(string path, object body)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(JsonSerializer.Serialize(body, Json), Encoding.UTF8, "application/json") };
+            request.Headers.Authorization = new("Bearer", rootKey);
+            using var response = await http.SendAsync(request, ct);
+            var text = await response.Content.ReadAsStringAsync(ct);
+            if (response.StatusCode != HttpStatusCode.Created) throw new CliException($"setup: POST /{path} answered {(int)response.StatusCode}: {text}");
+            return JsonDocument.Parse(text).RootElement.Clone();
+        }
+        await AsRootAsync("institutions", new { institutionId = $"bench-{run}", name = $"escrow bench run {run}" });
+        return (await AsRootAsync($"institutions/bench-{run}/keys", new { role = "writer", name = "escrow bench" })).GetProperty("apiKey").GetString()!;
     }
 
     private static async Task PostExpectingAsync(HttpClient http, string path, object body, string key, CancellationToken ct)

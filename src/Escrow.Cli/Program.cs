@@ -116,6 +116,7 @@ rebuild.SetAction(async (pr, ct) =>
 root.Subcommands.Add(rebuild);
 
 BerkaCommand.Add(root);
+TenancyCommands.Add(root);
 BenchCommand.Add(root);
 
 try

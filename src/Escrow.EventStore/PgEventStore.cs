@@ -23,10 +23,12 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
     /// Appends events to one or more streams in one transaction, with the idempotency record and any
     /// snapshots, and notifies readers on commit. All or nothing: a wrong expected version on any stream
     /// throws <see cref="WrongExpectedVersionException"/>; an idempotency key committed concurrently throws
-    /// <see cref="IdempotencyKeyTakenException"/>. One network round trip.
+    /// <see cref="IdempotencyKeyTakenException"/>. One network round trip. With <paramref name="audit"/>, the
+    /// audit record commits in the same transaction as the events (and only with them).
     /// </summary>
     public async Task<IReadOnlyDictionary<string, StreamHead>> AppendAsync(
-        IReadOnlyList<StreamAppend> streams, IdempotencyRecord? idempotency, IReadOnlyList<Snapshot>? snapshots, CancellationToken ct)
+        IReadOnlyList<StreamAppend> streams, IdempotencyRecord? idempotency, IReadOnlyList<Snapshot>? snapshots, CancellationToken ct,
+        AuditRecord? audit = null)
     {
         var heads = new Dictionary<string, StreamHead>(StringComparer.Ordinal);
         var total = streams.Sum(s => s.Events.Count);
@@ -85,6 +87,8 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
 
         if (idempotency is not null)
             batch.BatchCommands.Add(IdempotencyInsert(idempotency));
+        if (audit is not null)
+            batch.BatchCommands.Add(AuditInsert(audit));
 
         foreach (var snap in snapshots ?? [])
         {
@@ -171,6 +175,37 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
         return c;
     }
 
+    /// <summary>The INSERT of one audit record, for a batch (the append's, or one of its own).</summary>
+    public static NpgsqlBatchCommand AuditInsert(AuditRecord a)
+    {
+        var c = new NpgsqlBatchCommand(
+            """
+            INSERT INTO audit_log (audit_id, at, actor, tenant, operation, outcome, status, code, payload_sha256, stream_ids, correlation_id, idempotency_key)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            """);
+        c.Parameters.Add(new() { Value = a.AuditId });
+        c.Parameters.Add(new() { Value = a.At.ToUniversalTime() });
+        c.Parameters.Add(new() { Value = a.Actor });
+        c.Parameters.Add(new() { Value = a.Tenant });
+        c.Parameters.Add(new() { Value = a.Operation });
+        c.Parameters.Add(new() { Value = a.Outcome });
+        c.Parameters.Add(new() { Value = a.Status });
+        c.Parameters.Add(new() { Value = (object?)a.Code ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        c.Parameters.Add(new() { Value = a.PayloadSha256 });
+        c.Parameters.Add(new() { Value = a.StreamIds.ToArray() });
+        c.Parameters.Add(new() { Value = a.CorrelationId });
+        c.Parameters.Add(new() { Value = (object?)a.IdempotencyKey ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        return c;
+    }
+
+    /// <summary>Writes one audit record in its own transaction (rejections without a key, refusals, replays).</summary>
+    public async Task AppendAuditAsync(AuditRecord audit, CancellationToken ct)
+    {
+        await using var batch = DataSource.CreateBatch();
+        batch.BatchCommands.Add(AuditInsert(audit));
+        await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
     private static Exception Translate(PostgresException ex, IdempotencyRecord? idem)
     {
         if (ex.SqlState == "ES409")
@@ -187,11 +222,15 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
         return ex;
     }
 
-    /// <summary>Stores the answer to a rejected command under its idempotency key, in its own transaction.</summary>
-    public async Task SaveIdempotencyAsync(IdempotencyRecord record, CancellationToken ct)
+    /// <summary>
+    /// Stores the answer to a rejected command under its idempotency key, in its own transaction, with its
+    /// audit record when given (both or neither).
+    /// </summary>
+    public async Task SaveIdempotencyAsync(IdempotencyRecord record, CancellationToken ct, AuditRecord? audit = null)
     {
         await using var batch = DataSource.CreateBatch();
         batch.BatchCommands.Add(IdempotencyInsert(record));
+        if (audit is not null) batch.BatchCommands.Add(AuditInsert(audit));
         try
         {
             await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
@@ -249,6 +288,14 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
         cmd.Parameters.Add(new() { Value = occurredUpTo.HasValue ? occurredUpTo.Value.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(new() { Value = limit.HasValue ? limit.Value : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Integer });
         return await ReadEventsAsync(cmd, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The tenant a stream belongs to; null when the stream does not exist.</summary>
+    public async Task<string?> ReadStreamTenantAsync(string streamId, CancellationToken ct)
+    {
+        await using var cmd = DataSource.CreateCommand("SELECT tenant FROM streams WHERE stream_id = $1");
+        cmd.Parameters.Add(new() { Value = streamId });
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
     }
 
     public async Task<Snapshot?> ReadSnapshotAsync(string streamId, CancellationToken ct)

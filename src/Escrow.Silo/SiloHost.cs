@@ -4,6 +4,7 @@ using Escrow.Projections;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Http;
 using Escrow.Silo.Ledger;
+using Escrow.Silo.Tenancy;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
@@ -51,6 +52,9 @@ public static class SiloHost
         });
         services.AddSingleton<LedgerService>();
         services.AddSingleton<LedgerQueries>();
+        services.AddSingleton<TenancyStore>();
+        services.AddSingleton<ApiKeyAuthenticator>();
+        services.AddSingleton<RefusalAudit>();
         services.AddHostedService<MigrationAndProjectionService>();
         services.AddProblemDetails();
         services.AddOpenApi();
@@ -70,9 +74,11 @@ public static class SiloHost
     {
         app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = WriteProblemAsync, StatusCodeSelector = StatusFor });
         app.UseStatusCodePages();
+        app.Use(Authorization.AuthenticateAsync);
         app.MapOpenApi();
         app.MapGet("/health", () => Results.Ok(new { status = "ok" })).WithTags("Silo");
         app.MapLedger();
+        app.MapTenancy();
     }
 
     private static int StatusFor(Exception ex) => ex switch
@@ -85,6 +91,9 @@ public static class SiloHost
     private static async Task WriteProblemAsync(HttpContext http)
     {
         var ex = http.Features.Get<IExceptionHandlerFeature>()?.Error;
+        // A malformed command is refused before it reaches an aggregate: only this audit record remembers it.
+        if (ex is BadRequestException or BadHttpRequestException && HttpMethods.IsPost(http.Request.Method) && http.FindCaller() is not null)
+            await http.RequestServices.GetRequiredService<RefusalAudit>().RecordAsync(http, 400, (ex as BadRequestException)?.Code ?? "bad_request", http.RequestAborted).ConfigureAwait(false);
         var problem = ex switch
         {
             BadRequestException b => Problems.Create(400, b.Code, b.Message),

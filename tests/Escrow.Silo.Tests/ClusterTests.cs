@@ -16,8 +16,9 @@ public class ClusterTests : IClassFixture<PgDatabase>
     {
         await using var silo1 = new SiloFactory(_db);
         await using var silo2 = new SiloFactory(_db, runProjections: false);
-        var c1 = silo1.CreateClient();
-        var c2 = silo2.CreateClient();
+        var key = await silo1.CreateKeyAsync(SiloFactory.NewInstitution());
+        var c1 = silo1.ClientWithKey(key);
+        var c2 = silo2.ClientWithKey(key);
         var account = "race-" + Guid.NewGuid().ToString("N")[..8];
         Assert.Equal(HttpStatusCode.Created, (await c1.OpenAsync(account)).StatusCode);
         Assert.Equal(HttpStatusCode.Created, (await c1.DepositAsync(account, 50m)).StatusCode);
@@ -53,8 +54,9 @@ public class ClusterTests : IClassFixture<PgDatabase>
     {
         await using var silo1 = new SiloFactory(_db, runProjections: false);
         await using var silo2 = new SiloFactory(_db, runProjections: false);
-        var c1 = silo1.CreateClient();
-        var c2 = silo2.CreateClient();
+        var key = await silo1.CreateKeyAsync(SiloFactory.NewInstitution());
+        var c1 = silo1.ClientWithKey(key);
+        var c2 = silo2.ClientWithKey(key);
         var a = "dl-a-" + Guid.NewGuid().ToString("N")[..8];
         var b = "dl-b-" + Guid.NewGuid().ToString("N")[..8];
         await c1.OpenAsync(a); await c1.OpenAsync(b);
@@ -73,8 +75,9 @@ public class ClusterTests : IClassFixture<PgDatabase>
     {
         await using var silo1 = new SiloFactory(_db, runProjections: false);
         await using var silo2 = new SiloFactory(_db, runProjections: false);
-        var c1 = silo1.CreateClient();
-        var c2 = silo2.CreateClient();
+        var key = await silo1.CreateKeyAsync(SiloFactory.NewInstitution());
+        var c1 = silo1.ClientWithKey(key);
+        var c2 = silo2.ClientWithKey(key);
         var a = "stale-" + Guid.NewGuid().ToString("N")[..8];
         await c1.OpenAsync(a);
         await c1.DepositAsync(a, 10m);

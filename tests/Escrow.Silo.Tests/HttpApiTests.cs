@@ -12,11 +12,10 @@ public class HttpApiTests : IClassFixture<PgDatabase>, IAsyncLifetime
 
     public HttpApiTests(PgDatabase db) => _db = db;
 
-    public Task InitializeAsync()
+    public async Task InitializeAsync()
     {
         _silo = new SiloFactory(_db);
-        _http = _silo.CreateClient();
-        return Task.CompletedTask;
+        _http = await _silo.ClientForAsync();
     }
 
     public async Task DisposeAsync() => await _silo.DisposeAsync();

@@ -30,7 +30,7 @@ public class ProjectionTests : IClassFixture<PgDatabase>
     public async Task A_projection_stopped_mid_batch_resumes_and_its_read_model_equals_a_replay()
     {
         await using var silo = new SiloFactory(_db, runProjections: false);
-        var http = silo.CreateClient();
+        var http = await silo.ClientForAsync();
         var ids = Enumerable.Range(0, 6).Select(i => $"crash-{i}-{Guid.NewGuid():N}"[..20]).ToList();
         foreach (var id in ids) { await http.OpenAsync(id); await http.DepositAsync(id, 100m); }
         for (var i = 0; i < 30; i++)
@@ -63,7 +63,7 @@ public class ProjectionTests : IClassFixture<PgDatabase>
         {
             await using (var silo = new SiloFactory(db, runProjections: true))
             {
-                var http = silo.CreateClient();
+                var http = await silo.ClientForAsync();
                 await http.OpenAsync("tamper-1");
                 await http.DepositAsync("tamper-1", 10m);
                 await http.WaitForProjectionsAsync();
@@ -91,7 +91,7 @@ public class ProjectionTests : IClassFixture<PgDatabase>
     {
         var clock = new ManualClock(new DateTimeOffset(2025, 3, 15, 9, 0, 0, TimeSpan.Zero));
         await using var silo = new SiloFactory(_db, runProjections: true, clock: clock);
-        var http = silo.CreateClient();
+        var http = await silo.ClientForAsync();
         var a = "asof-" + Guid.NewGuid().ToString("N")[..8];
         var b = "asof-" + Guid.NewGuid().ToString("N")[..8];
         // Its own currency, so its house cash account has only this clock's history (postings are stamped

@@ -12,8 +12,42 @@ namespace Escrow.Silo.Tests;
 public sealed class SiloFactory(PgDatabase db, bool runProjections = true, TimeProvider? clock = null, int snapshotEvery = 50)
     : WebApplicationFactory<Escrow.Silo.Ledger.LedgerService>   // any type of the silo assembly; its entry point is used
 {
+    /// <summary>The root key every test silo is configured with.</summary>
+    public const string RootKey = "test-root-key-0123456789abcdef";
+
+    /// <summary>A client that sends the root key.</summary>
+    public HttpClient RootClient() => ClientWithKey(RootKey);
+
+    /// <summary>A client that sends <paramref name="key"/> as <c>Authorization: Bearer</c>.</summary>
+    public HttpClient ClientWithKey(string key)
+    {
+        var http = CreateClient();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        return http;
+    }
+
+    /// <summary>Creates the institution (if new) through the root key and returns a new key of <paramref name="role"/> for it.</summary>
+    public async Task<string> CreateKeyAsync(string institution, string role = "writer")
+    {
+        using var root = RootClient();
+        var created = await root.PostAsync("/institutions", new StringContent($$"""{"institutionId":"{{institution}}"}""", Encoding.UTF8, "application/json"));
+        if (created.StatusCode is not (System.Net.HttpStatusCode.Created or System.Net.HttpStatusCode.Conflict))
+            throw new InvalidOperationException($"POST /institutions answered {(int)created.StatusCode}: {await created.Content.ReadAsStringAsync()}");
+        var key = await root.PostAsync($"/institutions/{institution}/keys", new StringContent($$"""{"role":"{{role}}"}""", Encoding.UTF8, "application/json"));
+        if (key.StatusCode != System.Net.HttpStatusCode.Created)
+            throw new InvalidOperationException($"POST /institutions/{institution}/keys answered {(int)key.StatusCode}: {await key.Content.ReadAsStringAsync()}");
+        return (await key.JsonAsync()).GetProperty("apiKey").GetString()!;
+    }
+
+    /// <summary>A client of a new (or given) institution with a key of <paramref name="role"/> (writer by default).</summary>
+    public async Task<HttpClient> ClientForAsync(string? institution = null, string role = "writer") =>
+        ClientWithKey(await CreateKeyAsync(institution ?? NewInstitution(), role));
+
+    public static string NewInstitution() => "i-" + Guid.NewGuid().ToString("N")[..12];
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
+        builder.UseSetting("Escrow:RootApiKey", RootKey);
         builder.UseSetting("Escrow:ConnectionString", db.AppConnectionString);
         builder.UseSetting("Escrow:OwnerConnectionString", "");
         builder.UseSetting("Escrow:RunProjections", runProjections.ToString());

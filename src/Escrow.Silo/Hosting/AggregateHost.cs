@@ -68,7 +68,8 @@ public sealed class AggregateHost<TState>(
         IReadOnlyList<string> streamIds,
         Func<IReadOnlyDictionary<string, TState>, Decision> decide,
         Func<IReadOnlyDictionary<string, TState>, IReadOnlyDictionary<string, long>, Decision, (int Status, object Body)> respond,
-        CancellationToken ct)
+        CancellationToken ct,
+        Func<string, CommandOutcome>? foreign = null)
     {
         // No idempotency read up front: the key's primary key inside the append transaction decides.
         // A retry decides again, its append (or the rejection's record) hits the key, and the stored
@@ -82,6 +83,15 @@ public sealed class AggregateHost<TState>(
             {
                 foreach (var a in held)
                     if (!a.Loaded) await LoadAsync(a, ct).ConfigureAwait(false);
+
+                // Tenancy: a scoped caller never learns that another tenant's stream exists. Decided inside the
+                // turn, so it cannot race with the stream's creation; a stream's tenant never changes.
+                if (context.TenantScoped && held.FirstOrDefault(a => a.Version > 0 && !string.Equals(a.Tenant, context.Tenant, StringComparison.Ordinal)) is { } other)
+                {
+                    Interlocked.Increment(ref _rejections);
+                    var refusal = foreign?.Invoke(other.StreamId) ?? Problems.Outcome(404, "not_found", $"'{other.StreamId}' does not exist");
+                    return await RememberRejectionAsync(context, refusal, ordered, ct).ConfigureAwait(false);
+                }
 
                 var states = held.ToDictionary(a => a.StreamId, a => a.State!, StringComparer.Ordinal);
                 var decision = decide(states);
@@ -98,7 +108,7 @@ public sealed class AggregateHost<TState>(
                 {
                     Interlocked.Increment(ref _rejections);
                     var outcome = Problems.Outcome(Problems.StatusFor(rejection.Code), rejection.Code, rejection.Message);
-                    return await RememberRejectionAsync(context, outcome, ct).ConfigureAwait(false);
+                    return await RememberRejectionAsync(context, outcome, ordered, ct).ConfigureAwait(false);
                 }
 
                 var after = new Dictionary<string, TState>(states, StringComparer.Ordinal);
@@ -127,7 +137,7 @@ public sealed class AggregateHost<TState>(
                                 context.Actor, context.Tenant, context.IdempotencyKey),
                             OccurredAt(pe.Event));
                     }).ToList();
-                    appends.Add(new StreamAppend(a.StreamId, definition.StreamType, a.Tenant ?? context.Tenant,
+                    appends.Add(new StreamAppend(a.StreamId, definition.StreamType, a.Version > 0 && a.Tenant is not null ? a.Tenant : context.Tenant,
                         ExpectedVersion.Exactly(a.Version), a.LastHash, newEvents));
                 }
 
@@ -137,7 +147,8 @@ public sealed class AggregateHost<TState>(
                 IReadOnlyDictionary<string, StreamHead> heads;
                 try
                 {
-                    heads = await store.AppendAsync(appends, idem, SnapshotsFor(appends, after), ct).ConfigureAwait(false);
+                    var audit = Audit(context, AuditRecord.Accepted, status, null, appends.Select(s => s.StreamId).ToArray());
+                    heads = await store.AppendAsync(appends, idem, SnapshotsFor(appends, after), ct, audit).ConfigureAwait(false);
                 }
                 catch (WrongExpectedVersionException) when (attempt < options.MaxConcurrencyRetries)
                 {
@@ -152,14 +163,18 @@ public sealed class AggregateHost<TState>(
                 {
                     Interlocked.Increment(ref _conflicts);
                     foreach (var a in held) a.Loaded = false;
-                    return Problems.Outcome(409, "concurrency_conflict",
+                    var conflict = Problems.Outcome(409, "concurrency_conflict",
                         $"stream '{ex.StreamId}' kept changing under this command ({ex.Expected} expected, {ex.Actual} found) after {attempt + 1} attempts; retry");
+                    await AuditAloneAsync(context, conflict, ordered, ct).ConfigureAwait(false);
+                    return conflict;
                 }
                 catch (IdempotencyKeyTakenException)
                 {
                     foreach (var a in held) a.Loaded = false;
                     var known = await store.FindIdempotencyAsync(context.Tenant, context.IdempotencyKey!, ct).ConfigureAwait(false);
-                    return Replay(known!, context);
+                    var replay = Replay(known!, context);
+                    await AuditAloneAsync(context, replay, ordered, ct).ConfigureAwait(false);
+                    return replay;
                 }
 
                 foreach (var a in held)
@@ -222,23 +237,49 @@ public sealed class AggregateHost<TState>(
         return new CommandOutcome(known.StatusCode, known.ResponseBody, Replayed: true);
     }
 
-    private async Task<CommandOutcome> RememberRejectionAsync(CommandContext context, CommandOutcome outcome, CancellationToken ct)
+    private AuditRecord Audit(CommandContext context, string outcome, int status, string? code, IReadOnlyList<string> streams) => new(
+        Guid.CreateVersion7(clock.GetUtcNow()), clock.GetUtcNow(), context.Actor, context.Tenant, context.Operation ?? definition.StreamType,
+        outcome, status, code, context.RequestHash, streams, context.CorrelationId, context.IdempotencyKey);
+
+    private AuditRecord Audit(CommandContext context, CommandOutcome o, IReadOnlyList<string> streams) =>
+        Audit(context, o.Replayed ? AuditRecord.Replayed : o.Accepted ? AuditRecord.Accepted : AuditRecord.Rejected, o.Status, o.RejectionCode, streams);
+
+    /// <summary>An audit record in its own transaction: replays, 422s and lost races write nothing else.</summary>
+    private Task AuditAloneAsync(CommandContext context, CommandOutcome o, IReadOnlyList<string> streams, CancellationToken ct) =>
+        store.AppendAuditAsync(Audit(context, o, streams), ct);
+
+    /// <summary>Stores a rejection under the idempotency key (if any) with its audit record, in one transaction of their own.</summary>
+    private async Task<CommandOutcome> RememberRejectionAsync(CommandContext context, CommandOutcome outcome, IReadOnlyList<string> streams, CancellationToken ct)
     {
-        if (context.IdempotencyKey is not { } key) return outcome;
+        var audit = Audit(context, outcome, streams);
+        if (context.IdempotencyKey is not { } key)
+        {
+            await store.AppendAuditAsync(audit, ct).ConfigureAwait(false);
+            return outcome;
+        }
         try
         {
-            await store.SaveIdempotencyAsync(new IdempotencyRecord(context.Tenant, key, context.RequestHash, outcome.Status, outcome.Body), ct).ConfigureAwait(false);
+            await store.SaveIdempotencyAsync(new IdempotencyRecord(context.Tenant, key, context.RequestHash, outcome.Status, outcome.Body), ct, audit).ConfigureAwait(false);
             return outcome;
         }
         catch (IdempotencyKeyTakenException)
         {
             var known = await store.FindIdempotencyAsync(context.Tenant, key, ct).ConfigureAwait(false);
-            return Replay(known!, context);
+            var replay = Replay(known!, context);
+            await AuditAloneAsync(context, replay, streams, ct).ConfigureAwait(false);
+            return replay;
         }
     }
 
     /// <summary>The current state and version of a stream, through its activation (consistent with this silo's writes).</summary>
     public async Task<(TState State, long Version)> GetAsync(string streamId, CancellationToken ct)
+    {
+        var (state, version, _) = await GetWithTenantAsync(streamId, ct).ConfigureAwait(false);
+        return (state, version);
+    }
+
+    /// <summary>Like <see cref="GetAsync"/>, with the tenant the stream belongs to (null for a stream that does not exist).</summary>
+    public async Task<(TState State, long Version, string? Tenant)> GetWithTenantAsync(string streamId, CancellationToken ct)
     {
         var held = await AcquireAsync([streamId], ct).ConfigureAwait(false);
         try
@@ -246,7 +287,7 @@ public sealed class AggregateHost<TState>(
             var a = held[0];
             if (!a.Loaded) await LoadAsync(a, ct).ConfigureAwait(false);
             else await RefreshAsync(a, ct).ConfigureAwait(false);
-            return (a.State!, a.Version);
+            return (a.State!, a.Version, a.Version > 0 ? a.Tenant : null);
         }
         finally
         {
@@ -323,6 +364,9 @@ public sealed class AggregateHost<TState>(
             }
         }
         await RefreshAsync(a, ct).ConfigureAwait(false);
+        // Loaded from a snapshot with no tail: the tenant comes from the stream's row.
+        if (a.Version > 0 && a.Tenant is null)
+            a.Tenant = await store.ReadStreamTenantAsync(a.StreamId, ct).ConfigureAwait(false);
         a.Loaded = true;
     }
 

@@ -3,10 +3,14 @@ namespace Escrow.Silo.Hosting;
 /// <summary>
 /// Who sends a command and how to recognise its retries. <see cref="RequestHash"/> is the SHA-256 of
 /// the canonical request (method, route, canonical JSON body): the same Idempotency-Key with another
-/// hash is refused.
+/// hash is refused. <see cref="Actor"/> is the API key's id (never its secret) or a system name.
+/// With <see cref="TenantScoped"/> (every key but root's) the command may only touch streams of
+/// <see cref="Tenant"/>: a stream of another tenant is answered as if it did not exist.
+/// <see cref="Operation"/> names the command in the audit log.
 /// </summary>
 public sealed record CommandContext(
-    string Tenant, string Actor, string? IdempotencyKey, byte[] RequestHash, Guid CorrelationId, Guid? CausationId = null);
+    string Tenant, string Actor, string? IdempotencyKey, byte[] RequestHash, Guid CorrelationId, Guid? CausationId = null,
+    bool TenantScoped = false, string? Operation = null);
 
 /// <summary>
 /// The answer to a command exactly as the client receives it: HTTP status and JSON body. Stored under the

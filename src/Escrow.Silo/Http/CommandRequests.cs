@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -6,6 +5,7 @@ using System.Text.RegularExpressions;
 using Escrow.Domain;
 using Escrow.EventStore;
 using Escrow.Silo.Hosting;
+using Escrow.Silo.Tenancy;
 
 namespace Escrow.Silo.Http;
 
@@ -72,7 +72,11 @@ public static partial class CommandRequests
         return amount.Value;
     }
 
-    /// <summary>Reads the body (optional when <paramref name="optional"/>), the Idempotency-Key and builds the command context.</summary>
+    /// <summary>
+    /// Reads the body (optional when <paramref name="optional"/>), the Idempotency-Key and builds the command
+    /// context from the authenticated caller: its key id is the actor, its institution the tenant (root: the
+    /// <c>X-Escrow-Tenant</c> header, default <c>default</c>, and not tenant-scoped).
+    /// </summary>
     public static async Task<(T Body, CommandContext Context)> ReadAsync<T>(HttpRequest request, bool optional, CancellationToken ct) where T : class
     {
         var key = request.Headers[IdempotencyHeader].ToString();
@@ -81,10 +85,26 @@ public static partial class CommandRequests
                 $"every mutating request needs an '{IdempotencyHeader}' header (1-200 characters), so a retry never applies twice");
         if (key.Length > 200)
             throw new BadRequestException("idempotency_key_too_long", $"'{IdempotencyHeader}' is longer than 200 characters");
+        var caller = request.HttpContext.GetCaller();
+        var tenant = caller.ActingTenant(request);
 
+        var (body, digest) = await ReadBodyAsync<T>(request, optional, ct).ConfigureAwait(false);
+        var correlation = Guid.TryParse(request.Headers[CorrelationHeader].ToString(), out var c) ? c : Guid.CreateVersion7();
+        var context = new CommandContext(tenant, caller.KeyId, key, digest, correlation, TenantScoped: !caller.IsRoot);
+        return (body, context);
+    }
+
+    /// <summary>
+    /// Reads a strict JSON body (unknown fields refused) and the SHA-256 of the canonical request (method,
+    /// path, canonical JSON), which it also leaves on the request for the audit of a refusal.
+    /// </summary>
+    public static async Task<(T Body, byte[] Digest)> ReadBodyAsync<T>(HttpRequest request, bool optional, CancellationToken ct) where T : class
+    {
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer, ct).ConfigureAwait(false);
         var raw = Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        // Until the body parses, the digest covers the raw bytes (a refusal's audit record still names what was sent).
+        request.HttpContext.Items[RefusalAudit.PayloadItem] = TenancyEndpoints.RequestDigest(request.Method, request.Path, buffer.ToArray());
         T? body;
         byte[] canonical;
         if (string.IsNullOrWhiteSpace(raw))
@@ -106,12 +126,8 @@ public static partial class CommandRequests
             }
             if (body is null) throw new BadRequestException("malformed_json", "the body must be a JSON object");
         }
-
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        sha.AppendData(Encoding.UTF8.GetBytes($"{request.Method} {request.Path}\n"));
-        sha.AppendData(canonical);
-        var correlation = Guid.TryParse(request.Headers[CorrelationHeader].ToString(), out var c) ? c : Guid.CreateVersion7();
-        var context = new CommandContext(DefaultTenant, "api", key, sha.GetHashAndReset(), correlation);
-        return (body!, context);
+        var digest = TenancyEndpoints.RequestDigest(request.Method, request.Path, canonical);
+        request.HttpContext.Items[RefusalAudit.PayloadItem] = digest;
+        return (body!, digest);
     }
 }

@@ -4,6 +4,7 @@ using Escrow.EventStore;
 using Escrow.Projections;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Ledger;
+using Escrow.Silo.Tenancy;
 using Microsoft.AspNetCore.Mvc;
 
 namespace Escrow.Silo.Http;
@@ -11,8 +12,15 @@ namespace Escrow.Silo.Http;
 /// <summary>The ledger's HTTP surface. Every error is RFC 7807 problem+json; see README for the table.</summary>
 public static class LedgerEndpoints
 {
-    /// <summary>The operator's cash account of a currency, counterparty of deposits and withdrawals by default.</summary>
-    public static string CashAccount(string currency) => $"house-cash-{currency}";
+    /// <summary>
+    /// A tenant's cash account of a currency, counterparty of its deposits and withdrawals by default:
+    /// <c>house-cash-{CUR}</c> for the default tenant, <c>house-cash-{tenant}-{CUR}</c> for every other.
+    /// </summary>
+    public static string CashAccount(string tenant, string currency) =>
+        tenant == CommandRequests.DefaultTenant ? $"house-cash-{currency}" : $"house-cash-{tenant}-{currency}";
+
+    /// <summary>Account ids starting with this are the operator's: only a root key may open them.</summary>
+    public const string ReservedPrefix = "house-";
 
     public static void MapLedger(this IEndpointRouteBuilder app)
     {
@@ -22,6 +30,8 @@ public static class LedgerEndpoints
         {
             var (b, ctx) = await CommandRequests.ReadAsync<OpenAccountRequest>(http.Request, false, ct);
             var id = CommandRequests.AccountId(b.AccountId);
+            if (ctx.TenantScoped && id.StartsWith(ReservedPrefix, StringComparison.Ordinal))
+                throw new BadRequestException("reserved_account_id", $"account ids starting with '{ReservedPrefix}' are the operator's");
             var currency = CommandRequests.Currency(b.Currency);
             if (string.IsNullOrWhiteSpace(b.Owner)) throw new BadRequestException("missing_field", "'owner' is required");
             var kind = ParseKind(b.Kind);
@@ -29,17 +39,17 @@ public static class LedgerEndpoints
             if (overdraft < 0 || !currency.FitsMinorUnit(overdraft))
                 throw new BadRequestException("invalid_overdraft", $"'overdraftLimit' must be ≥ 0 with at most {currency.MinorUnits} decimals");
             return Result(await ledger.ExecuteAsync(new OpenAccount(id, b.Owner, currency.Code, kind, overdraft, LedgerService.Now), ctx, ct));
-        }).Accepts<OpenAccountRequest>("application/json").Produces<AccountView>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<OpenAccountRequest>("application/json").Produces<AccountView>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
 
-        accounts.MapGet("/{id}", async (string id, LedgerService ledger, CancellationToken ct) =>
+        accounts.MapGet("/{id}", async (string id, HttpContext http, LedgerService ledger, CancellationToken ct) =>
         {
-            var (s, v) = await ledger.Host.GetAsync(AccountStreams.StreamId(CommandRequests.AccountId(id, "id")), ct);
-            return s.Exists ? Results.Ok(AccountView.From(s, v)) : NotFound(id);
+            var (s, v, tenant) = await ledger.Host.GetWithTenantAsync(AccountStreams.StreamId(CommandRequests.AccountId(id, "id")), ct);
+            return s.Exists && http.GetCaller().CanSee(tenant) ? Results.Ok(AccountView.From(s, v)) : NotFound(id);
         }).Produces<AccountView>().ProducesProblem(404);
 
-        accounts.MapGet("/{id}/balance", async (string id, string? at, string? source, LedgerQueries queries, CancellationToken ct) =>
+        accounts.MapGet("/{id}/balance", async (string id, string? at, string? source, HttpContext http, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
         {
-            CommandRequests.AccountId(id, "id");
+            await RequireAccountAsync(ledger, http, id, ct);
             DateTimeOffset? when = null;
             if (!string.IsNullOrEmpty(at))
             {
@@ -57,25 +67,25 @@ public static class LedgerEndpoints
             return balance is null ? NotFound(id, when) : Results.Ok(balance);
         }).Produces<BalanceAt>().ProducesProblem(400).ProducesProblem(404);
 
-        accounts.MapGet("/{id}/statement", async (string id, long? after, int? limit, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
+        accounts.MapGet("/{id}/statement", async (string id, long? after, int? limit, HttpContext http, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
         {
-            await RequireAccountAsync(ledger, id, ct);
+            await RequireAccountAsync(ledger, http, id, ct);
             return Results.Ok(await queries.StatementAsync(id, after ?? 0, Limit(limit), ct));
         }).Produces<StatementPage>().ProducesProblem(404);
 
-        accounts.MapGet("/{id}/events", async (string id, long? after, int? limit, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
+        accounts.MapGet("/{id}/events", async (string id, long? after, int? limit, HttpContext http, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
         {
-            await RequireAccountAsync(ledger, id, ct);
+            await RequireAccountAsync(ledger, http, id, ct);
             return Results.Ok(await queries.StreamAsync(id, after ?? 0, Limit(limit), ct));
         }).Produces<IReadOnlyList<AuditEvent>>().ProducesProblem(404);
 
         accounts.MapPost("/{id}/deposits", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
             MoveAsync(id, http, ledger, clock, PostingKind.Deposit, ct))
-            .Accepts<MoneyRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<MoneyRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
 
         accounts.MapPost("/{id}/withdrawals", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
             MoveAsync(id, http, ledger, clock, PostingKind.Withdrawal, ct))
-            .Accepts<MoneyRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<MoneyRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
 
         accounts.MapPost("/{id}/postings/{postingId}/reversal", async (string id, string postingId, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
         {
@@ -83,17 +93,17 @@ public static class LedgerEndpoints
             CommandRequests.AccountId(id, "id");
             return Result(await ledger.ExecuteAsync(
                 new ReversePosting(id, postingId, Guid.CreateVersion7(clock.GetUtcNow()).ToString(), null, b.Reason, LedgerService.Now), ctx, ct));
-        }).Accepts<ReasonRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
 
         accounts.MapPost("/{id}/freeze", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
             LifecycleAsync(id, http, ledger, r => new FreezeAccount(id, r, LedgerService.Now), ct))
-            .Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
         accounts.MapPost("/{id}/unfreeze", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
             LifecycleAsync(id, http, ledger, r => new UnfreezeAccount(id, r, LedgerService.Now), ct))
-            .Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
         accounts.MapPost("/{id}/close", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
             LifecycleAsync(id, http, ledger, _ => new CloseAccount(id, LedgerService.Now), ct))
-            .Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
 
         app.MapPost("/transfers", async (HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
         {
@@ -104,7 +114,7 @@ public static class LedgerEndpoints
             var amount = CommandRequests.Amount(b.Amount, currency);
             return Result(await ledger.ExecuteAsync(
                 new Post(Guid.CreateVersion7(clock.GetUtcNow()).ToString(), from, to, amount, currency.Code, PostingKind.Transfer, b.Reference, LedgerService.Now), ctx, ct));
-        }).WithTags("Transfers").Accepts<TransferRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+        }).WithTags("Transfers").RequireRoles(Role.Root, Role.Writer).Accepts<TransferRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
 
         app.MapGet("/projections", async (PgEventStore store, CancellationToken ct) =>
         {
@@ -130,10 +140,11 @@ public static class LedgerEndpoints
         _ => throw new BadRequestException("invalid_kind", "'kind' must be customer, internal or external"),
     };
 
-    private static async Task RequireAccountAsync(LedgerService ledger, string id, CancellationToken ct)
+    /// <summary>404 unless the account exists and the caller may see its tenant (another tenant's account is answered as missing).</summary>
+    private static async Task RequireAccountAsync(LedgerService ledger, HttpContext http, string id, CancellationToken ct)
     {
-        var (s, _) = await ledger.Host.GetAsync(AccountStreams.StreamId(CommandRequests.AccountId(id, "id")), ct);
-        if (!s.Exists) throw new NotFoundException(id);
+        var (s, _, tenant) = await ledger.Host.GetWithTenantAsync(AccountStreams.StreamId(CommandRequests.AccountId(id, "id")), ct);
+        if (!s.Exists || !http.GetCaller().CanSee(tenant)) throw new NotFoundException(id);
     }
 
     private static async Task<IResult> MoveAsync(string id, HttpContext http, LedgerService ledger, TimeProvider clock, PostingKind kind, CancellationToken ct)
@@ -142,9 +153,9 @@ public static class LedgerEndpoints
         CommandRequests.AccountId(id, "id");
         var currency = CommandRequests.Currency(b.Currency);
         var amount = CommandRequests.Amount(b.Amount, currency);
-        var house = b.Counterparty is null ? CashAccount(currency.Code) : CommandRequests.AccountId(b.Counterparty, "counterparty");
+        var house = b.Counterparty is null ? CashAccount(ctx.Tenant, currency.Code) : CommandRequests.AccountId(b.Counterparty, "counterparty");
         if (b.Counterparty is null)
-            await EnsureHouseAccountAsync(ledger, house, currency.Code, clock, ct);
+            await EnsureHouseAccountAsync(ledger, ctx.Tenant, house, currency.Code, clock, ct);
         var at = LedgerService.Now;
         var posting = Guid.CreateVersion7(clock.GetUtcNow()).ToString();
         var cmd = kind == PostingKind.Deposit
@@ -155,11 +166,11 @@ public static class LedgerEndpoints
     }
 
     /// <summary>Opens the operator's cash account of a currency on first use (an internal account, no floor).</summary>
-    public static async Task EnsureHouseAccountAsync(LedgerService ledger, string accountId, string currency, TimeProvider clock, CancellationToken ct)
+    public static async Task EnsureHouseAccountAsync(LedgerService ledger, string tenant, string accountId, string currency, TimeProvider clock, CancellationToken ct)
     {
         var (s, _) = await ledger.Host.GetAsync(AccountStreams.StreamId(accountId), ct);
         if (s.Exists) return;
-        var ctx = new CommandContext(CommandRequests.DefaultTenant, "system", null, [], Guid.CreateVersion7());
+        var ctx = new CommandContext(tenant, "system", null, new byte[32], Guid.CreateVersion7(clock.GetUtcNow()), Operation: "OpenAccount.House");
         var outcome = await ledger.ExecuteAsync(new OpenAccount(accountId, "operator", currency, AccountKind.Internal, 0, LedgerService.Now), ctx, ct);
         if (!outcome.Accepted && outcome.RejectionCode != "account_exists")
             throw new InvalidOperationException($"could not open house account {accountId}: {outcome.Body}");

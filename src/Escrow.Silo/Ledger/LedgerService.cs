@@ -50,6 +50,7 @@ public sealed class LedgerService(AggregateHost<AccountState> host, PgEventStore
 
         var streams = command.Streams.Select(AccountStreams.StreamId).ToArray();
         var decided = command;
+        if (context.Operation is null) context = context with { Operation = OperationName(command) };
         return await host.ExecuteAsync(context, streams,
             states =>
             {
@@ -57,7 +58,32 @@ public sealed class LedgerService(AggregateHost<AccountState> host, PgEventStore
                 return Account.Decide(ByAccount(states), decided).MapStreams(AccountStreams.StreamId);
             },
             (after, versions, decision) => Respond(decided, ByAccount(after), versions, decision),
-            ct).ConfigureAwait(false);
+            ct,
+            foreign: streamId => ForeignAccount(command, streamId)).ConfigureAwait(false);
+    }
+
+    /// <summary>The audit log's name of a command: its type, and for postings their kind (Post.Transfer).</summary>
+    public static string OperationName(AccountCommand command) => command switch
+    {
+        Post p => $"Post.{p.Kind}",
+        _ => command.GetType().Name,
+    };
+
+    /// <summary>
+    /// The answer when a tenant-scoped command touches another tenant's account: exactly what it would get
+    /// if the account did not exist (404), so nothing leaks. Account ids are global, so opening an id that
+    /// another tenant holds can only be refused as taken (409 account_exists).
+    /// </summary>
+    private static CommandOutcome ForeignAccount(AccountCommand command, string streamId)
+    {
+        var id = AccountStreams.TryAccountId(streamId, out var a) ? a : streamId;
+        return command switch
+        {
+            OpenAccount => Problems.Outcome(409, RejectionCodes.AccountExists, $"account '{id}' already exists"),
+            ReversePosting r when r.AccountId != id =>
+                Problems.Outcome(404, RejectionCodes.PostingNotFound, $"account '{r.AccountId}' has no posting '{r.PostingId}'"),
+            _ => Problems.Outcome(404, RejectionCodes.AccountNotFound, $"account '{id}' does not exist"),
+        };
     }
 
     private DateTimeOffset LiveInstant(IEnumerable<AccountState> states)

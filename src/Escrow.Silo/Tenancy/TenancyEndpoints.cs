@@ -1,0 +1,181 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Escrow.EventStore;
+using Escrow.Silo.Hosting;
+using Escrow.Silo.Http;
+using NpgsqlTypes;
+
+namespace Escrow.Silo.Tenancy;
+
+/// <summary>Body of <c>POST /institutions</c>.</summary>
+public sealed record CreateInstitutionRequest(string? InstitutionId, string? Name);
+
+/// <summary>Body of <c>POST /institutions/{id}/keys</c>: <c>role</c> writer | auditor | root.</summary>
+public sealed record CreateKeyRequest(string? Role, string? Name);
+
+/// <summary>One audit record as the API shows it.</summary>
+public sealed record AuditEntry(
+    long Position, Guid AuditId, DateTimeOffset At, string Actor, string Tenant, string Operation, string Outcome, int Status,
+    string? Code, string PayloadSha256, IReadOnlyList<string> StreamIds, Guid CorrelationId, string? IdempotencyKey);
+
+public sealed record AuditPage(IReadOnlyList<AuditEntry> Records, long? NextAfter);
+
+/// <summary>Admin (institutions, keys: root only) and audit-log (root: all tenants; auditor: its own) routes.</summary>
+public static class TenancyEndpoints
+{
+    public static void MapTenancy(this IEndpointRouteBuilder app)
+    {
+        var admin = app.MapGroup("/institutions").WithTags("Admin").RequireRoles(Role.Root);
+
+        admin.MapPost("/", async (HttpContext http, TenancyStore tenancy, TimeProvider clock, CancellationToken ct) =>
+        {
+            var (b, digest) = await CommandRequests.ReadBodyAsync<CreateInstitutionRequest>(http.Request, false, ct);
+            var id = Tenants.Id(b.InstitutionId);
+            var name = string.IsNullOrWhiteSpace(b.Name) ? id : b.Name.Trim();
+            var caller = http.GetCaller();
+            var audit = Audit(http, clock, id, "CreateInstitution", AuditRecord.Accepted, 201, null, digest, ["institution-" + id]);
+            if (!await tenancy.CreateInstitutionAsync(id, name, caller.KeyId, audit, ct))
+            {
+                await http.RequestServices.GetRequiredService<PgEventStore>().AppendAuditAsync(
+                    audit with { Outcome = AuditRecord.Rejected, Status = 409, Code = "institution_exists" }, ct);
+                return Problem(409, "institution_exists", $"institution '{id}' already exists");
+            }
+            return Results.Json(new Institution(id, name, audit.At, caller.KeyId, 0), statusCode: 201);
+        }).Accepts<CreateInstitutionRequest>("application/json").Produces<Institution>(201).ProducesProblem(400).ProducesProblem(409);
+
+        admin.MapGet("/", async (TenancyStore tenancy, CancellationToken ct) => Results.Ok(await tenancy.ListInstitutionsAsync(ct)))
+            .Produces<IReadOnlyList<Institution>>();
+
+        admin.MapPost("/{id}/keys", async (string id, HttpContext http, TenancyStore tenancy, TimeProvider clock, CancellationToken ct) =>
+        {
+            var (b, digest) = await CommandRequests.ReadBodyAsync<CreateKeyRequest>(http.Request, false, ct);
+            Tenants.Id(id, "id");
+            if (!Caller.TryParseRole(b.Role, out var role))
+                throw new BadRequestException("invalid_role", "'role' must be writer, auditor or root");
+            var audit = Audit(http, clock, id, $"CreateApiKey.{Caller.RoleName(role)}", AuditRecord.Accepted, 201, null, digest, ["institution-" + id]);
+            var key = await tenancy.CreateKeyAsync(id, role, string.IsNullOrWhiteSpace(b.Name) ? null : b.Name.Trim(), http.GetCaller().KeyId, audit, ct);
+            if (key is null)
+            {
+                await http.RequestServices.GetRequiredService<PgEventStore>().AppendAuditAsync(
+                    audit with { Outcome = AuditRecord.Rejected, Status = 404, Code = "institution_not_found" }, ct);
+                return Problem(404, "institution_not_found", $"institution '{id}' does not exist");
+            }
+            return Results.Json(key, statusCode: 201);
+        }).Accepts<CreateKeyRequest>("application/json").Produces<CreatedKey>(201).ProducesProblem(400).ProducesProblem(404);
+
+        app.MapGet("/audit", async (HttpContext http, string? actor, string? from, string? to, string? stream, string? tenant, string? outcome,
+                long? after, int? limit, PgEventStore store, CancellationToken ct) =>
+        {
+            var csv = http.Request.Headers.Accept.ToString().Contains("text/csv", StringComparison.OrdinalIgnoreCase);
+            return await AuditAsync(http, store, actor, from, to, stream, tenant, outcome, after, limit, csv, ct);
+        }).WithTags("Audit").RequireRoles(Role.Root, Role.Auditor).Produces<AuditPage>().Produces(200, contentType: "text/csv").ProducesProblem(400);
+
+        app.MapGet("/audit.csv", (HttpContext http, string? actor, string? from, string? to, string? stream, string? tenant, string? outcome,
+                long? after, int? limit, PgEventStore store, CancellationToken ct) =>
+            AuditAsync(http, store, actor, from, to, stream, tenant, outcome, after, limit, true, ct))
+            .WithTags("Audit").RequireRoles(Role.Root, Role.Auditor).Produces(200, contentType: "text/csv").ProducesProblem(400);
+    }
+
+    private static AuditRecord Audit(HttpContext http, TimeProvider clock, string tenant, string operation, string outcome, int status, string? code,
+        byte[] digest, string[] streams) =>
+        new(Guid.CreateVersion7(clock.GetUtcNow()), clock.GetUtcNow(), http.GetCaller().KeyId, tenant, operation, outcome, status, code, digest, streams,
+            Guid.TryParse(http.Request.Headers[CommandRequests.CorrelationHeader].ToString(), out var c) ? c : Guid.CreateVersion7(clock.GetUtcNow()), null);
+
+    private static IResult Problem(int status, string code, string detail) =>
+        Results.Text(Problems.Serialize(Problems.Create(status, code, detail)), Problems.ContentType, statusCode: status);
+
+    private static DateTimeOffset? Instant(string? text, string field)
+    {
+        if (string.IsNullOrEmpty(text)) return null;
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t)
+            ? t
+            : throw new BadRequestException("invalid_instant", $"'{field}' must be an ISO 8601 instant such as 2026-11-21T09:00:00Z, got '{text}'");
+    }
+
+    private static async Task<IResult> AuditAsync(HttpContext http, PgEventStore store, string? actor, string? from, string? to, string? stream,
+        string? tenant, string? outcome, long? after, int? limit, bool csv, CancellationToken ct)
+    {
+        var caller = http.GetCaller();
+        var max = csv ? 100_000 : 1000;
+        var n = limit ?? (csv ? 10_000 : 100);
+        if (n < 1 || n > max) throw new BadRequestException("invalid_limit", $"'limit' must be between 1 and {max}");
+        var fromT = Instant(from, "from");
+        var toT = Instant(to, "to");
+        if (outcome is not null && outcome is not (AuditRecord.Accepted or AuditRecord.Rejected or AuditRecord.Replayed or AuditRecord.Refused))
+            throw new BadRequestException("invalid_outcome", "'outcome' must be accepted, rejected, replayed or refused");
+        // An auditor sees its own tenant only, whatever it asks for; root sees all, or one tenant with ?tenant=.
+        var scope = caller.IsRoot ? (string.IsNullOrEmpty(tenant) ? null : tenant) : caller.Institution;
+
+        await using var cmd = store.DataSource.CreateCommand(
+            """
+            SELECT audit_position, audit_id, at, actor, tenant, operation, outcome, status, code, payload_sha256, stream_ids, correlation_id, idempotency_key
+            FROM audit_log
+            WHERE audit_position > $1
+              AND ($2::text IS NULL OR tenant = $2)
+              AND ($3::text IS NULL OR actor = $3)
+              AND ($4::timestamptz IS NULL OR at >= $4)
+              AND ($5::timestamptz IS NULL OR at <= $5)
+              AND ($6::text IS NULL OR stream_ids @> ARRAY[$6::text])
+              AND ($7::text IS NULL OR outcome = $7)
+            ORDER BY audit_position
+            LIMIT $8
+            """);
+        cmd.Parameters.Add(new() { Value = after ?? 0L });
+        cmd.Parameters.Add(new() { Value = (object?)scope ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = string.IsNullOrEmpty(actor) ? DBNull.Value : actor, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = fromT.HasValue ? fromT.Value : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new() { Value = toT.HasValue ? toT.Value : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new() { Value = string.IsNullOrEmpty(stream) ? DBNull.Value : stream, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = (object?)outcome ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = n + 1 });
+        var rows = new List<AuditEntry>();
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+                rows.Add(new AuditEntry(r.GetInt64(0), r.GetGuid(1), r.GetFieldValue<DateTimeOffset>(2), r.GetString(3), r.GetString(4), r.GetString(5),
+                    r.GetString(6), r.GetInt32(7), r.IsDBNull(8) ? null : r.GetString(8), Convert.ToHexStringLower((byte[])r[9]),
+                    r.GetFieldValue<string[]>(10), r.GetGuid(11), r.IsDBNull(12) ? null : r.GetString(12)));
+        long? next = null;
+        if (rows.Count > n)
+        {
+            rows.RemoveAt(rows.Count - 1);
+            next = rows[^1].Position;
+        }
+        if (!csv) return Results.Ok(new AuditPage(rows, next));
+        if (next is { } nx) http.Response.Headers["X-Next-After"] = nx.ToString(CultureInfo.InvariantCulture);
+        return Results.Text(Csv(rows), "text/csv; charset=utf-8");
+    }
+
+    public static readonly string[] CsvColumns =
+        ["position", "audit_id", "at", "actor", "tenant", "operation", "outcome", "status", "code", "payload_sha256", "stream_ids", "correlation_id", "idempotency_key"];
+
+    /// <summary>RFC 4180 CSV: a header row, CRLF line ends, fields quoted when they hold a comma, quote or line break; stream ids space-separated.</summary>
+    public static string Csv(IEnumerable<AuditEntry> rows)
+    {
+        var sb = new StringBuilder();
+        sb.Append(string.Join(',', CsvColumns)).Append("\r\n");
+        foreach (var e in rows)
+        {
+            string[] f =
+            [
+                e.Position.ToString(CultureInfo.InvariantCulture), e.AuditId.ToString(), e.At.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ", CultureInfo.InvariantCulture),
+                e.Actor, e.Tenant, e.Operation, e.Outcome, e.Status.ToString(CultureInfo.InvariantCulture), e.Code ?? "", e.PayloadSha256,
+                string.Join(' ', e.StreamIds), e.CorrelationId.ToString(), e.IdempotencyKey ?? "",
+            ];
+            sb.Append(string.Join(',', f.Select(Field))).Append("\r\n");
+        }
+        return sb.ToString();
+    }
+
+    private static string Field(string v) =>
+        v.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + v.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : v;
+
+    /// <summary>SHA-256 of the canonical request: "METHOD path\n" and the canonical JSON body.</summary>
+    public static byte[] RequestDigest(string method, string path, byte[] canonicalBody)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(Encoding.UTF8.GetBytes($"{method} {path}\n"));
+        sha.AppendData(canonicalBody);
+        return sha.GetHashAndReset();
+    }
+}

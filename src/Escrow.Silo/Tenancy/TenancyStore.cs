@@ -1,0 +1,96 @@
+using System.Security.Cryptography;
+using System.Text;
+using Escrow.EventStore;
+using Npgsql;
+
+namespace Escrow.Silo.Tenancy;
+
+public sealed record Institution(string InstitutionId, string Name, DateTimeOffset CreatedAt, string CreatedBy, int Keys);
+
+/// <summary>A key as created: <see cref="ApiKey"/> is the secret, shown this once and stored only as its SHA-256.</summary>
+public sealed record CreatedKey(string KeyId, string InstitutionId, string Role, string? Name, string ApiKey);
+
+/// <summary>Institutions and API keys in PostgreSQL (application role: SELECT and INSERT only).</summary>
+public sealed class TenancyStore(PgEventStore store, TimeProvider clock)
+{
+    /// <summary>A new key: "esk_" and 256 random bits, base64url.</summary>
+    public static string NewSecret() => "esk_" + Base64Url(RandomNumberGenerator.GetBytes(32));
+
+    public static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
+
+    private static string Base64Url(byte[] b) => Convert.ToBase64String(b).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>Creates an institution with its audit record in one transaction; false when the id is taken.</summary>
+    public async Task<bool> CreateInstitutionAsync(string id, string name, string actor, AuditRecord audit, CancellationToken ct)
+    {
+        await using var batch = store.DataSource.CreateBatch();
+        var c = new NpgsqlBatchCommand("INSERT INTO institutions (institution_id, name, created_by, created_at) VALUES ($1, $2, $3, $4)");
+        c.Parameters.Add(new() { Value = id });
+        c.Parameters.Add(new() { Value = name });
+        c.Parameters.Add(new() { Value = actor });
+        c.Parameters.Add(new() { Value = clock.GetUtcNow() });
+        batch.BatchCommands.Add(c);
+        batch.BatchCommands.Add(PgEventStore.AuditInsert(audit));
+        try
+        {
+            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "institutions_pkey")
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Creates a key of <paramref name="role"/> for an institution, with its audit record; null when the institution does not exist.</summary>
+    public async Task<CreatedKey?> CreateKeyAsync(string institution, Role role, string? name, string actor, AuditRecord audit, CancellationToken ct)
+    {
+        var secret = NewSecret();
+        var keyId = "key_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        await using var batch = store.DataSource.CreateBatch();
+        var c = new NpgsqlBatchCommand(
+            "INSERT INTO api_keys (key_id, institution_id, role, name, secret_sha256, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+        c.Parameters.Add(new() { Value = keyId });
+        c.Parameters.Add(new() { Value = institution });
+        c.Parameters.Add(new() { Value = Caller.RoleName(role) });
+        c.Parameters.Add(new() { Value = (object?)name ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        c.Parameters.Add(new() { Value = Hash(secret) });
+        c.Parameters.Add(new() { Value = actor });
+        c.Parameters.Add(new() { Value = clock.GetUtcNow() });
+        batch.BatchCommands.Add(c);
+        batch.BatchCommands.Add(PgEventStore.AuditInsert(audit with { StreamIds = [.. audit.StreamIds, keyId] }));
+        try
+        {
+            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return new CreatedKey(keyId, institution, Caller.RoleName(role), name, secret);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.ForeignKeyViolation)
+        {
+            return null;
+        }
+    }
+
+    public async Task<IReadOnlyList<Institution>> ListInstitutionsAsync(CancellationToken ct)
+    {
+        await using var cmd = store.DataSource.CreateCommand(
+            """
+            SELECT i.institution_id, i.name, i.created_at, i.created_by, (SELECT count(*) FROM api_keys k WHERE k.institution_id = i.institution_id)::int
+            FROM institutions i ORDER BY i.institution_id
+            """);
+        var list = new List<Institution>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+            list.Add(new Institution(r.GetString(0), r.GetString(1), r.GetFieldValue<DateTimeOffset>(2), r.GetString(3), r.GetInt32(4)));
+        return list;
+    }
+
+    /// <summary>The key whose secret hashes to <paramref name="sha256"/>, if any.</summary>
+    public async Task<Caller?> FindKeyAsync(byte[] sha256, CancellationToken ct)
+    {
+        await using var cmd = store.DataSource.CreateCommand("SELECT key_id, institution_id, role FROM api_keys WHERE secret_sha256 = $1");
+        cmd.Parameters.Add(new() { Value = sha256 });
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
+        return Caller.TryParseRole(r.GetString(2), out var role) ? new Caller(r.GetString(0), r.GetString(1), role) : null;
+    }
+}
