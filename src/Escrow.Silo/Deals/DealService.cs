@@ -1,0 +1,124 @@
+using Escrow.Domain;
+using Escrow.Domain.Accounts;
+using Escrow.Domain.Deals;
+using Escrow.EventStore;
+using Escrow.Projections;
+using Escrow.Silo.Hosting;
+using Escrow.Silo.Ledger;
+
+namespace Escrow.Silo.Deals;
+
+/// <summary>A deal as the API answers it. Amounts in major units of <see cref="Currency"/>.</summary>
+public sealed record DealView(
+    string DealId, string Tenant, string TemplateId, string Status, string BuyerAccount, string SellerAccount, string EscrowAccount,
+    decimal Amount, string Currency, decimal Funded, decimal Released, decimal Refunded, decimal Held,
+    DateTimeOffset ExpiresAt, bool RefundAtExpiry, bool ExpiryPaused, string? ExternalReference, string? Terms,
+    int EvidenceCount, long Version)
+{
+    public static DealView From(DealState s, long version) => new(
+        s.DealId, s.Tenant, s.TemplateId, s.Status.Wire(), s.BuyerAccount, s.SellerAccount, s.EscrowAccount, s.Amount, s.Currency,
+        s.Funded, s.Released, s.Refunded, s.Held, s.ExpiresAt, s.RefundAtExpiry, s.ExpiryPaused, s.ExternalReference, s.Terms,
+        s.Evidence.Count, version);
+}
+
+/// <summary>
+/// The command path of escrow deals. A deal command takes the turns of the deal's stream and of every
+/// account it moves money between (buyer, seller, the deal's own escrow account) and appends the deal
+/// event and the posting legs in one transaction.
+/// <para>
+/// Deals run in their own <see cref="AggregateHost{TState}"/> over <c>object</c> states (a
+/// <see cref="DealState"/> or an <see cref="AccountState"/> per stream). An account touched by both a ledger
+/// command and a deal command therefore has one activation in each host of a silo; the expected-version
+/// check makes that harmless (the loser re-reads and decides again), exactly as for two silos.
+/// Snapshots are off in this host: it only folds deal streams (short) and the accounts of deals.
+/// </para>
+/// </summary>
+public sealed class DealService(AggregateHost<object> host, LedgerService ledger, TimeProvider clock)
+{
+    public static AggregateDefinition<object> Definition { get; } = new(
+        Deal.StreamType,
+        streamId => DealStreams.TryDealId(streamId, out var d)
+            ? DealState.Empty(d)
+            : AccountState.Empty(AccountStreams.TryAccountId(streamId, out var a) ? a : streamId),
+        (state, e) => state switch
+        {
+            DealState d => Deal.Evolve(d, e),
+            AccountState a => Account.Evolve(a, e),
+            _ => throw new InvalidOperationException($"unexpected state {state.GetType().Name}"),
+        },
+        SnapshotSchemaVersion: 1);
+
+    public static AggregateHostOptions HostOptions(AggregateHostOptions ledgerOptions) => ledgerOptions with { SnapshotEvery = 0 };
+
+    /// <summary>The deal's own escrow account id: <c>escrow-{dealId}</c>, an internal ledger account.</summary>
+    public static string EscrowAccountOf(string dealId) => $"escrow-{dealId}";
+
+    public AggregateHost<object> Host => host;
+
+    /// <summary>
+    /// Runs a deal command. <see cref="LedgerService.Now"/> as the command's <c>At</c> means "now", stamped in the
+    /// turn as max(clock, last activity of the deal and its accounts). Answers 201 (create) / 200 with the deal,
+    /// or the rejection (404 for an unknown deal or account, 409 otherwise).
+    /// </summary>
+    public async Task<CommandOutcome> ExecuteAsync(DealCommand command, CommandContext context, CancellationToken ct)
+    {
+        var dealStream = DealStreams.StreamId(command.DealId);
+        var cmd = command;
+        if (command is CreateDeal create)
+        {
+            // The escrow account is opened through the ledger (so it is an ordinary account stream). A retry of
+            // a create finds it open already; that is fine.
+            var open = await ledger.ExecuteAsync(new OpenAccount(create.EscrowAccount, $"escrow of deal {create.DealId}", create.Currency,
+                AccountKind.Internal, 0, LedgerService.Now), context with { IdempotencyKey = null }, ct).ConfigureAwait(false);
+            if (!open.Accepted && open.RejectionCode is not RejectionCodes.AccountExists)
+                return open;
+        }
+        else
+        {
+            // A deal's accounts never change after creation, so reading them outside the turn is safe.
+            var (deal, _) = await host.GetAsync(dealStream, ct).ConfigureAwait(false);
+            cmd = command.For((DealState)deal);
+        }
+
+        var streams = new[] { dealStream }.Concat(cmd.Accounts.Select(AccountStreams.StreamId)).ToArray();
+        var decided = cmd;
+        return await host.ExecuteAsync(context, streams,
+            states =>
+            {
+                decided = cmd.At == LedgerService.Now ? cmd with { At = Live(states.Values) } : cmd;
+                var deal = (DealState)states[dealStream];
+                var accounts = states.Values.OfType<AccountState>().ToDictionary(a => a.AccountId, StringComparer.Ordinal);
+                var decision = Deal.Decide(deal, accounts, decided);
+                return decision.IsRejected ? decision : Decision.Accept([.. DealStreams.ToStreams(decision)]);
+            },
+            (after, versions, _) => (decided is CreateDeal ? 201 : 200, DealView.From((DealState)after[dealStream], versions[dealStream])),
+            ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The deal now (through its activation), or null.</summary>
+    public async Task<DealView?> GetAsync(string dealId, CancellationToken ct)
+    {
+        var (state, version) = await host.GetAsync(DealStreams.StreamId(dealId), ct).ConfigureAwait(false);
+        var deal = (DealState)state;
+        return deal.Exists ? DealView.From(deal, version) : null;
+    }
+
+    /// <summary>The deal as of an instant, by replaying its stream up to <paramref name="at"/> (occurred_at, inclusive).</summary>
+    public async Task<DealView?> GetAsOfAsync(string dealId, DateTimeOffset at, CancellationToken ct)
+    {
+        var (state, version) = await host.ReplayAsync(DealStreams.StreamId(dealId), at, ct).ConfigureAwait(false);
+        var deal = (DealState)state;
+        return deal.Exists ? DealView.From(deal, version) : null;
+    }
+
+    private DateTimeOffset Live(IEnumerable<object> states)
+    {
+        var now = clock.GetUtcNow();
+        foreach (var s in states)
+        {
+            var last = s switch { DealState d => d.LastActivityAt, AccountState a => a.LastActivityAt, _ => null };
+            if (last is { } l && l > now) now = l;
+        }
+        return now;
+    }
+}
