@@ -48,6 +48,9 @@ public static class PaymentRejectionCodes
     public const string ReturnExceedsPaid = "return_exceeds_paid";
     /// <summary>An amount quoted from the original (pacs.002 / camt.056 / pacs.004 OrgnlTxRef, camt.054) differs from the pacs.008's.</summary>
     public const string AmountMismatch = "amount_mismatch";
+    /// <summary>A message's <c>OrgnlEndToEndId</c> differs from the pacs.008's end-to-end id (the original message id is not
+    /// compared: the Fedwire samples quote one that matches no pacs.008).</summary>
+    public const string EndToEndMismatch = "end_to_end_mismatch";
     public const string CurrencyMismatch = RejectionCodes.CurrencyMismatch;
     public const string UnknownCurrency = RejectionCodes.UnknownCurrency;
     public const string InvalidAmount = RejectionCodes.InvalidAmount;
@@ -296,6 +299,8 @@ public static class Payment
     private static Decision DecideStatus(PaymentState s, ReportStatus c)
     {
         var m = c.Message;
+        if (EndToEnd(s, m.OriginalEndToEndId, "pacs.002") is { } other)
+            return other;
         if (m.OriginalAmount is { } original && Mismatch(s, original, "pacs.002 OrgnlTxRef") is { } mismatch)
             return mismatch;
         var status = m.Status;
@@ -379,6 +384,8 @@ public static class Payment
             return Decision.Accept();
         if (NotReturnable(s, c.Uetr) is { } refused)
             return refused;
+        if (EndToEnd(s, m.OriginalEndToEndId, "camt.056") is { } other)
+            return other;
         if (m.OriginalAmount is { } original && Mismatch(s, original, "camt.056 OrgnlIntrBkSttlmAmt") is { } mismatch)
             return mismatch;
         if (s.ReturnRequest is ReturnRequestStatus.Requested or ReturnRequestStatus.Pending)
@@ -401,6 +408,8 @@ public static class Payment
             return Decision.Reject(PaymentRejectionCodes.InvalidReturnStatus, $"camt.029 status '{m.Status}' is not CNCL, RJCR or PECR");
         if (s.ReturnRequest == ReturnRequestStatus.None)
             return Decision.Reject(PaymentRejectionCodes.ReturnNotRequested, $"payment {c.Uetr} has no recall to answer");
+        if (EndToEnd(s, m.OriginalEndToEndId, "camt.029") is { } other)
+            return other;
         if (m.CaseId is not null && s.ReturnCaseId is not null && m.CaseId != s.ReturnCaseId)
             return Decision.Reject(PaymentRejectionCodes.CaseMismatch, $"camt.029 answers case {m.CaseId}; the open recall is case {s.ReturnCaseId}");
         if (s.ReturnRequest == answer)
@@ -419,6 +428,8 @@ public static class Payment
         if (NotReturnable(s, c.Uetr) is { } refused)
             return refused;
         var paid = s.Instruction!;
+        if (EndToEnd(s, m.OriginalEndToEndId, "pacs.004") is { } other)
+            return other;
         if (m.Returned.Currency.Code != paid.Currency)
             return Decision.Reject(PaymentRejectionCodes.CurrencyMismatch, $"pacs.004 returns {m.Returned.Currency.Code}; payment {c.Uetr} was paid in {paid.Currency}");
         if (m.OriginalAmount is { } original && Mismatch(s, original, "pacs.004 original amount") is { } mismatch)
@@ -449,6 +460,11 @@ public static class Payment
             return Decision.Reject(PaymentRejectionCodes.AmountMismatch, $"{what} says {given.Amount} {paid.Currency}; payment {s.Uetr} is {paid.Amount} {paid.Currency}");
         return null;
     }
+
+    private static Decision? EndToEnd(PaymentState s, string? quoted, string what) =>
+        quoted is not null && s.Instruction!.EndToEndId is { } own && quoted != own
+            ? Decision.Reject(PaymentRejectionCodes.EndToEndMismatch, $"{what} names end-to-end id {quoted}; payment {s.Uetr} has {own}")
+            : null;
 
     private static bool PaymentUetr(string uetr, out Decision rejection)
     {

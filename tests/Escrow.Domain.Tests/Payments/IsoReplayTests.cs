@@ -134,6 +134,22 @@ public class IsoReplayTests(ITestOutputHelper output)
                         $"skipped: {outcomes.Count(o => o.Outcome.Outcome.StartsWith("skipped", StringComparison.Ordinal))}; " +
                         $"rejected: {outcomes.Count(o => o.Outcome.RejectionCode is not null)}; " +
                         $"parse errors: {outcomes.Count(o => o.Outcome.Outcome.StartsWith("parse error", StringComparison.Ordinal))}");
+
+        // The same Fedwire files replayed into ONE store (one state per UETR), scenario after scenario: the reused
+        // UETR 8a562c67-... meets other content and is refused, identical content is a no-op.
+        var shared = new IsoReplay();
+        var sharedOutcomes = IsoReplay.FedwireScenarios().OrderBy(kv => kv.Key, StringComparer.Ordinal).SelectMany(kv => kv.Value).Select(shared.Apply).ToList();
+        report.AppendLine()
+            .AppendLine("## All Fedwire scenarios into one store")
+            .AppendLine()
+            .AppendLine("| file | message | outcome | state reached |")
+            .AppendLine("|---|---|---|---|");
+        foreach (var o in sharedOutcomes.Where(o => !o.Outcome.StartsWith("skipped", StringComparison.Ordinal)))
+            report.AppendLine($"| {Path.GetFileName(o.File)} | {o.Message} | {o.Outcome.Replace('|', '/')} | {(o.StatusAfter?.ToString() ?? "-")} |");
+        report.AppendLine()
+            .AppendLine($"one store: {sharedOutcomes.Count(o => o.RejectionCode is not null)} rejected ({string.Join(", ", sharedOutcomes.Where(o => o.RejectionCode is not null).GroupBy(o => o.RejectionCode).Select(g => $"{g.Key} ×{g.Count()}"))}), " +
+                        $"{sharedOutcomes.Count(o => o.Outcome.StartsWith("no-op", StringComparison.Ordinal))} no-op; final state {shared.States[FedwireUetr].Status}");
+
         var text = report.ToString();
         var path = Path.Combine(AppContext.BaseDirectory, "iso20022-replay-report.md");
         File.WriteAllText(path, text);
@@ -149,5 +165,7 @@ public class IsoReplayTests(ITestOutputHelper output)
             Assert.StartsWith("cbpr-usage-rules/", o.Outcome.File, StringComparison.Ordinal);
             Assert.Equal(PaymentRejectionCodes.UnknownUetr, o.Outcome.RejectionCode);
         });
+        Assert.Contains(sharedOutcomes, o => o.RejectionCode == PaymentRejectionCodes.UetrConflict && o.Outcome.Contains(FedwireUetr, StringComparison.Ordinal));
+        Assert.Contains(sharedOutcomes, o => o.File.EndsWith("Scenario3_Step1_pacs.008", StringComparison.Ordinal) && o.Outcome.StartsWith("no-op", StringComparison.Ordinal));
     }
 }

@@ -413,6 +413,19 @@ public class ReturnSpecs
     }
 }
 
+public class EndToEndSpecs
+{
+    [Fact]
+    public void Messages_naming_another_end_to_end_id_are_refused()
+    {
+        Given(InitiatedEvent()).When(new ReportStatus(Pacs002("ACSC") with { OriginalEndToEndId = "E2E-X" }, At(8))).ThenRejected(C.EndToEndMismatch);
+        Given(Settled()).When(new RequestReturn(Camt056() with { OriginalEndToEndId = "E2E-X" }, At(10))).ThenRejected(C.EndToEndMismatch);
+        Given([.. Settled(), ReturnRequestedEvent()]).When(new AnswerReturn(Camt029("CNCL") with { OriginalEndToEndId = "E2E-X" }, At(11))).ThenRejected(C.EndToEndMismatch);
+        Given(Settled()).When(new ReturnPayment(Pacs004(10m) with { OriginalEndToEndId = "E2E-X" }, At(12))).ThenRejected(C.EndToEndMismatch);
+        Given(Settled()).When(new ReturnPayment(Pacs004(10m) with { OriginalEndToEndId = null }, At(12))).Then(ReturnedEvent(10m, 10m, false));
+    }
+}
+
 public class PaymentEventRegistrySpecs
 {
     [Fact]
