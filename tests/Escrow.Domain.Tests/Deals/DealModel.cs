@@ -100,21 +100,21 @@ internal static class DealModel
         (4, StepOf(DealOp.Cancel, Gen.Constant(0))),
         (5, StepOf(DealOp.Expire, Gen.Choose(0, 3))),
         (6, StepOf(DealOp.Dispute, Gen.Choose(0, 1))),
-        (6, StepOf(DealOp.Evidence, Gen.Choose(0, 2))),
+        (6, StepOf(DealOp.Evidence, Gen.Choose(0, 1))),
         (6, StepOf(DealOp.Resolve, Gen.Choose(0, 6))),
         (6, StepOf(DealOp.Deposit, Gen.Constant(0))),
         (3, StepOf(DealOp.Withdraw, Gen.Constant(0))),
         (2, StepOf(DealOp.FreezeBuyer, Gen.Constant(0))),
         (3, StepOf(DealOp.UnfreezeBuyer, Gen.Constant(0))));
 
-    /// <summary>A deposit to the buyer, a creation of each deal, then 10 to 60 random steps.</summary>
+    /// <summary>A deposit of 400 to the buyer, a creation of each deal, then 10 to 60 random steps.</summary>
     public static readonly Gen<DealScript> Scripts =
         from deposit in StepOf(DealOp.Deposit, Gen.Constant(0))
         from c0 in StepOf(DealOp.Create, Gen.Choose(0, 4))
         from c1 in StepOf(DealOp.Create, Gen.Choose(0, 4))
         from n in Gen.Choose(10, 60)
         from rest in Gen.ArrayOf(Steps, n)
-        select new DealScript([deposit, c0 with { Deal = 0 }, c1 with { Deal = 1 }, .. rest]);
+        select new DealScript([deposit with { Amount = 399m }, c0 with { Deal = 0 }, c1 with { Deal = 1 }, .. rest]);
 
     /// <summary>Shrinks by dropping a half, a quarter, ... then single steps.</summary>
     public static IEnumerable<DealScript> Shrink(DealScript script)
@@ -221,7 +221,7 @@ internal static class DealModel
                 return new OpenDispute(id, step.Pick == 0 ? DealParty.Buyer : DealParty.Seller, step.Twist < 3 ? "" : "not as agreed", clock);
             case DealOp.Evidence:
                 var content = "evidence " + step.Amount;
-                var hash = step.Twist == 0 ? DealSpec.Sha("something else") : DealSpec.Sha(content);
+                var hash = step.Twist < 3 ? DealSpec.Sha("something else") : DealSpec.Sha(content);
                 return new SubmitEvidence(id, "ev-" + step.Pick, "document", content, null, hash, step.Flag ? "buyer" : "seller", clock);
             case DealOp.Resolve:
                 var buyerShare = step.Pick <= 4 ? decimal.Round(deal.Held * step.Pick / 4, 2, MidpointRounding.ToZero) : decimal.Round(deal.Held / 2, 2, MidpointRounding.ToZero);

@@ -166,7 +166,7 @@ public class DealProperties
     [Fact]
     public void The_generated_sequences_exercise_every_rule()
     {
-        var runs = DealModel.Scripts.Sample(Sequences).Select(DealModel.Run).ToList();
+        var runs = DealModel.Scripts.Sample(3 * Sequences).Select(DealModel.Run).ToList();
         var steps = runs.SelectMany(r => r.Steps).ToList();
 
         var statuses = steps.SelectMany(s => s.DealsAfter.Values).Select(d => d.Status).ToHashSet();
