@@ -21,7 +21,9 @@ namespace Escrow.Domain.Deals;
 /// what is held (<c>amount_exceeds_held</c>); a resolution splits exactly what is held (<c>split_mismatch</c>).</item>
 /// <item>Expiry: an unfunded deal expires without money; a funded one only if its terms refund at expiry
 /// (<c>refund_at_expiry_not_agreed</c>); never before the expiry instant (<c>not_expired</c>); funding at or after it
-/// is <c>deal_expired</c>. A dispute pauses expiry (see <see cref="DealState.ExpiryRemaining"/>).</item>
+/// is <c>deal_expired</c>. Expiry is decided by the timer's <see cref="ExpireDeal"/> alone: a release, cancel or dispute that
+/// reaches a funded deal after the expiry instant but before the timer fires is still decided on its own rules (first
+/// come, first served; both run in the deal's turn). A dispute pauses expiry (see <see cref="DealState.ExpiryRemaining"/>).</item>
 /// <item>Evidence is append-only: an evidence id is accepted once (<c>evidence_exists</c>), with a SHA-256 content hash
 /// that must match inline content (<c>content_hash_mismatch</c>).</item>
 /// </list>

@@ -184,6 +184,10 @@ public class ExpireSpecs
             .ThenRejected(DealRejectionCodes.InvalidTransition, "deal d-1 is RELEASED; expire requires CREATED or FUNDED or PARTIALLY_RELEASED");
 
     [Fact]
+    public void A_release_that_reaches_the_deal_before_the_timer_wins_the_race() =>
+        Given(Books(), Created(), Funded()).When(Release(100m, at: Expiry + 1)).Then(Released(1, 100m, at: Expiry + 1));
+
+    [Fact]
     public void An_expired_deal_expires_once() =>
         Given(Books(), Created(), ExpiredUnfunded()).When(Expire(Expiry + 1)).ThenRejected(DealRejectionCodes.InvalidTransition, "is EXPIRED");
 
