@@ -17,6 +17,16 @@ pg_createdb "$port" escrow
 
 export Escrow__OwnerConnectionString="Host=127.0.0.1;Port=$port;Username=postgres;Database=escrow"
 export Escrow__ConnectionString="Host=127.0.0.1;Port=$port;Username=escrow_app;Database=escrow"
+# The operator's root API key: from the environment, else generated once and kept in .data/root-api-key.
+if [ -z "${Escrow__RootApiKey:-}" ]; then
+  keyfile="$root/.data/root-api-key"
+  if [ ! -s "$keyfile" ]; then
+    mkdir -p "$root/.data"
+    (umask 077; echo "esk_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')" > "$keyfile")
+  fi
+  Escrow__RootApiKey=$(cat "$keyfile")
+fi
+export Escrow__RootApiKey
 
 echo "==> building"
 dotnet build src/Escrow.Cli -c Release -v q -nologo | tail -n 3
@@ -28,5 +38,6 @@ if [ -d "$data/berka" ]; then
 else
   echo "==> no Berka data at $data/berka; skipping the import"
 fi
-echo "==> silo on $http  (try: curl $http/accounts/berka-576/balance?at=1993-03-15T23:59:59Z)"
+echo "==> root API key (Escrow__RootApiKey): $Escrow__RootApiKey"
+echo "==> silo on $http  (try: curl -H \"Authorization: Bearer \$Escrow__RootApiKey\" $http/accounts/berka-576/balance?at=1993-03-15T23:59:59Z)"
 exec dotnet "$root/src/Escrow.Cli/bin/Release/net10.0/escrow.dll" serve --urls "$http"

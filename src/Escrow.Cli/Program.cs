@@ -121,7 +121,8 @@ BenchCommand.Add(root);
 
 try
 {
-    return await root.Parse(args).InvokeAsync();
+    // The default handler would print a CliException as an unhandled stack trace; the catches below print one line.
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (CliException ex)
 {
