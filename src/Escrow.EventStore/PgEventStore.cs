@@ -24,11 +24,12 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
     /// snapshots, and notifies readers on commit. All or nothing: a wrong expected version on any stream
     /// throws <see cref="WrongExpectedVersionException"/>; an idempotency key committed concurrently throws
     /// <see cref="IdempotencyKeyTakenException"/>. One network round trip. With <paramref name="audit"/>, the
-    /// audit record commits in the same transaction as the events (and only with them).
+    /// audit record commits in the same transaction as the events (and only with them). <paramref name="alsoInTransaction"/>
+    /// are further statements that must commit with the events or not at all (a durable timer the event arms).
     /// </summary>
     public async Task<IReadOnlyDictionary<string, StreamHead>> AppendAsync(
         IReadOnlyList<StreamAppend> streams, IdempotencyRecord? idempotency, IReadOnlyList<Snapshot>? snapshots, CancellationToken ct,
-        AuditRecord? audit = null)
+        AuditRecord? audit = null, IReadOnlyList<NpgsqlBatchCommand>? alsoInTransaction = null)
     {
         var heads = new Dictionary<string, StreamHead>(StringComparer.Ordinal);
         var total = streams.Sum(s => s.Events.Count);
@@ -89,6 +90,8 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
             batch.BatchCommands.Add(IdempotencyInsert(idempotency));
         if (audit is not null)
             batch.BatchCommands.Add(AuditInsert(audit));
+        foreach (var extra in alsoInTransaction ?? [])
+            batch.BatchCommands.Add(extra);
 
         foreach (var snap in snapshots ?? [])
         {

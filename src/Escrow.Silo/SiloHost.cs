@@ -52,6 +52,27 @@ public static class SiloHost
         });
         services.AddSingleton<LedgerService>();
         services.AddSingleton<LedgerQueries>();
+        // Deals: their own host over deal and account streams (see DealService), timers for expiry.
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
+            return new AggregateHost<object>(sp.GetRequiredService<PgEventStore>(), Deals.DealService.Definition,
+                Deals.DealService.HostOptions(new AggregateHostOptions
+                {
+                    IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds),
+                    MaxConcurrencyRetries = o.MaxConcurrencyRetries,
+                }),
+                sp.GetRequiredService<TimeProvider>());
+        });
+        services.AddSingleton<Deals.DealService>();
+        services.AddSingleton(sp => new Timers.TimerStore(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton<Timers.ITimerHandler, Deals.DealExpiryHandler>();
+        services.AddSingleton(sp => new Timers.TimerFirer(sp.GetRequiredService<Timers.TimerStore>(), sp.GetServices<Timers.ITimerHandler>(),
+            sp.GetRequiredService<TimeProvider>(), new Timers.TimerFirerOptions
+            {
+                PollInterval = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<SiloOptions>>().Value.TimerPollMilliseconds),
+            }, sp.GetRequiredService<ILoggerFactory>().CreateLogger<Timers.TimerFirer>()));
+        services.AddHostedService<Deals.TimerHostedService>();
         services.AddSingleton<TenancyStore>();
         services.AddSingleton<ApiKeyAuthenticator>();
         services.AddSingleton<RefusalAudit>();
@@ -78,6 +99,7 @@ public static class SiloHost
         app.MapOpenApi();
         app.MapGet("/health", () => Results.Ok(new { status = "ok" })).WithTags("Silo");
         app.MapLedger();
+        app.MapDeals();
         app.MapTenancy();
     }
 

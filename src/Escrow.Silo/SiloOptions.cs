@@ -15,6 +15,8 @@ public sealed class SiloOptions
     public int ProjectionBatchSize { get; set; } = 500;
     public int ProjectionPollMilliseconds { get; set; } = 1000;
     public int MaxPoolSize { get; set; } = 64;
+    /// <summary>How often the leading silo looks for due timers (deal expiry).</summary>
+    public int TimerPollMilliseconds { get; set; } = 1000;
     /// <summary>The operator's root API key (env <c>Escrow__RootApiKey</c>); without it no request can create institutions.</summary>
     public string? RootApiKey { get; set; }
     /// <summary>How long a silo trusts a looked-up API key before looking it up again.</summary>

@@ -52,6 +52,7 @@ public sealed class SiloFactory(PgDatabase db, bool runProjections = true, TimeP
         builder.UseSetting("Escrow:OwnerConnectionString", "");
         builder.UseSetting("Escrow:RunProjections", runProjections.ToString());
         builder.UseSetting("Escrow:ProjectionPollMilliseconds", "50");
+        builder.UseSetting("Escrow:TimerPollMilliseconds", "50");
         builder.UseSetting("Escrow:SnapshotEvery", snapshotEvery.ToString(System.Globalization.CultureInfo.InvariantCulture));
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
         if (clock is not null)

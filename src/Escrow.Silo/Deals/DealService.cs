@@ -51,7 +51,7 @@ public sealed class DealService(AggregateHost<object> host, LedgerService ledger
     public static AggregateHostOptions HostOptions(AggregateHostOptions ledgerOptions) => ledgerOptions with { SnapshotEvery = 0 };
 
     /// <summary>The deal's own escrow account id: <c>escrow-{dealId}</c>, an internal ledger account.</summary>
-    public static string EscrowAccountOf(string dealId) => $"escrow-{dealId}";
+    public static string EscrowAccountOf(string dealId) => LedgerService.EscrowAccountPrefix + dealId;
 
     public AggregateHost<object> Host => host;
 
@@ -69,7 +69,8 @@ public sealed class DealService(AggregateHost<object> host, LedgerService ledger
             // The escrow account is opened through the ledger (so it is an ordinary account stream). A retry of
             // a create finds it open already; that is fine.
             var open = await ledger.ExecuteAsync(new OpenAccount(create.EscrowAccount, $"escrow of deal {create.DealId}", create.Currency,
-                AccountKind.Internal, 0, LedgerService.Now), context with { IdempotencyKey = null }, ct).ConfigureAwait(false);
+                AccountKind.Internal, 0, LedgerService.Now), context with { IdempotencyKey = null, Operation = "OpenEscrowAccount" }, ct,
+                allowEscrowAccounts: true).ConfigureAwait(false);
             if (!open.Accepted && open.RejectionCode is not RejectionCodes.AccountExists)
                 return open;
         }
@@ -92,8 +93,27 @@ public sealed class DealService(AggregateHost<object> host, LedgerService ledger
                 return decision.IsRejected ? decision : Decision.Accept([.. DealStreams.ToStreams(decision)]);
             },
             (after, versions, _) => (decided is CreateDeal ? 201 : 200, DealView.From((DealState)after[dealStream], versions[dealStream])),
-            ct).ConfigureAwait(false);
+            ct,
+            // Another tenant's deal (or its accounts) is answered exactly like a missing deal; only a create names the account.
+            foreign: stream => command is CreateDeal && stream != dealStream
+                ? Problems.Outcome(404, RejectionCodes.AccountNotFound, $"account '{(AccountStreams.TryAccountId(stream, out var a) ? a : stream)}' does not exist")
+                : Problems.Outcome(404, DealRejectionCodes.DealNotFound, $"deal '{command.DealId}' does not exist"),
+            alsoInTransaction: after => [ExpiryTimer((DealState)after[dealStream])]).ConfigureAwait(false);
     }
+
+    public const string ExpiryTimerKind = "deal-expiry";
+
+    public static string ExpiryTimerId(string dealId) => $"deal-expiry:{dealId}";
+
+    /// <summary>
+    /// The deal's expiry timer as the state after a command wants it, written in the same transaction as the
+    /// command's events: armed at the expiry while it can still expire (CREATED, or funded with refund at
+    /// expiry), cancelled otherwise — so a dispute pauses it and an end state removes it.
+    /// </summary>
+    private static Npgsql.NpgsqlBatchCommand ExpiryTimer(DealState deal) =>
+        deal.ExpiryTimer is { } due
+            ? Timers.TimerStore.ArmCommand(new Timers.TimerSchedule(ExpiryTimerId(deal.DealId), ExpiryTimerKind, DealStreams.StreamId(deal.DealId), deal.Tenant, due))
+            : Timers.TimerStore.CancelCommand(ExpiryTimerId(deal.DealId));
 
     /// <summary>The deal now (through its activation), or null.</summary>
     public async Task<DealView?> GetAsync(string dealId, CancellationToken ct)

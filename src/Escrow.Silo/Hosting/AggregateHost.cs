@@ -69,7 +69,8 @@ public sealed class AggregateHost<TState>(
         Func<IReadOnlyDictionary<string, TState>, Decision> decide,
         Func<IReadOnlyDictionary<string, TState>, IReadOnlyDictionary<string, long>, Decision, (int Status, object Body)> respond,
         CancellationToken ct,
-        Func<string, CommandOutcome>? foreign = null)
+        Func<string, CommandOutcome>? foreign = null,
+        Func<IReadOnlyDictionary<string, TState>, IReadOnlyList<Npgsql.NpgsqlBatchCommand>>? alsoInTransaction = null)
     {
         // No idempotency read up front: the key's primary key inside the append transaction decides.
         // A retry decides again, its append (or the rejection's record) hits the key, and the stored
@@ -148,7 +149,7 @@ public sealed class AggregateHost<TState>(
                 try
                 {
                     var audit = Audit(context, AuditRecord.Accepted, status, null, appends.Select(s => s.StreamId).ToArray());
-                    heads = await store.AppendAsync(appends, idem, SnapshotsFor(appends, after), ct, audit).ConfigureAwait(false);
+                    heads = await store.AppendAsync(appends, idem, SnapshotsFor(appends, after), ct, audit, alsoInTransaction?.Invoke(after)).ConfigureAwait(false);
                 }
                 catch (WrongExpectedVersionException) when (attempt < options.MaxConcurrencyRetries)
                 {

@@ -43,7 +43,17 @@ public sealed class LedgerService(AggregateHost<AccountState> host, PgEventStore
 
     public AggregateHost<AccountState> Host => host;
 
-    public async Task<CommandOutcome> ExecuteAsync(AccountCommand command, CommandContext context, CancellationToken ct)
+    /// <summary>
+    /// Accounts named <c>escrow-…</c> are deals' escrow accounts: their balance must equal what the deal holds,
+    /// so the ledger's own commands (HTTP, import) may not open, post to, reverse on, freeze or close them.
+    /// Only <see cref="Deals.DealService"/> opens one (passing <c>allowEscrowAccounts</c>), and only deal
+    /// commands move its money.
+    /// </summary>
+    public const string EscrowAccountPrefix = "escrow-";
+
+    public const string EscrowAccountProtected = "escrow_account_protected";
+
+    public async Task<CommandOutcome> ExecuteAsync(AccountCommand command, CommandContext context, CancellationToken ct, bool allowEscrowAccounts = false)
     {
         if (command is ReversePosting { Original: null } rev)
             command = rev with { Original = await FindPostingAsync(rev.PostingId, ct).ConfigureAwait(false) };
@@ -55,6 +65,9 @@ public sealed class LedgerService(AggregateHost<AccountState> host, PgEventStore
             states =>
             {
                 decided = command.At == Now ? command with { At = LiveInstant(states.Values) } : command;
+                if (!allowEscrowAccounts && decided.Streams.FirstOrDefault(a => a.StartsWith(EscrowAccountPrefix, StringComparison.Ordinal)) is { } escrow)
+                    return Decision.Reject(EscrowAccountProtected,
+                        $"account '{escrow}' is a deal's escrow account; its money moves only through the deal's commands");
                 return Account.Decide(ByAccount(states), decided).MapStreams(AccountStreams.StreamId);
             },
             (after, versions, decision) => Respond(decided, ByAccount(after), versions, decision),

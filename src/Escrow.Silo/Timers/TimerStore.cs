@@ -88,11 +88,15 @@ public sealed class TimerStore(NpgsqlDataSource dataSource)
         return list;
     }
 
-    /// <summary>Marks one arming as fired, unless it was re-armed or cancelled meanwhile (generation check).</summary>
+    /// <summary>
+    /// Marks one arming as fired, unless it was re-armed meanwhile (generation check). A cancellation of the
+    /// same arming does not stop the mark: the firing's own command may cancel its timer (an expired deal
+    /// wants no expiry timer) in the same transaction as its events.
+    /// </summary>
     public async Task<bool> MarkFiredAsync(DueTimer t, string outcome, DateTimeOffset at, CancellationToken ct)
     {
         await using var cmd = dataSource.CreateCommand(
-            "UPDATE timers SET fired_at = $3, outcome = $4, attempts = attempts + 1 WHERE timer_id = $1 AND generation = $2 AND fired_at IS NULL AND cancelled_at IS NULL");
+            "UPDATE timers SET fired_at = $3, outcome = $4, attempts = attempts + 1 WHERE timer_id = $1 AND generation = $2 AND fired_at IS NULL");
         cmd.Parameters.Add(new() { Value = t.TimerId });
         cmd.Parameters.Add(new() { Value = t.Generation });
         cmd.Parameters.Add(new() { Value = at.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });

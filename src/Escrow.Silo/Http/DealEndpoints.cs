@@ -1,0 +1,176 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using Escrow.Domain.Deals;
+using Escrow.EventStore;
+using Escrow.Projections;
+using Escrow.Silo.Deals;
+using Escrow.Silo.Hosting;
+using Escrow.Silo.Ledger;
+using Escrow.Silo.Tenancy;
+
+namespace Escrow.Silo.Http;
+
+/// <summary>Body of <c>POST /deals</c>: amount in major units; <c>expiresAt</c> an ISO 8601 instant.</summary>
+public sealed record CreateDealRequest(
+    string? DealId, string? TemplateId, string? BuyerAccount, string? SellerAccount, decimal? Amount, string? Currency,
+    DateTimeOffset? ExpiresAt, bool? RefundAtExpiry, string? ExternalReference, string? Terms);
+
+public sealed record ReleaseRequest(decimal? Amount);
+
+/// <summary><c>by</c>: buyer or seller.</summary>
+public sealed record DisputeRequest(string? By, string? Reason);
+
+/// <summary>
+/// Evidence: inline <c>content</c> (the server computes its SHA-256) or a <c>contentReference</c> with the
+/// document's <c>sha256</c> (64 hex digits). Evidence is append-only and can never be changed.
+/// </summary>
+public sealed record EvidenceRequest(string? EvidenceId, string? Type, string? Content, string? ContentReference, string? Sha256);
+
+public sealed record ResolveRequest(decimal? BuyerShare, decimal? SellerShare, string? Note);
+
+/// <summary>A row of <c>deal_timeline</c>.</summary>
+public sealed record DealTimelineEntry(long Version, string EventType, string FromStatus, string ToStatus, string Actor, decimal? Amount, DateTimeOffset OccurredAt);
+
+/// <summary>A row of <c>deal_status</c> (read model; may trail the deal's stream by the projection lag).</summary>
+public sealed record DealSummary(string DealId, string Tenant, string Status, string Currency, decimal Amount, decimal Funded, decimal Released,
+    decimal Refunded, decimal Held, DateTimeOffset ExpiresAt, DateTimeOffset LastActivityAt);
+
+public sealed record DealPage(IReadOnlyList<DealSummary> Deals, string? NextAfter);
+
+/// <summary>Escrow deals over HTTP (issue 3). Commands need a writer (or root) key; queries are tenant-scoped.</summary>
+public static partial class DealEndpoints
+{
+    [GeneratedRegex("^[0-9a-fA-F]{64}$")]
+    private static partial Regex Sha256Hex();
+
+    public static void MapDeals(this IEndpointRouteBuilder app)
+    {
+        var deals = app.MapGroup("/deals").WithTags("Deals");
+
+        deals.MapPost("/", async (HttpContext http, DealService service, TimeProvider clock, CancellationToken ct) =>
+        {
+            var (b, ctx) = await CommandRequests.ReadAsync<CreateDealRequest>(http.Request, false, ct);
+            var id = b.DealId is null ? "d-" + Guid.CreateVersion7(clock.GetUtcNow()).ToString("N") : CommandRequests.AccountId(b.DealId, "dealId");
+            var buyer = CommandRequests.AccountId(b.BuyerAccount, "buyerAccount");
+            var seller = CommandRequests.AccountId(b.SellerAccount, "sellerAccount");
+            var currency = CommandRequests.Currency(b.Currency);
+            var amount = CommandRequests.Amount(b.Amount, currency);
+            var expires = b.ExpiresAt ?? throw new BadRequestException("missing_field", "'expiresAt' is required (ISO 8601 instant)");
+            var cmd = new CreateDeal(id, ctx.Tenant, b.TemplateId ?? "default", buyer, seller, DealService.EscrowAccountOf(id), amount, currency.Code,
+                expires, b.RefundAtExpiry ?? false, b.ExternalReference, b.Terms, LedgerService.Now);
+            return LedgerEndpoints.Result(await service.ExecuteAsync(cmd, ctx, ct));
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<CreateDealRequest>("application/json").Produces<DealView>(201).ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422);
+
+        deals.MapPost("/{id}/fund", (string id, HttpContext http, DealService s, CancellationToken ct) =>
+            CommandAsync<ReasonRequest>(id, http, s, true, (_, _) => new FundDeal(id, LedgerService.Now), ct))
+            .RequireRoles(Role.Root, Role.Writer).Produces<DealView>().ProducesProblem(404).ProducesProblem(409);
+
+        deals.MapPost("/{id}/release", (string id, HttpContext http, DealService s, CancellationToken ct) =>
+            CommandAsync<ReleaseRequest>(id, http, s, false, (b, _) =>
+                new ReleaseDeal(id, b.Amount ?? throw new BadRequestException("missing_field", "'amount' is required"), LedgerService.Now), ct))
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ReleaseRequest>("application/json").Produces<DealView>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+
+        deals.MapPost("/{id}/cancel", (string id, HttpContext http, DealService s, CancellationToken ct) =>
+            CommandAsync<ReasonRequest>(id, http, s, true, (b, _) => new CancelDeal(id, b.Reason, LedgerService.Now), ct))
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>("application/json").Produces<DealView>().ProducesProblem(404).ProducesProblem(409);
+
+        deals.MapPost("/{id}/disputes", (string id, HttpContext http, DealService s, CancellationToken ct) =>
+            CommandAsync<DisputeRequest>(id, http, s, false, (b, _) => new OpenDispute(id, b.By?.ToLowerInvariant() switch
+            {
+                "buyer" => DealParty.Buyer,
+                "seller" => DealParty.Seller,
+                _ => throw new BadRequestException("invalid_party", "'by' must be buyer or seller"),
+            }, b.Reason ?? throw new BadRequestException("missing_field", "'reason' is required"), LedgerService.Now), ct))
+            .RequireRoles(Role.Root, Role.Writer).Accepts<DisputeRequest>("application/json").Produces<DealView>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+
+        deals.MapPost("/{id}/evidence", (string id, HttpContext http, DealService s, CancellationToken ct) =>
+            CommandAsync<EvidenceRequest>(id, http, s, false, (b, ctx) =>
+            {
+                if ((b.Content is null) == (b.ContentReference is null))
+                    throw new BadRequestException("invalid_evidence", "give exactly one of 'content' and 'contentReference'");
+                string sha;
+                if (b.Content is not null)
+                    sha = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(b.Content)));   // computed by the server
+                else if (b.Sha256 is { } given && Sha256Hex().IsMatch(given))
+                    sha = given.ToLowerInvariant();
+                else
+                    throw new BadRequestException("invalid_content_hash", "a 'contentReference' needs the document's 'sha256' (64 hex digits)");
+                return new SubmitEvidence(id, b.EvidenceId ?? throw new BadRequestException("missing_field", "'evidenceId' is required"),
+                    b.Type ?? throw new BadRequestException("missing_field", "'type' is required"), b.Content, b.ContentReference, sha, ctx.Actor, LedgerService.Now);
+            }, ct))
+            .RequireRoles(Role.Root, Role.Writer).Accepts<EvidenceRequest>("application/json").Produces<DealView>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+
+        deals.MapPost("/{id}/resolve", (string id, HttpContext http, DealService s, CancellationToken ct) =>
+            CommandAsync<ResolveRequest>(id, http, s, false, (b, ctx) => new ResolveDispute(id, ctx.Actor,
+                b.BuyerShare ?? throw new BadRequestException("missing_field", "'buyerShare' is required"),
+                b.SellerShare ?? throw new BadRequestException("missing_field", "'sellerShare' is required"), b.Note, LedgerService.Now), ct))
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ResolveRequest>("application/json").Produces<DealView>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+
+        deals.MapGet("/{id}", async (string id, string? at, HttpContext http, DealService s, CancellationToken ct) =>
+        {
+            CommandRequests.AccountId(id, "id");
+            DealView? view;
+            if (!string.IsNullOrEmpty(at))
+            {
+                if (!DateTimeOffset.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
+                    throw new BadRequestException("invalid_instant", $"'at' must be an ISO 8601 instant, got '{at}'");
+                view = await s.GetAsOfAsync(id, t, ct);
+            }
+            else view = await s.GetAsync(id, ct);
+            return view is not null && http.GetCaller().CanSee(view.Tenant) ? Results.Ok(view) : NotFound(id);
+        }).Produces<DealView>().ProducesProblem(400).ProducesProblem(404);
+
+        deals.MapGet("/{id}/timeline", async (string id, HttpContext http, DealService s, PgEventStore store, CancellationToken ct) =>
+        {
+            var view = await s.GetAsync(CommandRequests.AccountId(id, "id"), ct);
+            if (view is null || !http.GetCaller().CanSee(view.Tenant)) return NotFound(id);
+            await using var cmd = store.DataSource.CreateCommand(
+                "SELECT version, event_type, from_status, to_status, actor, amount, occurred_at FROM deal_timeline WHERE deal_id = $1 ORDER BY version");
+            cmd.Parameters.Add(new() { Value = id });
+            var list = new List<DealTimelineEntry>();
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+                list.Add(new DealTimelineEntry(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
+                    r.IsDBNull(5) ? null : r.GetDecimal(5), r.GetFieldValue<DateTimeOffset>(6)));
+            return Results.Ok(list);
+        }).Produces<List<DealTimelineEntry>>().ProducesProblem(404);
+
+        deals.MapGet("/", async (string? state, string? after, int? limit, HttpContext http, PgEventStore store, CancellationToken ct) =>
+        {
+            var caller = http.GetCaller();
+            var tenant = caller.IsRoot ? http.Request.Headers[Caller.TenantHeader].ToString() is { Length: > 0 } h ? h : null : caller.Institution;
+            var n = limit is null ? 100 : limit is < 1 or > 1000 ? throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 1000") : limit.Value;
+            await using var cmd = store.DataSource.CreateCommand(
+                """
+                SELECT deal_id, tenant, status, currency, amount, funded, released, refunded, held, expires_at, last_activity_at
+                FROM deal_status WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR status = $2) AND deal_id > $3
+                ORDER BY deal_id LIMIT $4
+                """);
+            cmd.Parameters.Add(new() { Value = (object?)tenant ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+            cmd.Parameters.Add(new() { Value = (object?)state?.ToUpperInvariant() ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+            cmd.Parameters.Add(new() { Value = after ?? "" });
+            cmd.Parameters.Add(new() { Value = n + 1 });
+            var rows = new List<DealSummary>();
+            await using (var r = await cmd.ExecuteReaderAsync(ct))
+                while (await r.ReadAsync(ct))
+                    rows.Add(new DealSummary(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetDecimal(4), r.GetDecimal(5),
+                        r.GetDecimal(6), r.GetDecimal(7), r.GetDecimal(8), r.GetFieldValue<DateTimeOffset>(9), r.GetFieldValue<DateTimeOffset>(10)));
+            string? next = null;
+            if (rows.Count > n) { rows.RemoveAt(rows.Count - 1); next = rows[^1].DealId; }
+            return Results.Ok(new DealPage(rows, next));
+        }).Produces<DealPage>().ProducesProblem(400);
+    }
+
+    private static async Task<IResult> CommandAsync<T>(string id, HttpContext http, DealService service, bool optionalBody,
+        Func<T, CommandContext, DealCommand> make, CancellationToken ct) where T : class
+    {
+        var (b, ctx) = await CommandRequests.ReadAsync<T>(http.Request, optionalBody, ct);
+        CommandRequests.AccountId(id, "id");
+        return LedgerEndpoints.Result(await service.ExecuteAsync(make(b, ctx), ctx, ct));
+    }
+
+    private static IResult NotFound(string id) => Results.Text(
+        Problems.Serialize(Problems.Create(404, DealRejectionCodes.DealNotFound, $"deal '{id}' does not exist")), Problems.ContentType, statusCode: 404);
+}

@@ -1,0 +1,118 @@
+using System.Net;
+using Escrow.Testing;
+
+namespace Escrow.Silo.Tests;
+
+/// <summary>Deals over HTTP: lifecycle, tenancy, the escrow account's protection, expiry by durable timer.</summary>
+public class DealHttpTests : IClassFixture<PgDatabase>
+{
+    private readonly PgDatabase _db;
+    public DealHttpTests(PgDatabase db) => _db = db;
+
+    private static string Id(string p) => $"{p}-{Guid.NewGuid():N}"[..24];
+
+    private static Task<HttpResponseMessage> CreateDealAsync(HttpClient http, string id, string buyer, string seller, decimal amount, DateTimeOffset expires, bool refund = false) =>
+        http.CommandAsync("/deals", $$"""
+            {"dealId":"{{id}}","templateId":"goods","buyerAccount":"{{buyer}}","sellerAccount":"{{seller}}","amount":{{amount}},"currency":"EUR",
+             "expiresAt":"{{expires:O}}","refundAtExpiry":{{(refund ? "true" : "false")}},"externalReference":"PO-{{id}}","terms":"deliver in 5 days"}
+            """);
+
+    private static async Task<(string Buyer, string Seller)> PartiesAsync(HttpClient http, decimal funds)
+    {
+        var buyer = Id("b"); var seller = Id("s");
+        Assert.Equal(HttpStatusCode.Created, (await http.OpenAsync(buyer)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await http.OpenAsync(seller)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await http.DepositAsync(buyer, funds)).StatusCode);
+        return (buyer, seller);
+    }
+
+    [Fact]
+    public async Task A_deal_runs_its_lifecycle_over_HTTP_and_other_institutions_cannot_see_or_touch_it()
+    {
+        await using var silo = new SiloFactory(_db);
+        var institution = SiloFactory.NewInstitution();
+        var writer = await silo.ClientForAsync(institution);
+        var auditor = await silo.ClientForAsync(institution, "auditor");
+        var stranger = await silo.ClientForAsync();
+        var (buyer, seller) = await PartiesAsync(writer, 300m);
+        var deal = Id("d");
+
+        var created = await CreateDealAsync(writer, deal, buyer, seller, 100m, DateTimeOffset.UtcNow.AddDays(7));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal(institution, (await created.JsonAsync()).GetProperty("tenant").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await writer.CommandAsync($"/deals/{deal}/fund", null)).StatusCode);
+        var released = await writer.CommandAsync($"/deals/{deal}/release", """{"amount":40}""");
+        Assert.Equal("PARTIALLY_RELEASED", (await released.JsonAsync()).GetProperty("status").GetString());
+        Assert.Equal(200m, await writer.BalanceAsync(buyer));
+        Assert.Equal(40m, await writer.BalanceAsync(seller));
+        Assert.Equal(60m, await writer.BalanceAsync($"escrow-{deal}"));
+
+        // The escrow account moves only through its deal.
+        var raid = await writer.TransferAsync($"escrow-{deal}", buyer, 60m);
+        Assert.Equal(HttpStatusCode.Conflict, raid.StatusCode);
+        Assert.Equal("escrow_account_protected", (await raid.JsonAsync()).GetProperty("code").GetString());
+
+        // Another institution: as if the deal did not exist. The auditor reads but cannot write.
+        Assert.Equal(HttpStatusCode.NotFound, (await stranger.GetAsync($"/deals/{deal}")).StatusCode);
+        var foreign = await stranger.CommandAsync($"/deals/{deal}/release", """{"amount":1}""");
+        Assert.Equal(HttpStatusCode.NotFound, foreign.StatusCode);
+        Assert.Equal("deal_not_found", (await foreign.JsonAsync()).GetProperty("code").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await auditor.GetAsync($"/deals/{deal}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await auditor.CommandAsync($"/deals/{deal}/cancel", null)).StatusCode);
+
+        // A transition outside the table names the current state.
+        var badResolve = await writer.CommandAsync($"/deals/{deal}/resolve", """{"buyerShare":30,"sellerShare":30}""");
+        Assert.Equal(HttpStatusCode.Conflict, badResolve.StatusCode);
+        Assert.Contains("PARTIALLY_RELEASED", (await badResolve.JsonAsync()).GetProperty("detail").GetString());
+
+        Assert.Equal(HttpStatusCode.OK, (await writer.CommandAsync($"/deals/{deal}/disputes", """{"by":"buyer","reason":"late delivery"}""")).StatusCode);
+        var ev = await writer.CommandAsync($"/deals/{deal}/evidence", """{"evidenceId":"e1","type":"email","content":"the parcel never came"}""");
+        Assert.Equal(HttpStatusCode.OK, ev.StatusCode);
+        var resolved = await writer.CommandAsync($"/deals/{deal}/resolve", """{"buyerShare":45,"sellerShare":15,"note":"mostly refunded"}""");
+        Assert.Equal("RESOLVED", (await resolved.JsonAsync()).GetProperty("status").GetString());
+        Assert.Equal(245m, await writer.BalanceAsync(buyer));
+        Assert.Equal(55m, await writer.BalanceAsync(seller));
+
+        // Read models: timeline with actors, list by state for this institution only.
+        await writer.WaitForProjectionsAsync();
+        var timeline = (await (await writer.GetAsync($"/deals/{deal}/timeline")).JsonAsync()).EnumerateArray()
+            .Select(e => e.GetProperty("toStatus").GetString()).ToList();
+        Assert.Equal(["CREATED", "FUNDED", "PARTIALLY_RELEASED", "DISPUTED", "DISPUTED", "RESOLVED"], timeline);
+        var list = await (await writer.GetAsync("/deals?state=resolved")).JsonAsync();
+        Assert.Contains(list.GetProperty("deals").EnumerateArray(), d => d.GetProperty("dealId").GetString() == deal);
+        var strangers = await (await stranger.GetAsync("/deals")).JsonAsync();
+        Assert.DoesNotContain(strangers.GetProperty("deals").EnumerateArray(), d => d.GetProperty("dealId").GetString() == deal);
+    }
+
+    [Fact]
+    public async Task The_expiry_timer_refunds_a_funded_deal_and_a_dispute_pauses_it()
+    {
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        await using var silo = new SiloFactory(_db, clock: clock);
+        var writer = await silo.ClientForAsync();
+        var (buyer, seller) = await PartiesAsync(writer, 500m);
+        var expiring = Id("x");
+        var disputed = Id("y");
+        Assert.Equal(HttpStatusCode.Created, (await CreateDealAsync(writer, expiring, buyer, seller, 100m, clock.GetUtcNow().AddHours(1), refund: true)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await CreateDealAsync(writer, disputed, buyer, seller, 50m, clock.GetUtcNow().AddHours(1), refund: true)).StatusCode);
+        await writer.CommandAsync($"/deals/{expiring}/fund", null);
+        await writer.CommandAsync($"/deals/{disputed}/fund", null);
+        await writer.CommandAsync($"/deals/{disputed}/disputes", """{"by":"seller","reason":"buyer will not confirm"}""");
+        Assert.Equal(350m, await writer.BalanceAsync(buyer));
+
+        clock.Advance(TimeSpan.FromMinutes(59));
+        await Task.Delay(300);
+        Assert.Equal("FUNDED", (await (await writer.GetAsync($"/deals/{expiring}")).JsonAsync()).GetProperty("status").GetString());
+
+        clock.Advance(TimeSpan.FromMinutes(2));
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        string? status = null;
+        while (DateTime.UtcNow < deadline && (status = (await (await writer.GetAsync($"/deals/{expiring}")).JsonAsync()).GetProperty("status").GetString()) != "EXPIRED")
+            await Task.Delay(50);
+        Assert.Equal("EXPIRED", status);
+        Assert.Equal(450m, await writer.BalanceAsync(buyer));
+        Assert.Equal("DISPUTED", (await (await writer.GetAsync($"/deals/{disputed}")).JsonAsync()).GetProperty("status").GetString());
+        Assert.Equal("expired", await _db.ScalarAsync<string>($"SELECT outcome FROM timers WHERE timer_id = 'deal-expiry:{expiring}'"));
+        Assert.NotNull(await _db.ScalarAsync<DateTime?>($"SELECT cancelled_at FROM timers WHERE timer_id = 'deal-expiry:{disputed}'"));
+    }
+}
