@@ -174,4 +174,43 @@ public class DealServiceTests : IClassFixture<PgDatabase>
         Assert.Equal(("PARTIALLY_RELEASED", 50m), ((await deals.GetAsync(id, default))!.Status, (await deals.GetAsync(id, default))!.Held));
         Assert.Null(await deals.GetAsOfAsync(id, fundedAt.AddDays(-1), default));
     }
+
+    [Fact]
+    public async Task Verify_proves_the_escrow_invariant_and_names_a_deal_whose_events_break_it()
+    {
+        await using var db = new PgDatabase();
+        await db.InitializeAsync();
+        try
+        {
+            var clock = TimeProvider.System;
+            var ledger = new LedgerService(new AggregateHost<AccountState>(db.Store, LedgerService.Definition, new AggregateHostOptions(), clock), db.Store, clock);
+            var deals = new DealService(new AggregateHost<object>(db.Store, DealService.Definition, DealService.HostOptions(new AggregateHostOptions()), clock), ledger, clock);
+            var (buyer, seller) = await PartiesAsync(ledger, 100m);
+            var id = "v-" + Guid.NewGuid().ToString("N")[..10];
+            await deals.ExecuteAsync(Create(id, buyer, seller, 40m), Ctx(), default);
+            await deals.ExecuteAsync(new FundDeal(id, LedgerService.Now), Ctx(), default);
+            await deals.ExecuteAsync(new ReleaseDeal(id, 15m, LedgerService.Now), Ctx(), default);
+
+            var report = await LedgerVerifier.RunAsync(db.Store, default);
+            Assert.True(report.Ok, string.Join("\n", report.Lines));
+            Assert.Contains(report.Lines, l => l.StartsWith("escrow: 1 deals", StringComparison.Ordinal) && l.EndsWith("OK", StringComparison.Ordinal));
+
+            // A forged release appended straight to the deal's stream (no posting legs): the deal now claims less
+            // held than its escrow account has.
+            var stream = DealStreams.StreamId(id);
+            var tail = await db.Store.ReadStreamAsync(stream, 0, default);
+            var (type, schema, json) = Escrow.EventStore.EventSerializer.Serialize(new DealReleased(id, "forged", 5m, "EUR", DateTimeOffset.UtcNow));
+            await db.Store.AppendAsync([new Escrow.EventStore.StreamAppend(stream, Deal.StreamType, "default",
+                Escrow.EventStore.ExpectedVersion.Exactly(tail[^1].Version), tail[^1].Hash,
+                [new Escrow.EventStore.NewEvent(type, schema, json, new Escrow.EventStore.EventMetadata(Guid.NewGuid(), Guid.NewGuid(), null, "forger", "default", null), DateTimeOffset.UtcNow)])],
+                null, null, default);
+            report = await LedgerVerifier.RunAsync(db.Store, default);
+            Assert.False(report.Ok);
+            Assert.Contains(report.Lines, l => l.Contains($"escrow VIOLATED: deal {id}: escrow account escrow-{id} holds 25", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await db.DisposeAsync();
+        }
+    }
 }

@@ -1,6 +1,7 @@
 using System.Data;
 using System.Globalization;
 using Escrow.Domain.Accounts;
+using Escrow.Domain.Deals;
 using Escrow.EventStore;
 using Escrow.Projections;
 using Npgsql;
@@ -45,6 +46,8 @@ public static class LedgerVerifier
         var cpStatement = await CheckpointAsync(conn, tx, AccountStatementProjection.ProjectionName, ct).ConfigureAwait(false);
 
         var states = new Dictionary<string, (AccountState State, long Version)>(StringComparer.Ordinal);
+        var deals = new Dictionary<string, DealState>(StringComparer.Ordinal);
+        var dealViolations = new List<string>();
         Dictionary<string, (AccountState State, long Version)>? atBalances = null;
         var legs = new Dictionary<string, List<(long Version, string PostingId, decimal Amount, decimal After)>>(StringComparer.Ordinal);
         var cursor = GlobalCheckpoint.Start;
@@ -58,6 +61,15 @@ public static class LedgerVerifier
                 if (atBalances is null && e.Checkpoint.CompareTo(cpBalances) > 0)
                     atBalances = new(states, StringComparer.Ordinal);
                 events++;
+                if (DealStreams.TryDealId(e.StreamId, out var dealId))
+                {
+                    // The escrow invariant at every version of every deal: funded = released + refunded + held, held >= 0.
+                    var d = Deal.Evolve(deals.GetValueOrDefault(dealId) ?? DealState.Empty(dealId), EventSerializer.Deserialize(e));
+                    deals[dealId] = d;
+                    if (d.Funded != d.Released + d.Refunded + d.Held || d.Held < 0)
+                        dealViolations.Add($"deal {dealId} v{e.Version}: funded {d.Funded} != released {d.Released} + refunded {d.Refunded} + held {d.Held}");
+                    continue;
+                }
                 if (!AccountStreams.TryAccountId(e.StreamId, out var id)) continue;
                 var evt = EventSerializer.Deserialize(e);
                 var s = states.TryGetValue(id, out var cur) ? cur.State : AccountState.Empty(id);
@@ -78,7 +90,19 @@ public static class LedgerVerifier
             cursor = page[^1].Checkpoint;
         }
         atBalances ??= states;
-        lines.Add($"replayed {events:N0} events of {states.Count:N0} accounts");
+        lines.Add($"replayed {events:N0} events of {states.Count:N0} accounts and {deals.Count:N0} deals");
+
+        // Escrow: the invariant held at every version, and each deal's escrow account holds exactly what the deal holds.
+        foreach (var d in deals.Values)
+        {
+            var escrow = states.TryGetValue(d.EscrowAccount, out var acc) ? acc.State.Balance : 0m;
+            if (escrow != d.Held)
+                dealViolations.Add($"deal {d.DealId}: escrow account {d.EscrowAccount} holds {escrow}, the deal holds {d.Held}");
+        }
+        foreach (var v in dealViolations.Take(10)) lines.Add("escrow VIOLATED: " + v);
+        ok &= dealViolations.Count == 0;
+        lines.Add($"escrow: {deals.Count:N0} deals, funded = released + refunded + held at every version and escrow balance = held: " +
+                  (dealViolations.Count == 0 ? "OK" : $"{dealViolations.Count} violations"));
 
         // Zero-sum per currency, from the replay.
         foreach (var g in states.Values.GroupBy(x => x.State.Currency).OrderBy(g => g.Key, StringComparer.Ordinal))
