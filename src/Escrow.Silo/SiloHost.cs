@@ -68,6 +68,7 @@ public static class SiloHost
                 sp.GetRequiredService<TimeProvider>());
         });
         services.AddSingleton<Deals.DealService>();
+        services.AddSingleton(sp => new Deals.DealTemplateStore(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton(sp => new Timers.TimerStore(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton<Timers.ITimerHandler, Deals.DealExpiryHandler>();
         services.AddSingleton(sp => new Timers.TimerFirer(sp.GetRequiredService<Timers.TimerStore>(), sp.GetServices<Timers.ITimerHandler>(),

@@ -13,7 +13,7 @@ public class DealHttpTests : IClassFixture<PgDatabase>
 
     private static Task<HttpResponseMessage> CreateDealAsync(HttpClient http, string id, string buyer, string seller, decimal amount, DateTimeOffset expires, bool refund = false) =>
         http.CommandAsync("/deals", $$"""
-            {"dealId":"{{id}}","templateId":"goods","buyerAccount":"{{buyer}}","sellerAccount":"{{seller}}","amount":{{amount}},"currency":"EUR",
+            {"dealId":"{{id}}","templateId":"default","buyerAccount":"{{buyer}}","sellerAccount":"{{seller}}","amount":{{amount}},"currency":"EUR",
              "expiresAt":"{{expires:O}}","refundAtExpiry":{{(refund ? "true" : "false")}},"externalReference":"PO-{{id}}","terms":"deliver in 5 days"}
             """);
 
@@ -114,5 +114,46 @@ public class DealHttpTests : IClassFixture<PgDatabase>
         Assert.Equal("DISPUTED", (await (await writer.GetAsync($"/deals/{disputed}")).JsonAsync()).GetProperty("status").GetString());
         Assert.Equal("expired", await _db.ScalarAsync<string>($"SELECT outcome FROM timers WHERE timer_id = 'deal-expiry:{expiring}'"));
         Assert.NotNull(await _db.ScalarAsync<DateTime?>($"SELECT cancelled_at FROM timers WHERE timer_id = 'deal-expiry:{disputed}'"));
+    }
+
+    [Fact]
+    public async Task Deals_made_from_an_institutions_template_keep_its_currency_range_and_default_expiry()
+    {
+        await using var silo = new SiloFactory(_db);
+        var writer = await silo.ClientForAsync();
+        var stranger = await silo.ClientForAsync();
+        var (buyer, seller) = await PartiesAsync(writer, 1000m);
+        var t = await writer.CommandAsync("/templates",
+            """{"templateId":"electronics","name":"Electronics","currency":"EUR","minAmount":10,"maxAmount":500,"defaultExpiryDays":3,"refundAtExpiry":true}""");
+        Assert.Equal(HttpStatusCode.Created, t.StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await writer.CommandAsync("/templates",
+            """{"templateId":"electronics","currency":"EUR","minAmount":1,"maxAmount":2}""")).StatusCode);
+        Assert.DoesNotContain((await (await stranger.GetAsync("/templates")).JsonAsync()).EnumerateArray(),
+            x => x.GetProperty("templateId").GetString() == "electronics");
+
+        async Task<(HttpStatusCode Status, System.Text.Json.JsonElement Body)> CreateAsync(string template, decimal amount, string currency = "EUR")
+        {
+            var r = await writer.CommandAsync("/deals", $$"""
+                {"templateId":"{{template}}","buyerAccount":"{{buyer}}","sellerAccount":"{{seller}}","amount":{{amount}},"currency":"{{currency}}"}
+                """);
+            return (r.StatusCode, await r.JsonAsync());
+        }
+        var tooBig = await CreateAsync("electronics", 500.01m);
+        Assert.Equal((HttpStatusCode.Conflict, "amount_out_of_range"), (tooBig.Status, tooBig.Body.GetProperty("code").GetString()));
+        var usd = await CreateAsync("electronics", 100m, "USD");
+        Assert.Equal((HttpStatusCode.Conflict, "template_currency_mismatch"), (usd.Status, usd.Body.GetProperty("code").GetString()));
+        var unknown = await CreateAsync("furniture", 100m);
+        Assert.Equal((HttpStatusCode.NotFound, "template_not_found"), (unknown.Status, unknown.Body.GetProperty("code").GetString()));
+        var strangersTemplate = await stranger.CommandAsync("/deals", $$"""
+            {"templateId":"electronics","buyerAccount":"{{buyer}}","sellerAccount":"{{seller}}","amount":100,"currency":"EUR"}
+            """);
+        Assert.Equal(HttpStatusCode.NotFound, strangersTemplate.StatusCode);
+
+        var ok = await CreateAsync("electronics", 500m);
+        Assert.Equal(HttpStatusCode.Created, ok.Status);
+        Assert.True(ok.Body.GetProperty("refundAtExpiry").GetBoolean());
+        var expires = ok.Body.GetProperty("expiresAt").GetDateTimeOffset();
+        Assert.InRange(expires - DateTimeOffset.UtcNow, TimeSpan.FromDays(3) - TimeSpan.FromMinutes(5), TimeSpan.FromDays(3) + TimeSpan.FromMinutes(5));
+        Assert.Equal("electronics", ok.Body.GetProperty("templateId").GetString());
     }
 }

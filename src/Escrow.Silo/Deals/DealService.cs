@@ -60,7 +60,13 @@ public sealed class DealService(AggregateHost<object> host, LedgerService ledger
     /// turn as max(clock, last activity of the deal and its accounts). Answers 201 (create) / 200 with the deal,
     /// or the rejection (404 for an unknown deal or account, 409 otherwise).
     /// </summary>
-    public async Task<CommandOutcome> ExecuteAsync(DealCommand command, CommandContext context, CancellationToken ct)
+    /// <param name="command">The deal command; <c>At</c> = <see cref="LedgerService.Now"/> for "now".</param>
+    /// <param name="context">Caller, tenant and idempotency key.</param>
+    /// <param name="ct">Cancellation.</param>
+    /// <param name="precondition">A further rule checked inside the turn before the aggregate decides (a deal
+    /// template's currency and amount range); its rejection is audited and remembered like any other.</param>
+    public async Task<CommandOutcome> ExecuteAsync(DealCommand command, CommandContext context, CancellationToken ct,
+        Func<DealCommand, Rejection?>? precondition = null)
     {
         var dealStream = DealStreams.StreamId(command.DealId);
         var cmd = command;
@@ -87,6 +93,7 @@ public sealed class DealService(AggregateHost<object> host, LedgerService ledger
             states =>
             {
                 decided = cmd.At == LedgerService.Now ? cmd with { At = Live(states.Values) } : cmd;
+                if (precondition?.Invoke(decided) is { } refused) return Decision.Reject(refused);
                 var deal = (DealState)states[dealStream];
                 var accounts = states.Values.OfType<AccountState>().ToDictionary(a => a.AccountId, StringComparer.Ordinal);
                 var decision = Deal.Decide(deal, accounts, decided);

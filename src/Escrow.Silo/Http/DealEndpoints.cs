@@ -19,6 +19,9 @@ public sealed record CreateDealRequest(
 
 public sealed record ReleaseRequest(decimal? Amount);
 
+/// <summary>Body of <c>POST /templates</c>: an escrow product of the caller's institution. Amounts in major units.</summary>
+public sealed record TemplateRequest(string? TemplateId, string? Name, string? Currency, decimal? MinAmount, decimal? MaxAmount, int? DefaultExpiryDays, bool? RefundAtExpiry);
+
 /// <summary><c>by</c>: buyer or seller.</summary>
 public sealed record DisputeRequest(string? By, string? Reason);
 
@@ -49,7 +52,7 @@ public static partial class DealEndpoints
     {
         var deals = app.MapGroup("/deals").WithTags("Deals");
 
-        deals.MapPost("/", async (HttpContext http, DealService service, TimeProvider clock, CancellationToken ct) =>
+        deals.MapPost("/", async (HttpContext http, DealService service, DealTemplateStore templates, TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<CreateDealRequest>(http.Request, false, ct);
             var id = b.DealId is null ? "d-" + Guid.CreateVersion7(clock.GetUtcNow()).ToString("N") : CommandRequests.AccountId(b.DealId, "dealId");
@@ -57,11 +60,38 @@ public static partial class DealEndpoints
             var seller = CommandRequests.AccountId(b.SellerAccount, "sellerAccount");
             var currency = CommandRequests.Currency(b.Currency);
             var amount = CommandRequests.Amount(b.Amount, currency);
-            var expires = b.ExpiresAt ?? throw new BadRequestException("missing_field", "'expiresAt' is required (ISO 8601 instant)");
-            var cmd = new CreateDeal(id, ctx.Tenant, b.TemplateId ?? "default", buyer, seller, DealService.EscrowAccountOf(id), amount, currency.Code,
-                expires, b.RefundAtExpiry ?? false, b.ExternalReference, b.Terms, LedgerService.Now);
-            return LedgerEndpoints.Result(await service.ExecuteAsync(cmd, ctx, ct));
+            var templateId = b.TemplateId is null ? DealTemplateStore.DefaultTemplateId : CommandRequests.AccountId(b.TemplateId, "templateId");
+            var template = templateId == DealTemplateStore.DefaultTemplateId ? null : await templates.GetAsync(ctx.Tenant, templateId, ct);
+            var expires = b.ExpiresAt ?? clock.GetUtcNow() + (template?.DefaultExpiry ?? DealTemplateStore.DefaultExpiry);
+            var cmd = new CreateDeal(id, ctx.Tenant, templateId, buyer, seller, DealService.EscrowAccountOf(id), amount, currency.Code,
+                expires, b.RefundAtExpiry ?? template?.RefundAtExpiry ?? false, b.ExternalReference, b.Terms, LedgerService.Now);
+            return LedgerEndpoints.Result(await service.ExecuteAsync(cmd, ctx, ct, _ => TemplateRule(templateId, template, ctx.Tenant, amount, currency.Code)));
         }).RequireRoles(Role.Root, Role.Writer).Accepts<CreateDealRequest>("application/json").Produces<DealView>(201).ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422);
+
+        var templatesGroup = app.MapGroup("/templates").WithTags("Deals");
+        templatesGroup.MapPost("/", async (HttpContext http, DealTemplateStore store, CancellationToken ct) =>
+        {
+            var (b, ctx) = await CommandRequests.ReadAsync<TemplateRequest>(http.Request, false, ct);
+            var id = CommandRequests.AccountId(b.TemplateId, "templateId");
+            if (id == DealTemplateStore.DefaultTemplateId)
+                throw new BadRequestException("reserved_template", "'default' is the built-in template");
+            var currency = CommandRequests.Currency(b.Currency);
+            var min = CommandRequests.Amount(b.MinAmount, currency);
+            var max = CommandRequests.Amount(b.MaxAmount, currency);
+            if (max < min) throw new BadRequestException("invalid_range", "'maxAmount' must be at least 'minAmount'");
+            var days = b.DefaultExpiryDays ?? 7;
+            if (days is <= 0 or > 3650) throw new BadRequestException("invalid_expiry", "'defaultExpiryDays' must be between 1 and 3650");
+            var t = new DealTemplate(ctx.Tenant, id, b.Name ?? id, currency.Code, min, max, TimeSpan.FromDays(days), b.RefundAtExpiry ?? false, ctx.Actor, DateTimeOffset.MinValue);
+            return await store.CreateAsync(t, ct)
+                ? Results.Created($"/templates/{id}", await store.GetAsync(ctx.Tenant, id, ct))
+                : Results.Text(Problems.Serialize(Problems.Create(409, "template_exists", $"template '{id}' exists; templates never change, create a new id")),
+                    Problems.ContentType, statusCode: 409);
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<TemplateRequest>("application/json").Produces<DealTemplate>(201).ProducesProblem(400).ProducesProblem(409);
+        templatesGroup.MapGet("/", async (HttpContext http, DealTemplateStore store, CancellationToken ct) =>
+        {
+            var caller = http.GetCaller();
+            return Results.Ok(await store.ListAsync(caller.IsRoot ? null : caller.Institution, ct));
+        }).Produces<IReadOnlyList<DealTemplate>>();
 
         deals.MapPost("/{id}/fund", (string id, HttpContext http, DealService s, CancellationToken ct) =>
             CommandAsync<ReasonRequest>(id, http, s, true, (_, _) => new FundDeal(id, LedgerService.Now), ct))
@@ -162,6 +192,15 @@ public static partial class DealEndpoints
             return Results.Ok(new DealPage(rows, next));
         }).Produces<DealPage>().ProducesProblem(400);
     }
+
+    /// <summary>A deal made from a template must be in its currency and within its amount range (inclusive).</summary>
+    private static Domain.Rejection? TemplateRule(string templateId, DealTemplate? t, string tenant, decimal amount, string currency) =>
+        templateId == DealTemplateStore.DefaultTemplateId ? null
+        : t is null ? new("template_not_found", $"institution '{tenant}' has no deal template '{templateId}'")
+        : t.Currency != currency ? new("template_currency_mismatch", $"template '{templateId}' makes {t.Currency} deals, the deal is in {currency}")
+        : amount < t.MinAmount || amount > t.MaxAmount
+            ? new("amount_out_of_range", $"template '{templateId}' allows {t.MinAmount}–{t.MaxAmount} {t.Currency}, the deal is {amount}")
+        : null;
 
     private static async Task<IResult> CommandAsync<T>(string id, HttpContext http, DealService service, bool optionalBody,
         Func<T, CommandContext, DealCommand> make, CancellationToken ct) where T : class

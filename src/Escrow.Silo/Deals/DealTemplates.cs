@@ -1,0 +1,62 @@
+using Npgsql;
+
+namespace Escrow.Silo.Deals;
+
+/// <summary>
+/// An institution's escrow product: deals made from it are in <see cref="Currency"/> (ISO 4217), between
+/// <see cref="MinAmount"/> and <see cref="MaxAmount"/> (major units, inclusive), and expire after
+/// <see cref="DefaultExpiry"/> unless the deal says otherwise. Every institution also has the built-in
+/// <c>default</c> template: any currency, any amount, 7 days.
+/// </summary>
+public sealed record DealTemplate(
+    string Tenant, string TemplateId, string Name, string Currency, decimal MinAmount, decimal MaxAmount,
+    TimeSpan DefaultExpiry, bool RefundAtExpiry, string CreatedBy, DateTimeOffset CreatedAt);
+
+/// <summary>The <c>deal_templates</c> table (sql/007_deal_templates.sql).</summary>
+public sealed class DealTemplateStore(NpgsqlDataSource dataSource)
+{
+    public const string DefaultTemplateId = "default";
+    public static readonly TimeSpan DefaultExpiry = TimeSpan.FromDays(7);
+
+    /// <summary>Creates a template; false when the institution already has one with that id (templates are never changed).</summary>
+    public async Task<bool> CreateAsync(DealTemplate t, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            INSERT INTO deal_templates (tenant, template_id, name, currency, min_amount, max_amount, default_expiry_seconds, refund_at_expiry, created_by)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING
+            """);
+        cmd.Parameters.Add(new() { Value = t.Tenant });
+        cmd.Parameters.Add(new() { Value = t.TemplateId });
+        cmd.Parameters.Add(new() { Value = t.Name });
+        cmd.Parameters.Add(new() { Value = t.Currency });
+        cmd.Parameters.Add(new() { Value = t.MinAmount });
+        cmd.Parameters.Add(new() { Value = t.MaxAmount });
+        cmd.Parameters.Add(new() { Value = (long)t.DefaultExpiry.TotalSeconds });
+        cmd.Parameters.Add(new() { Value = t.RefundAtExpiry });
+        cmd.Parameters.Add(new() { Value = t.CreatedBy });
+        return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
+    }
+
+    public async Task<DealTemplate?> GetAsync(string tenant, string templateId, CancellationToken ct) =>
+        (await QueryAsync(tenant, templateId, ct).ConfigureAwait(false)).FirstOrDefault();
+
+    public Task<IReadOnlyList<DealTemplate>> ListAsync(string? tenant, CancellationToken ct) => QueryAsync(tenant, null, ct);
+
+    private async Task<IReadOnlyList<DealTemplate>> QueryAsync(string? tenant, string? templateId, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            """
+            SELECT tenant, template_id, name, currency, min_amount, max_amount, default_expiry_seconds, refund_at_expiry, created_by, created_at
+            FROM deal_templates WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR template_id = $2) ORDER BY tenant, template_id
+            """);
+        cmd.Parameters.Add(new() { Value = (object?)tenant ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = (object?)templateId ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        var list = new List<DealTemplate>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+            list.Add(new DealTemplate(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetDecimal(4), r.GetDecimal(5),
+                TimeSpan.FromSeconds(r.GetInt64(6)), r.GetBoolean(7), r.GetString(8), r.GetFieldValue<DateTimeOffset>(9)));
+        return list;
+    }
+}
