@@ -118,6 +118,7 @@ root.Subcommands.Add(rebuild);
 BerkaCommand.Add(root);
 TenancyCommands.Add(root);
 BenchCommand.Add(root);
+DemoCommand.Add(root);
 
 try
 {
