@@ -61,7 +61,7 @@ public sealed class DealsProjection : IProjection
                 states[r.GetString(0)] = (JsonSerializer.Deserialize<DealState>(r.GetString(1), EventSerializer.Options)!, 0, 0);
         }
 
-        var timeline = new List<(string Deal, long Version, long Position, string Type, string From, string To, string Actor, decimal? Amount, DateTimeOffset At)>();
+        var timeline = new List<(string Deal, long Version, long Position, string Type, string From, string To, string Actor, decimal? Amount, DateTimeOffset At, string Tenant)>();
         foreach (var e in mine)
         {
             DealStreams.TryDealId(e.StreamId, out var id);
@@ -70,7 +70,7 @@ public sealed class DealsProjection : IProjection
             var after = Deal.Evolve(before, evt);
             states[id] = (after, e.Version, e.GlobalPosition);
             timeline.Add((id, e.Version, e.GlobalPosition, e.EventType, before.Status.Wire(), after.Status.Wire(), ActorOf(e), AmountOf(evt),
-                ((IDealEvent)evt).At));
+                ((IDealEvent)evt).At, after.Tenant));
         }
 
         var rows = states.Where(s => s.Value.Version > 0).ToList();
@@ -116,8 +116,8 @@ public sealed class DealsProjection : IProjection
 
         await using var ins = new NpgsqlCommand(
             """
-            INSERT INTO deal_timeline (deal_id, version, global_position, event_type, from_status, to_status, actor, amount, occurred_at)
-            SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[], $9::timestamptz[])
+            INSERT INTO deal_timeline (deal_id, version, global_position, event_type, from_status, to_status, actor, amount, occurred_at, tenant)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[], $9::timestamptz[], $10::text[])
             """, connection, transaction);
         ins.Parameters.Add(new() { Value = timeline.Select(t => t.Deal).ToArray() });
         ins.Parameters.Add(new() { Value = timeline.Select(t => t.Version).ToArray() });
@@ -128,6 +128,7 @@ public sealed class DealsProjection : IProjection
         ins.Parameters.Add(new() { Value = timeline.Select(t => t.Actor).ToArray() });
         ins.Parameters.Add(new() { Value = timeline.Select(t => t.Amount).ToArray() });
         ins.Parameters.Add(new() { Value = timeline.Select(t => t.At.ToUniversalTime()).ToArray() });
+        ins.Parameters.Add(new() { Value = timeline.Select(t => t.Tenant).ToArray() });
         await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 

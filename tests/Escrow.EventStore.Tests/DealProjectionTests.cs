@@ -111,6 +111,8 @@ public class DealProjectionTests : IClassFixture<PgDatabase>
         Assert.Equal(("RELEASED", 100m, 100m, 0m, 0m, 0), await RowAsync(released));
         Assert.Equal(("RESOLVED", 100m, 50m, 50m, 0m, 1), await RowAsync(disputed));
         Assert.Equal(("EXPIRED", 0m, 0m, 0m, 0m, 0), await RowAsync(expired));
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM deal_timeline WHERE deal_id = '{released}' AND tenant <> 't1'"));
+        Assert.Equal(4L, await _db.ScalarAsync<long>($"SELECT count(*) FROM deal_timeline WHERE deal_id = '{released}' AND tenant = 't1'"));
 
         var steps = new List<string>();
         await using (var cmd = _db.DataSource.CreateCommand("SELECT from_status || '>' || to_status || ':' || actor FROM deal_timeline WHERE deal_id = $1 ORDER BY version"))

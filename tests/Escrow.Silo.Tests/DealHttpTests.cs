@@ -80,6 +80,11 @@ public class DealHttpTests : IClassFixture<PgDatabase>
         Assert.Equal(["CREATED", "FUNDED", "PARTIALLY_RELEASED", "DISPUTED", "DISPUTED", "RESOLVED"], timeline);
         var list = await (await writer.GetAsync("/deals?state=resolved")).JsonAsync();
         Assert.Contains(list.GetProperty("deals").EnumerateArray(), d => d.GetProperty("dealId").GetString() == deal);
+        // The deal's audit trail: every accepted and refused command on it, for this institution's auditor only.
+        var trail = await (await auditor.GetAsync($"/audit?deal={deal}")).JsonAsync();
+        var outcomes = trail.GetProperty("records").EnumerateArray().Select(r => r.GetProperty("operation").GetString()).ToList();
+        Assert.Contains("ResolveDispute", outcomes);
+        Assert.True(outcomes.Count >= 7, string.Join(",", outcomes));
         var strangers = await (await stranger.GetAsync("/deals")).JsonAsync();
         Assert.DoesNotContain(strangers.GetProperty("deals").EnumerateArray(), d => d.GetProperty("dealId").GetString() == deal);
     }

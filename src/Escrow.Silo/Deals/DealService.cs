@@ -70,6 +70,7 @@ public sealed class DealService(AggregateHost<object> host, LedgerService ledger
     {
         var dealStream = DealStreams.StreamId(command.DealId);
         var cmd = command;
+        if (context.Operation is null) context = context with { Operation = command.GetType().Name };   // the audit log's name
         if (command is CreateDeal create)
         {
             // The escrow account is opened through the ledger (so it is an ordinary account stream). A retry of

@@ -64,18 +64,21 @@ public static class TenancyEndpoints
             return Results.Json(key, statusCode: 201);
         }).Accepts<CreateKeyRequest>("application/json").Produces<CreatedKey>(201).ProducesProblem(400).ProducesProblem(404);
 
-        app.MapGet("/audit", async (HttpContext http, string? actor, string? from, string? to, string? stream, string? tenant, string? outcome,
+        // ?deal=<id> is shorthand for ?stream=deal-<id> (a deal's audit trail).
+        app.MapGet("/audit", async (HttpContext http, string? actor, string? from, string? to, string? stream, string? deal, string? tenant, string? outcome,
                 long? after, int? limit, PgEventStore store, CancellationToken ct) =>
         {
             var csv = http.Request.Headers.Accept.ToString().Contains("text/csv", StringComparison.OrdinalIgnoreCase);
-            return await AuditAsync(http, store, actor, from, to, stream, tenant, outcome, after, limit, csv, ct);
+            return await AuditAsync(http, store, actor, from, to, stream ?? DealStream(deal), tenant, outcome, after, limit, csv, ct);
         }).WithTags("Audit").RequireRoles(Role.Root, Role.Auditor).Produces<AuditPage>().Produces(200, contentType: "text/csv").ProducesProblem(400);
 
-        app.MapGet("/audit.csv", (HttpContext http, string? actor, string? from, string? to, string? stream, string? tenant, string? outcome,
+        app.MapGet("/audit.csv", (HttpContext http, string? actor, string? from, string? to, string? stream, string? deal, string? tenant, string? outcome,
                 long? after, int? limit, PgEventStore store, CancellationToken ct) =>
-            AuditAsync(http, store, actor, from, to, stream, tenant, outcome, after, limit, true, ct))
+            AuditAsync(http, store, actor, from, to, stream ?? DealStream(deal), tenant, outcome, after, limit, true, ct))
             .WithTags("Audit").RequireRoles(Role.Root, Role.Auditor).Produces(200, contentType: "text/csv").ProducesProblem(400);
     }
+
+    private static string? DealStream(string? deal) => string.IsNullOrEmpty(deal) ? null : Escrow.Projections.DealStreams.StreamId(deal);
 
     private static AuditRecord Audit(HttpContext http, TimeProvider clock, string tenant, string operation, string outcome, int status, string? code,
         byte[] digest, string[] streams) =>
