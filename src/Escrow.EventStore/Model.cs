@@ -53,7 +53,7 @@ public sealed record StoredEvent(
 
 /// <summary>
 /// A position in the commit-safe global order: (writing transaction id, global position). Events are
-/// delivered in ascending order of this pair; see <see cref="PgEventStore.ReadAllAsync"/>.
+/// delivered in ascending order of this pair; see <see cref="PgEventStore.ReadAllAsync(GlobalCheckpoint, int, CancellationToken, Npgsql.NpgsqlConnection?, Npgsql.NpgsqlTransaction?)"/>.
 /// </summary>
 public readonly record struct GlobalCheckpoint(ulong TransactionId, long Position) : IComparable<GlobalCheckpoint>
 {

@@ -332,11 +332,22 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
     /// </para>
     /// </summary>
     public async Task<IReadOnlyList<StoredEvent>> ReadAllAsync(GlobalCheckpoint after, int max, CancellationToken ct, NpgsqlConnection? connection = null, NpgsqlTransaction? transaction = null)
+        => await ReadAllAsync(after, max, untilHorizon: true, ct, connection, transaction).ConfigureAwait(false);
+
+    /// <summary>
+    /// Like <see cref="ReadAllAsync(GlobalCheckpoint, int, CancellationToken, NpgsqlConnection?, NpgsqlTransaction?)"/>;
+    /// with <paramref name="untilHorizon"/> false it returns everything the caller's snapshot sees, in the same
+    /// order. Only for a reader that works inside one REPEATABLE READ snapshot (the auditor's verify): there
+    /// nothing can appear later below its position, so it need not wait for the horizon and sees every
+    /// committed event.
+    /// </summary>
+    public async Task<IReadOnlyList<StoredEvent>> ReadAllAsync(GlobalCheckpoint after, int max, bool untilHorizon, CancellationToken ct,
+        NpgsqlConnection? connection = null, NpgsqlTransaction? transaction = null)
     {
-        const string sql = $"""
+        var sql = $"""
             SELECT {EventColumns} FROM events e
             WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
-              AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+              {(untilHorizon ? "AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())" : "")}
             ORDER BY e.transaction_id, e.global_position
             LIMIT $3
             """;

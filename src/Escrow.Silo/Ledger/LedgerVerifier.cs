@@ -54,7 +54,7 @@ public static class LedgerVerifier
         long events = 0;
         while (true)
         {
-            var page = await store.ReadAllAsync(cursor, 5000, ct, conn, tx).ConfigureAwait(false);
+            var page = await store.ReadAllAsync(cursor, 5000, untilHorizon: false, ct, conn, tx).ConfigureAwait(false);
             if (page.Count == 0) break;
             foreach (var e in page)
             {
