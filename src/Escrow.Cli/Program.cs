@@ -107,7 +107,7 @@ rebuild.SetAction(async (pr, ct) =>
     {
         var task = p.AddTask($"rebuilding {name}", maxValue: double.MaxValue);
         task.IsIndeterminate = true;
-        applied = await runner.CatchUpAsync(new Progress<long>(n => task.Description = $"rebuilding {name}: {n:N0} events"), ct);
+        applied = await runner.CatchUpToHeadAsync(TimeSpan.FromMinutes(10), new Progress<long>(n => task.Description = $"rebuilding {name}: {n:N0} events"), ct);
         task.StopTask();
     });
     Console.WriteLine($"rebuilt {name} from position 0: {applied:N0} events applied");

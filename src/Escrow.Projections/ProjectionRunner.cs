@@ -147,6 +147,26 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
         return total;
     }
 
+    /// <summary>
+    /// Applies batches until no committed event lies beyond the checkpoint. <see cref="CatchUpAsync"/> stops at
+    /// the first empty batch, which can come early: an event above the cluster-wide horizon (some older
+    /// transaction, in any database, still running) is committed but not yet readable. This waits it out,
+    /// up to <paramref name="timeout"/>; returns the events applied.
+    /// </summary>
+    public async Task<long> CatchUpToHeadAsync(TimeSpan timeout, IProgress<long>? progress, CancellationToken ct)
+    {
+        var start = Stopwatch.GetTimestamp();
+        long total = 0;
+        while (true)
+        {
+            total += await CatchUpAsync(progress is null ? null : new Progress<long>(n => progress.Report(total + n)), ct).ConfigureAwait(false);
+            if ((await StatusAsync(store, projection.Name, ct).ConfigureAwait(false)).EventsBehind == 0) return total;
+            if (Stopwatch.GetElapsedTime(start) > timeout)
+                throw new TimeoutException($"projection {projection.Name} did not reach the head of the log within {timeout}");
+            await Task.Delay(10, ct).ConfigureAwait(false);
+        }
+    }
+
     private static async Task<GlobalCheckpoint> LockCheckpointAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string name, CancellationToken ct)
     {
         await using (var ins = new NpgsqlCommand("INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING", conn, tx))

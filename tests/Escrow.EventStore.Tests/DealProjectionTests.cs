@@ -98,7 +98,7 @@ public class DealProjectionTests : IClassFixture<PgDatabase>
         await book.DealAsync(new ExpireDeal(expired, T0.AddDays(8)));
 
         var runner = new ProjectionRunner(_db.Store, new DealsProjection(), new ProjectionRunnerOptions { BatchSize = 7 }, NullLogger.Instance);
-        Assert.True(await runner.CatchUpAsync(null, default) > 0);
+        Assert.True(await runner.CatchUpToHeadAsync(TimeSpan.FromSeconds(60), null, default) > 0);
 
         async Task<(string Status, decimal Funded, decimal Released, decimal Refunded, decimal Held, int Evidence)> RowAsync(string id)
         {
@@ -141,7 +141,7 @@ public class DealProjectionTests : IClassFixture<PgDatabase>
         // Rebuilding from position 0 gives the same rows.
         var before = await _db.ScalarAsync<long>("SELECT count(*) FROM deal_timeline");
         await runner.ResetAsync(default);
-        await runner.CatchUpAsync(null, default);
+        await runner.CatchUpToHeadAsync(TimeSpan.FromSeconds(60), null, default);
         Assert.Equal(before, await _db.ScalarAsync<long>("SELECT count(*) FROM deal_timeline"));
         Assert.Equal(("RESOLVED", 100m, 50m, 50m, 0m, 1), await RowAsync(disputed));
     }

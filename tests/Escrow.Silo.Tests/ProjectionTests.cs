@@ -47,7 +47,7 @@ public class ProjectionTests : IClassFixture<PgDatabase>
             Assert.Equal(before.EventsApplied, after.EventsApplied);
 
             var runner = new ProjectionRunner(_db.Store, p, options, NullLogger.Instance);
-            Assert.True(await runner.CatchUpAsync(null, default) > 0);
+            Assert.True(await runner.CatchUpToHeadAsync(TimeSpan.FromSeconds(60), null, default) > 0);
         }
         var report = await LedgerVerifier.RunAsync(_db.Store, default);
         Assert.True(report.Ok, string.Join("\n", report.Lines));
@@ -77,7 +77,7 @@ public class ProjectionTests : IClassFixture<PgDatabase>
             // Rebuild from position 0 repairs it.
             var runner = new ProjectionRunner(db.Store, new AccountBalancesProjection(), new ProjectionRunnerOptions(), NullLogger.Instance);
             await runner.ResetAsync(default);
-            await runner.CatchUpAsync(null, default);
+            await runner.CatchUpToHeadAsync(TimeSpan.FromSeconds(60), null, default);
             Assert.True((await LedgerVerifier.RunAsync(db.Store, default)).Ok);
         }
         finally
