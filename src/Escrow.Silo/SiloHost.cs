@@ -1,3 +1,4 @@
+using Escrow.Silo.Cluster;
 using Escrow.Domain.Accounts;
 using Escrow.EventStore;
 using Escrow.Projections;
@@ -77,6 +78,8 @@ public static class SiloHost
                 PollInterval = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<SiloOptions>>().Value.TimerPollMilliseconds),
             }, sp.GetRequiredService<ILoggerFactory>().CreateLogger<Timers.TimerFirer>()));
         services.AddHostedService<Deals.TimerHostedService>();
+        services.AddSingleton(sp => new Cluster.MembershipTable(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddHostedService<Cluster.MembershipHostedService>();
         services.AddSingleton<TenancyStore>();
         services.AddSingleton<ApiKeyAuthenticator>();
         services.AddSingleton<RefusalAudit>();
@@ -104,6 +107,7 @@ public static class SiloHost
         app.MapGet("/health", () => Results.Ok(new { status = "ok" })).WithTags("Silo");
         app.MapLedger();
         app.MapDeals();
+        app.MapCluster();
         app.MapTenancy();
     }
 

@@ -17,6 +17,10 @@ public sealed class SiloOptions
     public int MaxPoolSize { get; set; } = 64;
     /// <summary>How often the leading silo looks for due timers (deal expiry).</summary>
     public int TimerPollMilliseconds { get; set; } = 1000;
+    /// <summary>How often this silo heartbeats into the membership table.</summary>
+    public int HeartbeatMilliseconds { get; set; } = 2000;
+    /// <summary>A silo without a heartbeat for this long is shown dead.</summary>
+    public int SiloDeadAfterSeconds { get; set; } = 10;
     /// <summary>The operator's root API key (env <c>Escrow__RootApiKey</c>); without it no request can create institutions.</summary>
     public string? RootApiKey { get; set; }
     /// <summary>How long a silo trusts a looked-up API key before looking it up again.</summary>

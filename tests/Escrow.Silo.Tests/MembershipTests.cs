@@ -53,4 +53,38 @@ public class MembershipTests : IClassFixture<PgDatabase>
         await a.BeatAsync(default);
         Assert.Equal(SiloStatus.Stopped, (await table.ListAsync(clock.GetUtcNow(), options.DeadAfter, window, default)).Single(s => s.SiloId == a.SiloId).Status);
     }
+
+    [Fact]
+    public async Task Running_silos_join_the_membership_table_and_a_clean_stop_is_recorded()
+    {
+        await using var db = new PgDatabase();
+        await db.InitializeAsync();
+        try
+        {
+            var first = new SiloFactory(db, runProjections: false);
+            var second = new SiloFactory(db, runProjections: false);
+            var root = first.RootClient();
+            _ = second.RootClient();   // starts the second silo
+
+            async Task<List<System.Text.Json.JsonElement>> SilosAsync() =>
+                (await (await root.GetAsync("/silos")).JsonAsync()).EnumerateArray().ToList();
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while ((await SilosAsync()).Count(s => s.GetProperty("status").GetString() == "Alive") < 2 && DateTime.UtcNow < deadline)
+                await Task.Delay(50);
+            Assert.Equal(2, (await SilosAsync()).Count(s => s.GetProperty("status").GetString() == "Alive"));
+
+            await second.DisposeAsync();
+            var silos = await SilosAsync();
+            Assert.Single(silos, s => s.GetProperty("status").GetString() == "Stopped");
+            Assert.Single(silos, s => s.GetProperty("status").GetString() == "Alive");
+
+            var writer = await first.ClientForAsync();
+            Assert.Equal(System.Net.HttpStatusCode.Forbidden, (await writer.GetAsync("/silos")).StatusCode);
+            await first.DisposeAsync();
+        }
+        finally
+        {
+            await db.DisposeAsync();
+        }
+    }
 }

@@ -1,0 +1,56 @@
+using Escrow.Domain.Accounts;
+using Escrow.Silo.Hosting;
+using Escrow.Silo.Tenancy;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
+
+namespace Escrow.Silo.Cluster;
+
+/// <summary>
+/// This silo's membership in the cluster: once the HTTP server listens, it joins the <c>silos</c> table
+/// with a fresh id and its address, heartbeats with its activation count, and leaves on a clean stop.
+/// </summary>
+internal sealed class MembershipHostedService(
+    MembershipTable table, IServer server, IHostApplicationLifetime lifetime, AggregateHost<AccountState> accounts,
+    AggregateHost<object> deals, TimeProvider clock, IOptions<SiloOptions> options, ILogger<MembershipHostedService> logger) : BackgroundService
+{
+    public SiloMembership? Membership { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var started = new TaskCompletionSource();
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        using (stoppingToken.Register(() => started.TrySetCanceled(stoppingToken)))
+        {
+            try { await started.Task.ConfigureAwait(false); }
+            catch (OperationCanceledException) { return; }
+        }
+        var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "in-process";
+        var o = options.Value;
+        Membership = new SiloMembership(table, $"{Environment.MachineName} {address}", () => accounts.ActivationCount + deals.ActivationCount, clock,
+            new MembershipOptions { BeatInterval = TimeSpan.FromMilliseconds(o.HeartbeatMilliseconds), DeadAfter = TimeSpan.FromSeconds(o.SiloDeadAfterSeconds) },
+            logger);
+        await Membership.JoinAsync(stoppingToken).ConfigureAwait(false);
+        await Membership.RunAsync(stoppingToken).ConfigureAwait(false);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (Membership is { } m)
+        {
+            try { await m.LeaveAsync(cancellationToken).ConfigureAwait(false); }
+            catch (Npgsql.NpgsqlException ex) { logger.LogWarning(ex, "silo {SiloId} could not record its clean stop; it will show dead", m.SiloId); }
+        }
+    }
+}
+
+/// <summary><c>GET /silos</c>: the cluster as the membership table sees it (root or auditor).</summary>
+public static class ClusterEndpoints
+{
+    public static void MapCluster(this IEndpointRouteBuilder app) =>
+        app.MapGet("/silos", async (MembershipTable table, TimeProvider clock, IOptions<SiloOptions> options, CancellationToken ct) =>
+            Results.Ok(await table.ListAsync(clock.GetUtcNow(), TimeSpan.FromSeconds(options.Value.SiloDeadAfterSeconds), TimeSpan.FromHours(1), ct)))
+            .WithTags("Silo").RequireRoles(Role.Root, Role.Auditor).Produces<IReadOnlyList<SiloInfo>>();
+}
