@@ -10,10 +10,18 @@ public readonly record struct Money(decimal Amount, Currency Currency)
     /// Checks a positive posting amount: greater than zero (<see cref="RejectionCodes.InvalidAmount"/>) and
     /// no more decimals than the currency's ISO 4217 minor unit (<see cref="RejectionCodes.AmountPrecision"/>).
     /// </summary>
+    /// <summary>
+    /// The largest amount one posting may move: 10^15 major units. Far above any real payment, far below
+    /// <see cref="decimal.MaxValue"/>, so balances and sums of balances can never overflow.
+    /// </summary>
+    public const decimal MaxAmount = 1_000_000_000_000_000m;
+
     public static Rejection? ValidatePositive(decimal amount, Currency currency)
     {
         if (amount <= 0)
             return new(RejectionCodes.InvalidAmount, $"amount must be greater than zero, got {amount}");
+        if (amount > MaxAmount)
+            return new(RejectionCodes.InvalidAmount, $"amount {amount} is above the largest amount a posting may move ({MaxAmount})");
         if (!currency.FitsMinorUnit(amount))
             return new(RejectionCodes.AmountPrecision,
                 $"amount {amount} has more decimals than {currency.Code} allows ({currency.MinorUnits}, ISO 4217 minor unit)");

@@ -161,4 +161,38 @@ public class DealHttpTests : IClassFixture<PgDatabase>
         Assert.InRange(expires - DateTimeOffset.UtcNow, TimeSpan.FromDays(3) - TimeSpan.FromMinutes(5), TimeSpan.FromDays(3) + TimeSpan.FromMinutes(5));
         Assert.Equal("electronics", ok.Body.GetProperty("templateId").GetString());
     }
+
+    /// <summary>Regressions from review: another deal's escrow account as a party; malformed amounts; reserved keys.</summary>
+    [Fact]
+    public async Task An_escrow_account_cannot_be_a_party_and_malformed_deal_input_is_refused_at_the_edge()
+    {
+        await using var silo = new SiloFactory(_db);
+        var writer = await silo.ClientForAsync();
+        var (buyer, seller) = await PartiesAsync(writer, 300m);
+        var a = Id("ea");
+        Assert.Equal(HttpStatusCode.Created, (await CreateDealAsync(writer, a, buyer, seller, 100m, DateTimeOffset.UtcNow.AddDays(1))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await writer.CommandAsync($"/deals/{a}/fund", null)).StatusCode);
+
+        // Deal B naming deal A's escrow account as its buyer would drain money A still owes.
+        var b = await CreateDealAsync(writer, Id("eb"), $"escrow-{a}", seller, 100m, DateTimeOffset.UtcNow.AddDays(1));
+        Assert.Equal(HttpStatusCode.Conflict, b.StatusCode);
+        Assert.Equal("invalid_party", (await b.JsonAsync()).GetProperty("code").GetString());
+        var c = await CreateDealAsync(writer, Id("ec"), buyer, $"escrow-{a}", 10m, DateTimeOffset.UtcNow.AddDays(1));
+        Assert.Equal("invalid_party", (await c.JsonAsync()).GetProperty("code").GetString());
+        Assert.Equal(100m, await writer.BalanceAsync($"escrow-{a}"));
+
+        var before = await _db.EventCountAsync();
+        foreach (var (body, code) in new[] { ("""{"amount":-1}""", "invalid_amount"), ("""{"amount":0}""", "invalid_amount"),
+                     ("""{"amount":1.00001}""", "amount_precision"), ("""{"amount":1e16}""", "invalid_amount") })
+        {
+            var r = await writer.CommandAsync($"/deals/{a}/release", body);
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            Assert.Equal(code, (await r.JsonAsync()).GetProperty("code").GetString());
+        }
+        var huge = await writer.DepositAsync(buyer, 10_000_000_000_000_000m);
+        Assert.Equal(HttpStatusCode.BadRequest, huge.StatusCode);
+        var reserved = await writer.CommandAsync($"/deals/{a}/cancel", null, key: "timer:deal-expiry:x:1");
+        Assert.Equal("reserved_idempotency_key", (await reserved.JsonAsync()).GetProperty("code").GetString());
+        Assert.Equal(before, await _db.EventCountAsync());
+    }
 }

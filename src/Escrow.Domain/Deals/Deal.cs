@@ -181,6 +181,10 @@ public static class Deal
                 return Decision.Reject(RejectionCodes.AccountClosed, $"account '{id}' is closed");
             if (a.Currency != c.Currency)
                 return Decision.Reject(RejectionCodes.CurrencyMismatch, $"account '{id}' is kept in {a.Currency}, the deal is in {c.Currency}");
+            // Only customer accounts may be parties. An internal account has no floor: were another deal's escrow
+            // account (or the operator's cash) a buyer, funding could drain money that account still owes.
+            if (a.Kind != AccountKind.Customer)
+                return Decision.Reject(DealRejectionCodes.InvalidParty, $"account '{id}' is a {a.Kind} account; a deal's buyer and seller must be customer accounts");
         }
         // The host opens the escrow account (before or after creating the deal); if it is open already it must be fit for it.
         var escrow = Get(accounts, c.EscrowAccount);

@@ -39,4 +39,6 @@ public static class DealRejectionCodes
     public const string ContentHashMismatch = "content_hash_mismatch";
     /// <summary>The escrow account exists but is not an empty internal account in the deal currency.</summary>
     public const string InvalidEscrowAccount = "invalid_escrow_account";
+    /// <summary>A buyer or seller that is not a customer account (an escrow, cash or clearing account).</summary>
+    public const string InvalidParty = "invalid_party";
 }

@@ -85,6 +85,8 @@ public static partial class CommandRequests
                 $"every mutating request needs an '{IdempotencyHeader}' header (1-200 characters), so a retry never applies twice");
         if (key.Length > 200)
             throw new BadRequestException("idempotency_key_too_long", $"'{IdempotencyHeader}' is longer than 200 characters");
+        if (key.StartsWith("timer:", StringComparison.Ordinal))
+            throw new BadRequestException("reserved_idempotency_key", $"'{IdempotencyHeader}' values starting with 'timer:' are reserved for the silo's durable timers");
         var caller = request.HttpContext.GetCaller();
         var tenant = caller.ActingTenant(request);
 

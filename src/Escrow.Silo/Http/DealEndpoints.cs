@@ -56,6 +56,8 @@ public static partial class DealEndpoints
         {
             var (b, ctx) = await CommandRequests.ReadAsync<CreateDealRequest>(http.Request, false, ct);
             var id = b.DealId is null ? "d-" + Guid.CreateVersion7(clock.GetUtcNow()).ToString("N") : CommandRequests.AccountId(b.DealId, "dealId");
+            // The deal's escrow account is escrow-{id} and account ids are at most 64 characters.
+            if (id.Length > 57) throw new BadRequestException("invalid_deal_id", "'dealId' must be at most 57 characters");
             var buyer = CommandRequests.AccountId(b.BuyerAccount, "buyerAccount");
             var seller = CommandRequests.AccountId(b.SellerAccount, "sellerAccount");
             var currency = CommandRequests.Currency(b.Currency);
@@ -98,8 +100,7 @@ public static partial class DealEndpoints
             .RequireRoles(Role.Root, Role.Writer).Produces<DealView>().ProducesProblem(404).ProducesProblem(409);
 
         deals.MapPost("/{id}/release", (string id, HttpContext http, DealService s, CancellationToken ct) =>
-            CommandAsync<ReleaseRequest>(id, http, s, false, (b, _) =>
-                new ReleaseDeal(id, b.Amount ?? throw new BadRequestException("missing_field", "'amount' is required"), LedgerService.Now), ct))
+            CommandAsync<ReleaseRequest>(id, http, s, false, (b, _) => new ReleaseDeal(id, PositiveAmount(b.Amount, "amount"), LedgerService.Now), ct))
             .RequireRoles(Role.Root, Role.Writer).Accepts<ReleaseRequest>("application/json").Produces<DealView>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
 
         deals.MapPost("/{id}/cancel", (string id, HttpContext http, DealService s, CancellationToken ct) =>
@@ -134,8 +135,7 @@ public static partial class DealEndpoints
 
         deals.MapPost("/{id}/resolve", (string id, HttpContext http, DealService s, CancellationToken ct) =>
             CommandAsync<ResolveRequest>(id, http, s, false, (b, ctx) => new ResolveDispute(id, ctx.Actor,
-                b.BuyerShare ?? throw new BadRequestException("missing_field", "'buyerShare' is required"),
-                b.SellerShare ?? throw new BadRequestException("missing_field", "'sellerShare' is required"), b.Note, LedgerService.Now), ct))
+                Share(b.BuyerShare, "buyerShare"), Share(b.SellerShare, "sellerShare"), b.Note, LedgerService.Now), ct))
             .RequireRoles(Role.Root, Role.Writer).Accepts<ResolveRequest>("application/json").Produces<DealView>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
 
         deals.MapGet("/{id}", async (string id, string? at, HttpContext http, DealService s, CancellationToken ct) =>
@@ -191,6 +191,29 @@ public static partial class DealEndpoints
             if (rows.Count > n) { rows.RemoveAt(rows.Count - 1); next = rows[^1].DealId; }
             return Results.Ok(new DealPage(rows, next));
         }).Produces<DealPage>().ProducesProblem(400);
+    }
+
+    // Malformed amounts are refused at the edge (400) and never reach the aggregate. The deal's currency is
+    // not known here, so the minor-unit check is the aggregate's (409 amount_precision); at most 4 decimals
+    // (the largest ISO 4217 minor unit) is checked here.
+    private static decimal PositiveAmount(decimal? amount, string field)
+    {
+        var a = amount ?? throw new BadRequestException("missing_field", $"'{field}' is required");
+        if (a <= 0 || a > Domain.Money.MaxAmount)
+            throw new BadRequestException("invalid_amount", $"'{field}' must be greater than zero and at most {Domain.Money.MaxAmount}, got {a}");
+        if (decimal.Round(a, 4) != a)
+            throw new BadRequestException("amount_precision", $"'{field}' has more decimals than any ISO 4217 currency allows");
+        return a;
+    }
+
+    private static decimal Share(decimal? amount, string field)
+    {
+        var a = amount ?? throw new BadRequestException("missing_field", $"'{field}' is required");
+        if (a < 0 || a > Domain.Money.MaxAmount)
+            throw new BadRequestException("invalid_amount", $"'{field}' must be between 0 and {Domain.Money.MaxAmount}, got {a}");
+        if (decimal.Round(a, 4) != a)
+            throw new BadRequestException("amount_precision", $"'{field}' has more decimals than any ISO 4217 currency allows");
+        return a;
     }
 
     /// <summary>A deal made from a template must be in its currency and within its amount range (inclusive).</summary>
