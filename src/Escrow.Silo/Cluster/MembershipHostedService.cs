@@ -32,17 +32,31 @@ internal sealed class MembershipHostedService(
             new MembershipOptions { BeatInterval = TimeSpan.FromMilliseconds(o.HeartbeatMilliseconds), DeadAfter = TimeSpan.FromSeconds(o.SiloDeadAfterSeconds) },
             logger);
         await Membership.JoinAsync(stoppingToken).ConfigureAwait(false);
+        // Record the clean stop as soon as the host starts stopping: that is before hosted services stop and
+        // long before the container (and its data source) is disposed.
+        using var leave = lifetime.ApplicationStopping.Register(() => _leaving = LeaveAsync(Membership));
         await Membership.RunAsync(stoppingToken).ConfigureAwait(false);
+    }
+
+    private Task? _leaving;
+
+    private async Task LeaveAsync(SiloMembership m)
+    {
+        try
+        {
+            await m.LeaveAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is Npgsql.NpgsqlException or ObjectDisposedException or InvalidOperationException or TimeoutException)
+        {
+            // Best effort: a silo that cannot record its stop simply shows dead after the configured time.
+            logger.LogWarning(ex, "silo {SiloId} could not record its clean stop; it will show dead", m.SiloId);
+        }
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        if (Membership is { } m)
-        {
-            try { await m.LeaveAsync(cancellationToken).ConfigureAwait(false); }
-            catch (Npgsql.NpgsqlException ex) { logger.LogWarning(ex, "silo {SiloId} could not record its clean stop; it will show dead", m.SiloId); }
-        }
+        if (_leaving is { } leaving) await leaving.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 }
 
