@@ -86,35 +86,11 @@ internal static partial class BenchCommand
         Info($"bench run {run}: {s.Clients} clients, {s.Seconds} s full load, {s.Seconds / 2.0:0.#} s half load, {s.Accounts} accounts; " +
              $"{Environment.ProcessorCount} cores, load average {loadAtStart}");
 
-        WebApplication? silo = null;
-        var baseUrl = s.Url;
-        // Tenancy: an in-process silo gets a fresh root key; a running silo's root key comes from Escrow__RootApiKey.
-        var rootKey = baseUrl is null ? TenancyStore.NewSecret() : Environment.GetEnvironmentVariable("Escrow__RootApiKey");
-        if (baseUrl is null)
+        await using var cli = await CliSilo.StartAsync(s.Url, Info, ct);
+        var silo = cli.InProcessSilo;
+        var rootKey = cli.RootKey;
         {
-            var port = FreePort();
-            baseUrl = $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
-            // Quiet the in-process silo: its request logging would compete with the load for the console and the CPU.
-            silo = SiloHost.Build(["--urls", baseUrl, "--Logging:LogLevel:Default=Warning", $"--Escrow:RootApiKey={rootKey}"]);
-            await silo.StartAsync(ct);
-            Info($"started an in-process silo on {baseUrl}");
-        }
-
-        try
-        {
-            using var http = new HttpClient(new SocketsHttpHandler
-            {
-                UseProxy = false,
-                MaxConnectionsPerServer = int.MaxValue,
-                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-            })
-            {
-                BaseAddress = new Uri(baseUrl.TrimEnd('/') + "/"),
-                Timeout = TimeSpan.FromSeconds(30),
-            };
-            using (var health = await http.GetAsync("health", ct))
-                if (!health.IsSuccessStatusCode)
-                    throw new CliException($"silo at {baseUrl} is not healthy: GET /health answered {(int)health.StatusCode}");
+            var http = cli.Http;
             http.DefaultRequestHeaders.Authorization = new("Bearer", await WriterKeyAsync(http, rootKey, run, ct));
 
             var ids = await SetUpAccountsAsync(http, run, s, ct);
@@ -147,14 +123,6 @@ internal static partial class BenchCommand
             Report(s, server, $"{loadAtStart} at start, {ReadLoadAverage()} at end", full, half, rate, lagFull, lagHalf, pg);
             Diagnostics(full, pg, stats0, stats1, conflicts, profiler);
             return 0;
-        }
-        finally
-        {
-            if (silo is not null)
-            {
-                await silo.StopAsync(CancellationToken.None);
-                await silo.DisposeAsync();
-            }
         }
     }
 
@@ -511,14 +479,6 @@ internal static partial class BenchCommand
 
     // ---------------------------------------------------------------- machine
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     private static string MemoryTotal()
     {

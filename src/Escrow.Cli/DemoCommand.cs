@@ -299,34 +299,10 @@ internal static class DemoCommand
         Info($"demo run {run}: {dealCount.ToString(CultureInfo.InvariantCulture)} deals, seed {seed.ToString(CultureInfo.InvariantCulture)}, " +
              $"{workers.ToString(CultureInfo.InvariantCulture)} HTTP workers, {Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)} cores");
 
-        WebApplication? silo = null;
-        var baseUrl = url;
-        var rootKey = baseUrl is null ? TenancyStore.NewSecret() : Environment.GetEnvironmentVariable("Escrow__RootApiKey");
-        if (string.IsNullOrEmpty(rootKey))
-            throw new CliException("--url needs the silo's root key in Escrow__RootApiKey (deploy/run.sh prints it)");
-        if (baseUrl is null)
+        await using var cli = await CliSilo.StartAsync(url, Info, ct);
+        var rootKey = cli.RootKey;
         {
-            baseUrl = $"http://127.0.0.1:{FreePort().ToString(CultureInfo.InvariantCulture)}";
-            silo = SiloHost.Build(["--urls", baseUrl, "--Logging:LogLevel:Default=Warning", $"--Escrow:RootApiKey={rootKey}"]);
-            await silo.StartAsync(ct);
-            Info($"started an in-process silo on {baseUrl}");
-        }
-
-        try
-        {
-            using var http = new HttpClient(new SocketsHttpHandler
-            {
-                UseProxy = false,
-                MaxConnectionsPerServer = int.MaxValue,
-                PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-            })
-            {
-                BaseAddress = new Uri(baseUrl.TrimEnd('/') + "/"),
-                Timeout = TimeSpan.FromSeconds(30),
-            };
-            using (var health = await http.GetAsync("health", ct))
-                if (!health.IsSuccessStatusCode)
-                    throw new CliException($"silo at {baseUrl} is not healthy: GET /health answered {((int)health.StatusCode).ToString(CultureInfo.InvariantCulture)}");
+            var http = cli.Http;
             var api = new Api(http);
             var ok = true;
 
@@ -486,14 +462,6 @@ internal static class DemoCommand
             Console.WriteLine($"elapsed: {total.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s in all (day {dayElapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s)");
             Console.WriteLine(ok ? "demo deals: every invariant holds" : "demo deals: FAILED (see above)");
             return ok ? 0 : 1;
-        }
-        finally
-        {
-            if (silo is not null)
-            {
-                await silo.StopAsync(CancellationToken.None);
-                await silo.DisposeAsync();
-            }
         }
     }
 
@@ -677,12 +645,4 @@ internal static class DemoCommand
 
     private static string Ms(double ms) => double.IsNaN(ms) ? "n/a" : ms.ToString(ms < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture);
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 }
