@@ -108,10 +108,10 @@ internal static partial class BenchCommand
             var lagFull = await MeasureLagAsync(http, cfg.Owner, ct);
             Info($"full load done: {full.CreatedPerSecond:0.0} transfers/s; projections: {lagFull.Detail}");
 
-            var rate = Math.Max(1, full.CreatedPerSecond / 2);
+            var transfersPerSecond = Math.Max(1, full.CreatedPerSecond / 2);
             var halfDuration = TimeSpan.FromSeconds(s.Seconds / 2.0);
-            Info($"half load: {rate:0.0} transfers/s paced over {s.Clients} clients for {halfDuration.TotalSeconds:0.#} s");
-            var half = await PacedAsync(http, ids, run + "h", s.Clients, rate, halfDuration, ct);
+            Info($"half load: {transfersPerSecond:0.0} transfers/s paced over {s.Clients} clients for {halfDuration.TotalSeconds:0.#} s");
+            var half = await PacedAsync(http, ids, run + "h", s.Clients, transfersPerSecond, halfDuration, ct);
             var lagHalf = await MeasureLagAsync(http, cfg.Owner, ct);
             Info($"half load done: {half.CreatedPerSecond:0.0} transfers/s; projections: {lagHalf.Detail}");
 
@@ -120,7 +120,7 @@ internal static partial class BenchCommand
             Info($"pgbench: {pg.Tps:0.0} tps");
 
             long? conflicts = silo?.Services.GetService<AggregateHost<AccountState>>()?.ConcurrencyConflicts;
-            Report(s, server, $"{loadAtStart} at start, {ReadLoadAverage()} at end", full, half, rate, lagFull, lagHalf, pg);
+            Report(s, server, $"{loadAtStart} at start, {ReadLoadAverage()} at end", full, half, transfersPerSecond, lagFull, lagHalf, pg);
             Diagnostics(full, pg, stats0, stats1, conflicts, profiler);
             return 0;
         }
@@ -255,10 +255,10 @@ internal static partial class BenchCommand
     }
 
     /// <summary>
-    /// Open-loop pacing: transfer i is due at start + i / rate, whoever of the clients is free takes it. Latency is
+    /// Open-loop pacing: transfer i is due at start + i / transfersPerSecond, whoever of the clients is free takes it. Latency is
     /// measured from the send; a transfer sent more than 5 ms after its due time counts as late (the schedule slipped).
     /// </summary>
-    private static async Task<Phase> PacedAsync(HttpClient http, string[] ids, string run, int clients, double rate, TimeSpan duration, CancellationToken ct)
+    private static async Task<Phase> PacedAsync(HttpClient http, string[] ids, string run, int clients, double transfersPerSecond, TimeSpan duration, CancellationToken ct)
     {
         var cpu = CpuSample.Take();
         var start = Stopwatch.GetTimestamp();
@@ -270,7 +270,7 @@ internal static partial class BenchCommand
             while (true)
             {
                 var i = Interlocked.Increment(ref ticket);
-                var offset = (long)(i * Stopwatch.Frequency / rate);
+                var offset = (long)(i * Stopwatch.Frequency / transfersPerSecond);
                 if (offset >= duration.TotalSeconds * Stopwatch.Frequency) break;
                 var due = start + offset;
                 var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
