@@ -35,7 +35,14 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
     /// <summary>True while this runner holds the cluster-wide lock for its projection.</summary>
     public bool IsLeader { get; private set; }
 
-    private long LockKey => BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes("projection:" + projection.Name)), 0);
+    private long LockKey => LockKeyFor(projection.Name);
+
+    /// <summary>
+    /// The session advisory lock key of a projection's leadership: the first 8 bytes (little-endian) of
+    /// SHA-256("projection:" + name). Public so the cluster can tell which silo holds which lease (pg_locks).
+    /// </summary>
+    public static long LockKeyFor(string projectionName) =>
+        BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes("projection:" + projectionName)), 0);
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -60,6 +67,10 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
                 {
                     while (!ct.IsCancellationRequested)
                     {
+                        // The lock lives on this connection: if the database dropped it (the pump failed), the
+                        // lock is gone and another silo may already lead. Stop applying and compete again.
+                        if (pump.IsCompleted)
+                            throw new InvalidOperationException($"the lock connection of projection {projection.Name} closed", pump.Exception?.GetBaseException());
                         var n = await ProcessBatchAsync(ct).ConfigureAwait(false);
                         if (n >= options.BatchSize) continue;
                         await wake.WaitAsync(options.PollInterval, ct).ConfigureAwait(false);
@@ -69,8 +80,11 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
                 finally
                 {
                     await waiter.CancelAsync().ConfigureAwait(false);
-                    try { await pump.ConfigureAwait(false); } catch (OperationCanceledException) { /* stopping */ }
+                    try { await pump.ConfigureAwait(false); }
+                    catch (OperationCanceledException) { /* stopping */ }
+                    catch (Exception ex) when (ex is NpgsqlException or System.IO.IOException or InvalidOperationException) { /* the connection broke: the lock went with it */ }
                     IsLeader = false;
+                    await ReleaseLockAsync(conn, LockKey).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -86,6 +100,28 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
                 try { await Task.Delay(options.LeaderRetry, ct).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
             }
+        }
+    }
+
+    /// <summary>
+    /// Gives session advisory lock <paramref name="key"/> back on <paramref name="conn"/> before its connection returns to the pool. Without this the
+    /// pooled connection would keep the lock (Npgsql resets a pooled session only when it is next handed out),
+    /// and no silo — this one included — could lead until then. A broken connection is not pooled: its lock
+    /// ended with the session, so a failure here is ignored.
+    /// </summary>
+    public static async Task ReleaseLockAsync(NpgsqlConnection conn, long key)
+    {
+        if (conn.State != System.Data.ConnectionState.Open) return;
+        try
+        {
+            await using var cmd = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", conn);
+            cmd.Parameters.Add(new() { Value = key });
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await cmd.ExecuteScalarAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or OperationCanceledException or TimeoutException or System.IO.IOException)
+        {
+            // The session is gone or unusable; Npgsql does not return a broken connection to the pool.
         }
     }
 

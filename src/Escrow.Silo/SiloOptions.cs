@@ -17,6 +17,11 @@ public sealed class SiloOptions
     public int MaxPoolSize { get; set; } = 64;
     /// <summary>How often the leading silo looks for due timers (deal expiry).</summary>
     public int TimerPollMilliseconds { get; set; } = 1000;
+    /// <summary>
+    /// How often a silo that does not lead a projection or the timer firer tries to take the lease over: the
+    /// bound on a hand-over after the leader died (its advisory locks end with its database sessions).
+    /// </summary>
+    public int LeaderRetryMilliseconds { get; set; } = 2000;
     /// <summary>How often this silo heartbeats into the membership table.</summary>
     public int HeartbeatMilliseconds { get; set; } = 2000;
     /// <summary>A silo without a heartbeat for this long is shown dead.</summary>

@@ -11,10 +11,13 @@ public enum SiloStatus
     Stopped,
 }
 
-/// <summary>One silo as the membership table sees it. Times are UTC by the silos' injected clocks.</summary>
+/// <summary>
+/// One silo as the membership table sees it. Times are UTC by the silos' injected clocks. <see cref="Leases"/>:
+/// the cluster-wide jobs it leads right now (<c>projection:{name}</c>, <c>timer-firer</c>), from pg_locks.
+/// </summary>
 public sealed record SiloInfo(
     Guid SiloId, string Address, string Version, DateTimeOffset StartedAt, DateTimeOffset LastBeat, int Activations,
-    DateTimeOffset? StoppedAt, SiloStatus Status);
+    DateTimeOffset? StoppedAt, SiloStatus Status, IReadOnlyList<string> Leases);
 
 /// <summary>The <c>silos</c> table (sql/006_membership.sql).</summary>
 public sealed class MembershipTable(NpgsqlDataSource dataSource)
@@ -28,6 +31,7 @@ public sealed class MembershipTable(NpgsqlDataSource dataSource)
         await using var cmd = dataSource.CreateCommand(
             "SELECT silo_id, address, version, started_at, last_beat, activations, stopped_at FROM silos WHERE last_beat >= $1 ORDER BY started_at DESC, silo_id");
         cmd.Parameters.Add(new() { Value = (now - window).ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        var leases = (await ClusterLeases.ListAsync(dataSource, ct).ConfigureAwait(false)).ToLookup(l => l.SiloId);
         var list = new List<SiloInfo>();
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))
@@ -35,7 +39,9 @@ public sealed class MembershipTable(NpgsqlDataSource dataSource)
             var lastBeat = r.GetFieldValue<DateTimeOffset>(4);
             DateTimeOffset? stopped = r.IsDBNull(6) ? null : r.GetFieldValue<DateTimeOffset>(6);
             var status = stopped is not null ? SiloStatus.Stopped : now - lastBeat > deadAfter ? SiloStatus.Dead : SiloStatus.Alive;
-            list.Add(new SiloInfo(r.GetGuid(0), r.GetString(1), r.GetString(2), r.GetFieldValue<DateTimeOffset>(3), lastBeat, r.GetInt32(5), stopped, status));
+            var id = r.GetGuid(0);
+            list.Add(new SiloInfo(id, r.GetString(1), r.GetString(2), r.GetFieldValue<DateTimeOffset>(3), lastBeat, r.GetInt32(5), stopped, status,
+                leases[id].Select(l => l.Lease).ToList()));
         }
         return list;
     }
@@ -79,9 +85,11 @@ public sealed record MembershipOptions
 /// This silo's membership: joins with a fresh id (so a restarted process is a new member), beats with its
 /// activation count, and leaves on a clean stop. A crashed silo simply stops beating and turns dead.
 /// </summary>
-public sealed class SiloMembership(MembershipTable table, string address, Func<int> activations, TimeProvider clock, MembershipOptions options, ILogger logger)
+public sealed class SiloMembership(
+    MembershipTable table, string address, Func<int> activations, TimeProvider clock, MembershipOptions options, ILogger logger, Guid? siloId = null)
 {
-    public Guid SiloId { get; } = Guid.CreateVersion7();
+    /// <summary>This member's id: the process's <see cref="SiloIdentity.Id"/>, or a fresh UUIDv7.</summary>
+    public Guid SiloId { get; } = siloId ?? Guid.CreateVersion7();
     public static string Version { get; } = typeof(SiloMembership).Assembly.GetName().Version?.ToString() ?? "0";
 
     public Task JoinAsync(CancellationToken ct) => table.JoinAsync(SiloId, address, Version, clock.GetUtcNow(), ct);

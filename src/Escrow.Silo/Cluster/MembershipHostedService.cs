@@ -13,7 +13,7 @@ namespace Escrow.Silo.Cluster;
 /// </summary>
 internal sealed class MembershipHostedService(
     MembershipTable table, IServer server, IHostApplicationLifetime lifetime, AggregateHost<AccountState> accounts,
-    AggregateHost<object> deals, TimeProvider clock, IOptions<SiloOptions> options, ILogger<MembershipHostedService> logger) : BackgroundService
+    AggregateHost<object> deals, SiloIdentity identity, TimeProvider clock, IOptions<SiloOptions> options, ILogger<MembershipHostedService> logger) : BackgroundService
 {
     public SiloMembership? Membership { get; private set; }
 
@@ -30,7 +30,7 @@ internal sealed class MembershipHostedService(
         var o = options.Value;
         Membership = new SiloMembership(table, $"{Environment.MachineName} {address}", () => accounts.ActivationCount + deals.ActivationCount, clock,
             new MembershipOptions { BeatInterval = TimeSpan.FromMilliseconds(o.HeartbeatMilliseconds), DeadAfter = TimeSpan.FromSeconds(o.SiloDeadAfterSeconds) },
-            logger);
+            logger, identity.Id);
         await Membership.JoinAsync(stoppingToken).ConfigureAwait(false);
         // Record the clean stop as soon as the host starts stopping: that is before hosted services stop and
         // long before the container (and its data source) is disposed.

@@ -40,7 +40,8 @@ public sealed record TimerFirerOptions
 public sealed class TimerFirer(TimerStore store, IEnumerable<ITimerHandler> handlers, TimeProvider clock, TimerFirerOptions options, ILogger logger)
 {
     private readonly Dictionary<string, ITimerHandler> _handlers = handlers.ToDictionary(h => h.Kind, StringComparer.Ordinal);
-    private static readonly long LockKey = BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes("escrow:timer-firer")), 0);
+    /// <summary>The session advisory lock key of the firer's leadership: the first 8 bytes (little-endian) of SHA-256("escrow:timer-firer").</summary>
+    public static readonly long LockKey = BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes("escrow:timer-firer")), 0);
 
     public bool IsLeader { get; private set; }
     public long Fired { get; private set; }
@@ -77,6 +78,8 @@ public sealed class TimerFirer(TimerStore store, IEnumerable<ITimerHandler> hand
                 finally
                 {
                     IsLeader = false;
+                    // Give the lock back before the connection returns to the pool (see ReleaseLockAsync).
+                    await Escrow.Projections.ProjectionRunner.ReleaseLockAsync(conn, LockKey).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -1,0 +1,267 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using Escrow.Silo.Cluster;
+using Escrow.Silo.Ledger;
+using Escrow.Testing;
+using Xunit.Abstractions;
+
+namespace Escrow.Silo.Tests;
+
+/// <summary>
+/// Several real silos in this process on one database (<see cref="TestCluster"/>): membership as the cluster sees it,
+/// and the hand-over of every single-holder job (projection runners, timer firer) when the silo leading them crashes
+/// while commands are streaming in.
+/// </summary>
+public class TestClusterTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Every_silo_shows_alive_a_crashed_one_dead_after_the_configured_time_a_stopped_one_stopped_and_a_new_one_gets_a_new_id()
+    {
+        await using var db = new PgDatabase();
+        await db.InitializeAsync();
+        try
+        {
+            await using var cluster = new TestCluster(db, new TestClusterOptions { HeartbeatMilliseconds = 200, SiloDeadAfterSeconds = 2 });
+            var a = await cluster.StartSiloAsync();
+            var b = await cluster.StartSiloAsync();
+            var c = await cluster.StartSiloAsync();
+            Assert.Equal(3, new[] { a.Id, b.Id, c.Id }.Distinct().Count());
+            var root = a.Client();
+
+            async Task<Dictionary<Guid, JsonElement>> SilosAsync(HttpClient http)
+            {
+                var r = await http.GetAsync("/silos");
+                Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+                return (await r.JsonAsync()).EnumerateArray().ToDictionary(s => s.GetProperty("siloId").GetGuid());
+            }
+            static string Status(JsonElement s) => s.GetProperty("status").GetString()!;
+
+            // Every silo sees all three alive, each with its own address.
+            foreach (var s in new[] { a, b, c })
+            {
+                var seen = await SilosAsync(s.Client());
+                Assert.All(new[] { a, b, c }, x => Assert.Equal("Alive", Status(seen[x.Id])));
+                Assert.Contains(new Uri(s.BaseUrl).Port.ToString(System.Globalization.CultureInfo.InvariantCulture), seen[s.Id].GetProperty("address").GetString()!);
+            }
+            // The leases of this build are all held, each by one live silo, and /silos shows them.
+            await cluster.WaitForLeasesAsync(TimeSpan.FromSeconds(30));
+            var shown = (await SilosAsync(root)).Values.SelectMany(s => s.GetProperty("leases").EnumerateArray().Select(l => l.GetString()!)).ToList();
+            Assert.Equal(ClusterLeases.Known.Values.Order(StringComparer.Ordinal), shown.Order(StringComparer.Ordinal));
+
+            // c crashes: no leave is recorded; it stays alive until it has missed beats for SiloDeadAfterSeconds, then
+            // shows dead, and its last beat is from before the crash (nothing beats for it any more).
+            await cluster.CrashAsync(c);
+            var crashedAt = c.CrashedAt!.Value;
+            var watch = Stopwatch.StartNew();
+            await TestCluster.WaitUntilAsync(async () => Status((await SilosAsync(root))[c.Id]) == "Dead", TimeSpan.FromSeconds(20), "the crashed silo did not show dead");
+            var dead = (await SilosAsync(root))[c.Id];
+            Assert.True(dead.GetProperty("lastBeat").GetDateTimeOffset() <= crashedAt, "a crashed silo beat after its crash");
+            Assert.Equal(JsonValueKind.Null, dead.GetProperty("stoppedAt").ValueKind);
+            output.WriteLine($"crashed silo shown dead {watch.ElapsedMilliseconds} ms after the crash (dead after 2 s without a beat, beats every 200 ms)");
+
+            // b stops cleanly: shown stopped at once.
+            await cluster.StopAsync(b);
+            Assert.Equal("Stopped", Status((await SilosAsync(root))[b.Id]));
+
+            // A new silo (a restart on another port) joins with a new id; the old rows keep their states.
+            var d = await cluster.StartSiloAsync();
+            Assert.DoesNotContain(d.Id, new[] { a.Id, b.Id, c.Id });
+            var final = await SilosAsync(d.Client());
+            Assert.Equal("Alive", Status(final[a.Id]));
+            Assert.Equal("Stopped", Status(final[b.Id]));
+            Assert.Equal("Dead", Status(final[c.Id]));
+            Assert.Equal("Alive", Status(final[d.Id]));
+            Assert.Equal(4, final.Count);
+        }
+        finally
+        {
+            await db.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task When_the_leader_crashes_mid_stream_another_silo_takes_every_lease_continues_from_the_checkpoint_and_fires_the_due_timer_once()
+    {
+        await using var db = new PgDatabase();
+        await db.InitializeAsync();
+        try
+        {
+            await using var cluster = new TestCluster(db);   // production lease retry: 2 s
+            // The first silo takes every lease before the others exist, so one crash moves them all.
+            var leader = await cluster.StartSiloAsync();
+            await cluster.WaitForLeasesAsync(TimeSpan.FromSeconds(30), [leader]);
+            var others = new[] { await cluster.StartSiloAsync(), await cluster.StartSiloAsync() };
+            await Task.Delay(300);   // let the newcomers try (and fail) to take a lease
+            Assert.All(await cluster.LeasesAsync(), l => Assert.Equal(leader.Id, l.SiloId));
+
+            var key = await new SiloFactoryKeys(others[0].Client()).WriterKeyAsync();
+            var clients = cluster.Silos.Select(s => s.Client(key)).ToArray();
+            var accounts = Enumerable.Range(0, 12).Select(i => $"ho-{i}-{Guid.NewGuid():N}"[..20]).ToArray();
+            foreach (var id in accounts)
+            {
+                Assert.Equal(HttpStatusCode.Created, (await clients[1].OpenAsync(id)).StatusCode);
+                Assert.Equal(HttpStatusCode.Created, (await clients[1].DepositAsync(id, 100_000m)).StatusCode);
+            }
+            // A funded deal whose expiry falls just after the crash: the firer leading now will be dead when it is due.
+            var (buyer, seller) = (accounts[0], accounts[1]);
+            var deal = $"ho-deal-{Guid.NewGuid():N}"[..24];
+            var expiresAt = DateTimeOffset.UtcNow.AddSeconds(4);
+            Assert.Equal(HttpStatusCode.Created, (await clients[1].CommandAsync("/deals", $$"""
+                {"dealId":"{{deal}}","templateId":"default","buyerAccount":"{{buyer}}","sellerAccount":"{{seller}}","amount":250,"currency":"EUR",
+                 "expiresAt":"{{expiresAt:O}}","refundAtExpiry":true}
+                """)).StatusCode);
+            Assert.True((await clients[2].CommandAsync($"/deals/{deal}/fund", null)).IsSuccessStatusCode);
+
+            // Transfers stream in through all three silos; a command that fails on a silo is retried on the next one
+            // with the same idempotency key (as a client behind a load balancer would).
+            using var stop = new CancellationTokenSource();
+            var load = new TransferLoad(clients, accounts, "ho");
+            var running = load.RunAsync(workers: 6, stop.Token);
+            await TestCluster.WaitUntilAsync(() => Task.FromResult(load.Acked.Count >= 200), TimeSpan.FromSeconds(60), "the load did not start");
+            var untilCrash = expiresAt - TimeSpan.FromMilliseconds(400) - DateTimeOffset.UtcNow;
+            if (untilCrash > TimeSpan.Zero) await Task.Delay(untilCrash);
+            var ackedBeforeCrash = load.Acked.Count;
+
+            await cluster.CrashAsync(leader);
+            var crashedAt = leader.CrashedAt!.Value;
+            // Measured from the instant the crashed silo's sessions were gone (its host's teardown came after).
+            TimeSpan SinceCrash() => DateTimeOffset.UtcNow - crashedAt;
+            // Poll who holds each lease until every one is held again by a surviving silo.
+            var takenAfter = new Dictionary<string, TimeSpan>();
+            var newHolders = new Dictionary<string, Guid>();
+            while (takenAfter.Count < ClusterLeases.Known.Count && SinceCrash() < TimeSpan.FromSeconds(30))
+            {
+                foreach (var l in await cluster.LeasesAsync())
+                {
+                    Assert.NotEqual(leader.Id, l.SiloId);   // the crashed silo's sessions are gone, so are its locks
+                    if (l.SiloId is { } holder && !takenAfter.ContainsKey(l.Lease))
+                    {
+                        takenAfter[l.Lease] = SinceCrash();
+                        newHolders[l.Lease] = holder;
+                    }
+                }
+                await Task.Delay(20);
+            }
+            foreach (var (lease, after) in takenAfter.OrderBy(t => t.Key, StringComparer.Ordinal))
+                output.WriteLine($"{lease}: taken over by silo {cluster.Silos.Single(s => s.Id == newHolders[lease]).Index} {after.TotalMilliseconds:0} ms after the crash");
+            Assert.Equal(ClusterLeases.Known.Count, takenAfter.Count);
+            Assert.All(takenAfter.Values, after => Assert.True(after < TimeSpan.FromSeconds(10), $"a lease was taken over only after {after}"));
+            Assert.All(newHolders.Values, h => Assert.Contains(h, others.Select(o => o.Id)));
+
+            // Keep the stream going on the survivors for a while, then stop and let it settle.
+            var ackedAtTakeover = load.Acked.Count;
+            await TestCluster.WaitUntilAsync(() => Task.FromResult(load.Acked.Count >= ackedAtTakeover + 200), TimeSpan.FromSeconds(60), "the load stalled after the hand-over");
+            await stop.CancelAsync();
+            await running;
+            output.WriteLine($"transfers acknowledged: {ackedBeforeCrash} before the crash, {load.Acked.Count} in all; {load.Retries} attempts retried on another silo; {load.Unresolved} left unresolved");
+            Assert.Equal(0, load.Unresolved);
+
+            // The deal's expiry fired exactly once, after the crash (so by a survivor), and refunded the buyer.
+            var survivor = others[0].Client(key);
+            await TestCluster.WaitUntilAsync(async () =>
+                (await (await survivor.GetAsync($"/deals/{deal}")).JsonAsync()).GetProperty("status").GetString() == "EXPIRED",
+                TimeSpan.FromSeconds(30), "the deal did not expire");
+            Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM events WHERE stream_id = 'deal-{deal}' AND event_type = 'DealExpired'"));
+            Assert.Equal("expired", await db.ScalarAsync<string>($"SELECT outcome FROM timers WHERE timer_id = 'deal-expiry:{deal}'"));
+            var expiredAt = await db.ScalarAsync<DateTime>($"SELECT recorded_at FROM events WHERE stream_id = 'deal-{deal}' AND event_type = 'DealExpired'");
+            Assert.True(expiredAt >= crashedAt.UtcDateTime, "the expiry was recorded before the crash, by the old leader");
+            output.WriteLine($"deal expiry due {(expiresAt - crashedAt).TotalMilliseconds:0} ms after the crash; fired {(new DateTimeOffset(expiredAt, TimeSpan.Zero) - crashedAt).TotalMilliseconds:0} ms after it");
+
+            // Every acknowledged transfer is in the log exactly once (two legs of its posting id); no key made two postings.
+            await using var owner = db.OwnerDataSource();
+            await using (var cmd = owner.CreateCommand(
+                "SELECT count(*) FROM unnest($1::text[]) p WHERE (SELECT count(*) FROM events e WHERE e.data->>'postingId' = p) <> 2"))
+            {
+                cmd.Parameters.Add(new() { Value = load.Acked.Values.ToArray() });
+                Assert.Equal(0L, (long)(await cmd.ExecuteScalarAsync())!);
+            }
+            Assert.Equal(0L, await db.ScalarAsync<long>(
+                "SELECT count(*) FROM (SELECT metadata->>'idempotencyKey' FROM events WHERE metadata->>'idempotencyKey' LIKE 'ho-%' " +
+                "GROUP BY 1 HAVING count(DISTINCT data->>'postingId') > 1) twice"));
+
+            // The projections continued from their checkpoints: caught up, each applied every event exactly once, and
+            // the read models equal a replay of the log.
+            await survivor.WaitForProjectionsAsync(TimeSpan.FromSeconds(60));
+            var events = await db.EventCountAsync();
+            foreach (var p in Escrow.Projections.ProjectionCatalog.All())
+                Assert.Equal(events, await db.ScalarAsync<long>($"SELECT events_applied FROM projection_checkpoints WHERE projection = '{p.Name}'"));
+            var report = await LedgerVerifier.RunAsync(db.Store, default);
+            Assert.True(report.Ok, string.Join("\n", report.Lines));
+            Assert.Equal(load.Acked.Count + accounts.Length, await db.ScalarAsync<long>(
+                $"SELECT count(DISTINCT data->>'postingId') FROM events WHERE stream_id LIKE 'account-ho-%' AND event_type IN ('AccountDebited','AccountCredited') " +
+                $"AND data->>'postingId' NOT IN (SELECT data->>'postingId' FROM events WHERE stream_id = 'deal-{deal}' AND data->>'postingId' IS NOT NULL)"));
+        }
+        finally
+        {
+            await db.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>Creates an institution and a writer key through a root client.</summary>
+internal sealed class SiloFactoryKeys(HttpClient root)
+{
+    public async Task<string> WriterKeyAsync()
+    {
+        var institution = SiloFactory.NewInstitution();
+        Assert.Equal(HttpStatusCode.Created, (await root.PostAsync("/institutions", Json($$"""{"institutionId":"{{institution}}"}"""))).StatusCode);
+        var key = await root.PostAsync($"/institutions/{institution}/keys", Json("""{"role":"writer"}"""));
+        Assert.Equal(HttpStatusCode.Created, key.StatusCode);
+        return (await key.JsonAsync()).GetProperty("apiKey").GetString()!;
+    }
+
+    private static StringContent Json(string s) => new(s, System.Text.Encoding.UTF8, "application/json");
+}
+
+/// <summary>
+/// A stream of 1.00 transfers between random accounts from several workers. Each command goes to one silo; when it
+/// fails there (connection refused, reset, 5xx) it is sent again to the next silo with the same idempotency key and
+/// body, until some silo answers. <see cref="Acked"/>: idempotency key → posting id of every 201.
+/// </summary>
+internal sealed class TransferLoad(IReadOnlyList<HttpClient> silos, IReadOnlyList<string> accounts, string prefix)
+{
+    public ConcurrentDictionary<string, string> Acked { get; } = new(StringComparer.Ordinal);
+    private long _retries, _unresolved;
+    public long Retries => Interlocked.Read(ref _retries);
+    public long Unresolved => Interlocked.Read(ref _unresolved);
+
+    public Task RunAsync(int workers, CancellationToken stop) =>
+        Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(() => WorkerAsync(w, stop), CancellationToken.None)));
+
+    private async Task WorkerAsync(int worker, CancellationToken stop)
+    {
+        var random = new Random(worker);
+        for (var i = 0; !stop.IsCancellationRequested; i++)
+        {
+            var from = accounts[random.Next(accounts.Count)];
+            var to = accounts[random.Next(accounts.Count)];
+            if (from == to) continue;
+            var key = $"{prefix}-{worker}-{i}";
+            var resolved = false;
+            for (var attempt = 0; attempt < 40 && !resolved; attempt++)
+            {
+                var http = silos[(worker + i + attempt) % silos.Count];
+                try
+                {
+                    using var r = await http.TransferAsync(from, to, 1m, key: key);
+                    if (r.StatusCode == HttpStatusCode.Created)
+                    {
+                        Acked[key] = (await r.JsonAsync()).GetProperty("postingId").GetString()!;
+                        resolved = true;
+                    }
+                    else if ((int)r.StatusCode < 500)
+                        throw new InvalidOperationException($"transfer {key} answered {(int)r.StatusCode}: {await r.Content.ReadAsStringAsync(CancellationToken.None)}");
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException) { /* this silo is gone: next one */ }
+                if (!resolved)
+                {
+                    Interlocked.Increment(ref _retries);
+                    await Task.Delay(50, CancellationToken.None);
+                }
+            }
+            if (!resolved) Interlocked.Increment(ref _unresolved);
+        }
+    }
+}
