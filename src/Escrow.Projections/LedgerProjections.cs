@@ -191,5 +191,5 @@ public sealed class AccountStatementProjection : IProjection
 /// <summary>All projections of this build, by name.</summary>
 public static class ProjectionCatalog
 {
-    public static IReadOnlyList<IProjection> All() => [new AccountBalancesProjection(), new AccountStatementProjection(), new DealsProjection()];
+    public static IReadOnlyList<IProjection> All() => [new AccountBalancesProjection(), new AccountStatementProjection(), new DealsProjection(), new PaymentsProjection()];
 }
