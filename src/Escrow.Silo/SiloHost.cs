@@ -49,6 +49,10 @@ public static class SiloHost
             return new NpgsqlDataSourceBuilder(csb.ConnectionString).Build();
         });
         services.AddSingleton(sp => new PgEventStore(sp.GetRequiredService<NpgsqlDataSource>()));
+        // Metrics (Meter "Orleans.Escrow") and the dashboard's rolling window; every aggregate host records into it.
+        services.AddSingleton(sp => new Dashboard.EscrowMetrics(sp.GetRequiredService<TimeProvider>(), sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton<Dashboard.DashboardSampler>();
+        services.AddHostedService(sp => sp.GetRequiredService<Dashboard.DashboardSampler>());
         services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
@@ -59,7 +63,7 @@ public static class SiloHost
                     IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds),
                     MaxConcurrencyRetries = o.MaxConcurrencyRetries,
                 },
-                sp.GetRequiredService<TimeProvider>());
+                sp.GetRequiredService<TimeProvider>()) { Metrics = sp.GetRequiredService<Dashboard.EscrowMetrics>() };
         });
         services.AddSingleton<LedgerService>();
         services.AddSingleton<LedgerQueries>();
@@ -73,7 +77,7 @@ public static class SiloHost
                     IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds),
                     MaxConcurrencyRetries = o.MaxConcurrencyRetries,
                 }),
-                sp.GetRequiredService<TimeProvider>());
+                sp.GetRequiredService<TimeProvider>()) { Metrics = sp.GetRequiredService<Dashboard.EscrowMetrics>() };
         });
         services.AddSingleton<Deals.DealService>();
         services.AddSingleton(sp => new Deals.DealTemplateStore(sp.GetRequiredService<NpgsqlDataSource>()));
@@ -117,6 +121,7 @@ public static class SiloHost
         app.MapDeals();
         app.MapCluster();
         app.MapTenancy();
+        Dashboard.DashboardEndpoints.MapDashboard(app);
     }
 
     private static int StatusFor(Exception ex) => ex switch

@@ -52,7 +52,33 @@ public sealed class AggregateHost<TState>(
     private readonly ConcurrentDictionary<string, Activation> _activations = new(StringComparer.Ordinal);
     private long _commands, _conflicts, _rejections;
 
+    private readonly Dashboard.EscrowMetrics? _metrics;
+
     public int ActivationCount => _activations.Count;
+
+    /// <summary>Where this host records each command (count, outcome, duration, events) and reports its activations; optional.</summary>
+    public Dashboard.EscrowMetrics? Metrics
+    {
+        get => _metrics;
+        init
+        {
+            _metrics = value;
+            value?.AddActivationSource(definition.StreamType, ActivationsByType);
+        }
+    }
+
+    /// <summary>Activations by aggregate type: the stream id's prefix before its first '-' (account, deal, ...). O(activations).</summary>
+    public IReadOnlyDictionary<string, int> ActivationsByType()
+    {
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var id in _activations.Keys)
+        {
+            var dash = id.IndexOf('-', StringComparison.Ordinal);
+            var type = dash > 0 ? id[..dash] : id;
+            counts[type] = counts.GetValueOrDefault(type) + 1;
+        }
+        return counts;
+    }
     public long CommandsExecuted => Interlocked.Read(ref _commands);
     public long ConcurrencyConflicts => Interlocked.Read(ref _conflicts);
     public long Rejections => Interlocked.Read(ref _rejections);
@@ -71,6 +97,32 @@ public sealed class AggregateHost<TState>(
         CancellationToken ct,
         Func<string, CommandOutcome>? foreign = null,
         Func<IReadOnlyDictionary<string, TState>, IReadOnlyList<Npgsql.NpgsqlBatchCommand>>? alsoInTransaction = null)
+    {
+        if (_metrics is not { } metrics) return await ExecuteCoreAsync(context, streamIds, decide, respond, ct, foreign, alsoInTransaction).ConfigureAwait(false);
+        var start = Dashboard.EscrowMetrics.Start();
+        CommandOutcome outcome;
+        try
+        {
+            outcome = await ExecuteCoreAsync(context, streamIds, decide, respond, ct, foreign, alsoInTransaction).ConfigureAwait(false);
+        }
+        catch
+        {
+            metrics.RecordCommand(definition.StreamType, context.Operation ?? definition.StreamType, Dashboard.EscrowMetrics.Error, "exception", 0,
+                Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            throw;
+        }
+        metrics.RecordCommand(definition.StreamType, context.Operation ?? definition.StreamType, outcome, outcome.EventsAppended, start);
+        return outcome;
+    }
+
+    private async Task<CommandOutcome> ExecuteCoreAsync(
+        CommandContext context,
+        IReadOnlyList<string> streamIds,
+        Func<IReadOnlyDictionary<string, TState>, Decision> decide,
+        Func<IReadOnlyDictionary<string, TState>, IReadOnlyDictionary<string, long>, Decision, (int Status, object Body)> respond,
+        CancellationToken ct,
+        Func<string, CommandOutcome>? foreign,
+        Func<IReadOnlyDictionary<string, TState>, IReadOnlyList<Npgsql.NpgsqlBatchCommand>>? alsoInTransaction)
     {
         // No idempotency read up front: the key's primary key inside the append transaction decides.
         // A retry decides again, its append (or the rejection's record) hits the key, and the stored
@@ -189,7 +241,7 @@ public sealed class AggregateHost<TState>(
                     }
                 }
                 Interlocked.Increment(ref _commands);
-                return new CommandOutcome(status, bodyJson);
+                return new CommandOutcome(status, bodyJson) { EventsAppended = decision.Events.Count };
             }
         }
         catch

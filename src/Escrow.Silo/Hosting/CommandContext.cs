@@ -20,4 +20,7 @@ public sealed record CommandContext(
 public sealed record CommandOutcome(int Status, string Body, bool Replayed = false, string? RejectionCode = null)
 {
     public bool Accepted => Status is >= 200 and < 300;
+
+    /// <summary>Events this answer committed (0 for a rejection or a replayed answer); for metrics, never stored.</summary>
+    public int EventsAppended { get; init; }
 }

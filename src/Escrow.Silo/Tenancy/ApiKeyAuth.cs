@@ -77,7 +77,7 @@ public sealed class RefusalAudit(PgEventStore store, TimeProvider clock, ILogger
 public static class Authorization
 {
     /// <summary>Routes anyone may call without a key.</summary>
-    public static bool IsPublic(PathString path) => path == "/health" || path.StartsWithSegments("/openapi");
+    public static bool IsPublic(PathString path) => path == "/health" || path.StartsWithSegments("/openapi") || Dashboard.DashboardEndpoints.IsPublic(path);
 
     /// <summary>
     /// Middleware: every route but the public ones needs a valid key; otherwise 401 problem+json

@@ -1,0 +1,323 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Escrow.Domain.Accounts;
+using Escrow.Domain.Deals;
+using Escrow.Domain.Payments;
+using Escrow.EventStore;
+using Escrow.Projections;
+using Escrow.Silo.Cluster;
+using Escrow.Silo.Hosting;
+using Escrow.Silo.Http;
+using Escrow.Silo.Ledger;
+using Escrow.Silo.Tenancy;
+using Escrow.Silo.Timers;
+using Microsoft.Extensions.Options;
+using NpgsqlTypes;
+
+namespace Escrow.Silo.Dashboard;
+
+/// <summary>Who the dashboard is talking to: the key's id, institution and role.</summary>
+public sealed record DashboardIdentity(string KeyId, string Institution, string Role);
+
+/// <summary>Rates over a recent stretch of this silo's rolling window. Rates per second; latencies in ms (null: no command).</summary>
+public sealed record DashboardRates(int Seconds, double CommandsPerSecond, double RejectionsPerSecond, double EventsPerSecond, double? P50, double? P99);
+
+/// <summary>Totals since this silo started.</summary>
+public sealed record DashboardTotals(long Commands, long Rejections, long Events);
+
+/// <summary>
+/// <c>GET /dashboard/api/overview</c>: the cluster's silos (membership table), and this silo's activations by aggregate
+/// type, totals, recent rates and per-second series (oldest first) from its rolling window.
+/// </summary>
+public sealed record DashboardOverview(
+    DateTimeOffset Now, Guid? SiloId, IReadOnlyList<SiloInfo> Silos, int SilosAlive, int SilosDead,
+    IReadOnlyDictionary<string, int> Activations, DashboardTotals Totals, DashboardRates Recent, IReadOnlyList<WindowPoint> Series);
+
+/// <summary>
+/// One projection as the dashboard shows it: checkpoint (transaction id, position), events applied, lag in events and
+/// ms, whether this silo holds its runner lock, rebuild progress = applied ÷ (applied + behind), and dead letters (always
+/// 0: a batch that fails rolls back and is retried, so a projection stalls instead of skipping an event).
+/// </summary>
+public sealed record DashboardProjection(
+    string Name, ulong TransactionId, long Position, long EventsApplied, long EventsBehind, double LagMilliseconds, DateTimeOffset UpdatedAt,
+    bool? RunnerHere, double Progress, long DeadLetters);
+
+/// <summary><c>GET /dashboard/api/timers</c>: timers due now and the next pending ones (of the caller's tenant unless root).</summary>
+public sealed record DashboardTimers(DateTimeOffset Now, long Due, long Pending, IReadOnlyList<TimerRow> Next);
+
+/// <summary>Rejections of one code in the window.</summary>
+public sealed record RejectionCount(string Code, string Outcome, int Status, long Count, DateTimeOffset Last);
+
+/// <summary><c>GET /dashboard/api/rejections</c>: rejected and refused requests by code among the last 10,000 audit records since <see cref="Since"/>.</summary>
+public sealed record DashboardRejections(DateTimeOffset Since, IReadOnlyList<RejectionCount> ByCode, IReadOnlyList<AuditEntry> Recent);
+
+/// <summary>A stream's head as the <c>streams</c> table holds it.</summary>
+public sealed record StreamInfo(string StreamId, string StreamType, string Tenant, long Version, string LastHash, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
+
+/// <summary>A stream's state folded from its events up to <see cref="At"/> (now when null), as JSON.</summary>
+public sealed record StreamState(string StreamId, string StreamType, DateTimeOffset? At, long Version, JsonNode? State);
+
+/// <summary>The hash-chain check of one stream (see <see cref="StreamChainVerifier"/>).</summary>
+public sealed record StreamVerification(string StreamId, bool Ok, long HeadVersion, long EventsChecked, long? BrokenVersion, long? BrokenGlobalPosition, string? Reason);
+
+/// <summary>
+/// <c>/dashboard</c>: one static page (HTML, JS and CSS embedded in this assembly, no build step, no CDN) and the
+/// JSON endpoints under <c>/dashboard/api</c> it polls. The page carries no data and needs no key; every API endpoint
+/// needs a root or auditor key (401 without one, 403 for a writer), like <c>/silos</c> and <c>/audit</c>. An auditor
+/// sees its own institution's streams, timers, rejections and audit records; silos, projections, activations and
+/// command rates are the silo's own operational numbers and are shown to both roles.
+/// </summary>
+public static class DashboardEndpoints
+{
+    /// <summary>The page and its two assets: the only dashboard paths that answer without a key.</summary>
+    public static bool IsPublic(PathString path) =>
+        path == "/dashboard" || path == "/dashboard/" || path == "/dashboard/dashboard.js" || path == "/dashboard/dashboard.css";
+
+    // The page's script and style come from this origin only; nothing inline, nothing remote.
+    private const string ContentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+    public static void MapDashboard(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/dashboard", (HttpContext http) => Asset(http, "dashboard.html", "text/html; charset=utf-8"))
+            .WithTags("Dashboard").WithSummary("The dashboard page (static HTML; its data comes from /dashboard/api/* with a root or auditor key)")
+            .Produces(200, contentType: "text/html");
+        app.MapGet("/dashboard/dashboard.js", (HttpContext http) => Asset(http, "dashboard.js", "text/javascript; charset=utf-8")).ExcludeFromDescription();
+        app.MapGet("/dashboard/dashboard.css", (HttpContext http) => Asset(http, "dashboard.css", "text/css; charset=utf-8")).ExcludeFromDescription();
+
+        var api = app.MapGroup("/dashboard/api").WithTags("Dashboard").RequireRoles(Role.Root, Role.Auditor)
+            .ProducesProblem(401).ProducesProblem(403);
+        api.AddEndpointFilter(async (ctx, next) =>
+        {
+            ctx.HttpContext.RequestServices.GetRequiredService<DashboardSampler>().Touch();
+            ctx.HttpContext.Response.Headers.CacheControl = "no-store";
+            return await next(ctx).ConfigureAwait(false);
+        });
+
+        api.MapGet("/me", (HttpContext http) =>
+        {
+            var c = http.GetCaller();
+            return Results.Ok(new DashboardIdentity(c.KeyId, c.Institution, Caller.RoleName(c.Role)));
+        }).WithSummary("The key the dashboard logged in with").Produces<DashboardIdentity>();
+
+        api.MapGet("/overview", async (int? seconds, EscrowMetrics metrics, MembershipTable table, TimeProvider clock, IOptions<SiloOptions> options,
+            [Microsoft.AspNetCore.Mvc.FromServices] IEnumerable<IHostedService> hosted, CancellationToken ct) =>
+        {
+            var n = seconds ?? 300;
+            if (n is < 10 or > RollingWindow.Seconds) throw new BadRequestException("invalid_seconds", $"'seconds' must be between 10 and {RollingWindow.Seconds}");
+            var now = clock.GetUtcNow();
+            var silos = await table.ListAsync(now, TimeSpan.FromSeconds(options.Value.SiloDeadAfterSeconds), TimeSpan.FromHours(1), ct);
+            var w = metrics.Window;
+            var series = w.Series(n);
+            // Rates over the last 10 whole seconds (the current second is still filling); latency over the last minute.
+            var last = series.Count > 10 ? series.Skip(series.Count - 11).Take(10).ToList() : series.ToList();
+            var (p50, p99, _) = w.Percentiles(60);
+            var recent = new DashboardRates(last.Count, Rate(last.Sum(p => p.Commands), last.Count), Rate(last.Sum(p => p.Rejections), last.Count),
+                Rate(last.Sum(p => p.Events), last.Count), p50, p99);
+            var siloId = hosted.OfType<MembershipHostedService>().FirstOrDefault()?.Membership?.SiloId;
+            return Results.Ok(new DashboardOverview(now, siloId, silos, silos.Count(s => s.Status == SiloStatus.Alive), silos.Count(s => s.Status == SiloStatus.Dead),
+                metrics.Activations(), new DashboardTotals(w.TotalCommands, w.TotalRejections, w.TotalEvents), recent, series));
+        }).WithSummary("Silos, activations, and this silo's command rates and latency over the last seconds (default 300)")
+            .Produces<DashboardOverview>().ProducesProblem(400);
+
+        api.MapGet("/projections", async (PgEventStore store, [Microsoft.AspNetCore.Mvc.FromServices] IEnumerable<IHostedService> hosted, CancellationToken ct) =>
+        {
+            var runners = hosted.OfType<MigrationAndProjectionService>().SelectMany(s => s.Runners).ToList();
+            var list = new List<DashboardProjection>();
+            foreach (var p in ProjectionCatalog.All())
+            {
+                var s = await ProjectionRunner.StatusAsync(store, p.Name, ct);
+                var runner = runners.FirstOrDefault(r => r.Projection.Name == p.Name);
+                var total = s.EventsApplied + s.EventsBehind;
+                list.Add(new DashboardProjection(s.Name, s.TransactionId, s.Position, s.EventsApplied, s.EventsBehind, s.LagMilliseconds, s.UpdatedAt,
+                    runner?.IsLeader, total == 0 ? 1.0 : Math.Round((double)s.EventsApplied / total, 4), 0));
+            }
+            return Results.Ok(list);
+        }).WithSummary("Each projection's checkpoint, lag, runner and rebuild progress").Produces<List<DashboardProjection>>();
+
+        api.MapGet("/timers", async (int? limit, HttpContext http, TimerStore timers, TimeProvider clock, CancellationToken ct) =>
+        {
+            var n = limit ?? 20;
+            if (n is < 1 or > 200) throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 200");
+            var scope = Scope(http);
+            var now = clock.GetUtcNow();
+            var due = await DashboardSampler.TimersDueAsync(timers.DataSource, now, scope, ct);
+            await using var cmd = timers.DataSource.CreateCommand(
+                """
+                SELECT timer_id, kind, stream_id, tenant, due_at, generation, fired_at, cancelled_at, attempts, outcome, count(*) OVER ()
+                FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL AND ($1::text IS NULL OR tenant = $1)
+                ORDER BY due_at, timer_id LIMIT $2
+                """);
+            cmd.Parameters.Add(new() { Value = (object?)scope ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new() { Value = n });
+            var rows = new List<TimerRow>();
+            long pending = 0;
+            await using (var r = await cmd.ExecuteReaderAsync(ct))
+                while (await r.ReadAsync(ct))
+                {
+                    rows.Add(new TimerRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetFieldValue<DateTimeOffset>(4), r.GetInt32(5),
+                        r.IsDBNull(6) ? null : r.GetFieldValue<DateTimeOffset>(6), r.IsDBNull(7) ? null : r.GetFieldValue<DateTimeOffset>(7),
+                        r.GetInt32(8), r.IsDBNull(9) ? null : r.GetString(9)));
+                    pending = r.GetInt64(10);
+                }
+            return Results.Ok(new DashboardTimers(now, due, pending, rows));
+        }).WithSummary("Timers due now and the next pending ones").Produces<DashboardTimers>().ProducesProblem(400);
+
+        api.MapGet("/rejections", async (int? minutes, HttpContext http, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
+        {
+            var m = minutes ?? 60;
+            if (m is < 1 or > 10_080) throw new BadRequestException("invalid_minutes", "'minutes' must be between 1 and 10080");
+            var since = clock.GetUtcNow().AddMinutes(-m);
+            var scope = Scope(http);
+            // Bounded to the newest 10,000 audit records (a primary-key range), so a poll never scans the whole log.
+            await using var cmd = store.DataSource.CreateCommand(
+                """
+                SELECT coalesce(code, 'http_' || status), outcome, status, count(*), max(at)
+                FROM audit_log
+                WHERE audit_position > (SELECT coalesce(max(audit_position), 0) - 10000 FROM audit_log)
+                  AND outcome IN ('rejected', 'refused') AND at >= $1 AND ($2::text IS NULL OR tenant = $2)
+                GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1
+                """);
+            cmd.Parameters.Add(new() { Value = since.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+            cmd.Parameters.Add(new() { Value = (object?)scope ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            var counts = new List<RejectionCount>();
+            await using (var r = await cmd.ExecuteReaderAsync(ct))
+                while (await r.ReadAsync(ct))
+                    counts.Add(new RejectionCount(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt64(3), r.GetFieldValue<DateTimeOffset>(4)));
+            var recent = await AuditTailAsync(store, scope, 10,
+                "AND outcome IN ('rejected', 'refused') AND audit_position > (SELECT coalesce(max(audit_position), 0) - 10000 FROM audit_log)", ct);
+            return Results.Ok(new DashboardRejections(since, counts, recent));
+        }).WithSummary("Rejected and refused requests by code in the last minutes (default 60), and the newest ten")
+            .Produces<DashboardRejections>().ProducesProblem(400);
+
+        api.MapGet("/audit", async (int? limit, HttpContext http, PgEventStore store, CancellationToken ct) =>
+        {
+            var n = limit ?? 25;
+            if (n is < 1 or > 500) throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 500");
+            return Results.Ok(await AuditTailAsync(store, Scope(http), n, "", ct));
+        }).WithSummary("The newest audit records, newest first (the caller's institution unless root)")
+            .Produces<List<AuditEntry>>().ProducesProblem(400);
+
+        api.MapGet("/streams/{streamId}", async (string streamId, HttpContext http, PgEventStore store, CancellationToken ct) =>
+        {
+            var info = await StreamAsync(store, http, streamId, ct);
+            return info is null ? StreamNotFound(streamId) : Results.Ok(info);
+        }).WithSummary("A stream's head: type, tenant, version, last hash (account-{id}, deal-{id}, payment-{uetr}, ...)")
+            .Produces<StreamInfo>().ProducesProblem(404);
+
+        api.MapGet("/streams/{streamId}/events", async (string streamId, long? after, int? limit, HttpContext http, PgEventStore store, CancellationToken ct) =>
+        {
+            var n = limit ?? 100;
+            if (n is < 1 or > 1000) throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 1000");
+            if (await StreamAsync(store, http, streamId, ct) is null) return StreamNotFound(streamId);
+            var events = await store.ReadStreamAsync(streamId, after ?? 0, ct, limit: n);
+            return Results.Ok(events.Select(e => new AuditEvent(e.GlobalPosition, e.Version, e.EventType, e.SchemaVersion,
+                JsonNode.Parse(e.DataJson), JsonNode.Parse(e.MetadataJson), e.OccurredAt, e.RecordedAt,
+                Convert.ToHexStringLower(e.PrevHash), Convert.ToHexStringLower(e.Hash))).ToList());
+        }).WithSummary("A stream's events with data, metadata and hashes, in version order").Produces<List<AuditEvent>>().ProducesProblem(400).ProducesProblem(404);
+
+        api.MapGet("/streams/{streamId}/state", async (string streamId, string? at, HttpContext http, PgEventStore store, CancellationToken ct) =>
+        {
+            DateTimeOffset? when = null;
+            if (!string.IsNullOrEmpty(at))
+            {
+                if (!DateTimeOffset.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
+                    throw new BadRequestException("invalid_instant", $"'at' must be an ISO 8601 instant such as 2026-11-21T09:00:00Z, got '{at}'");
+                when = t;
+            }
+            var info = await StreamAsync(store, http, streamId, ct);
+            if (info is null) return StreamNotFound(streamId);
+            if (!Folds.TryGetValue(info.StreamType, out var fold))
+                throw new BadRequestException("unknown_stream_type", $"streams of type '{info.StreamType}' cannot be folded here; their events can be read");
+            var (state, version) = await fold(store, streamId, when, ct);
+            return Results.Ok(new StreamState(streamId, info.StreamType, when, version, state));
+        }).WithSummary("A stream's state folded from its events, now or as of ?at= (occurred_at, inclusive)")
+            .Produces<StreamState>().ProducesProblem(400).ProducesProblem(404);
+
+        api.MapGet("/streams/{streamId}/verify", async (string streamId, HttpContext http, PgEventStore store, CancellationToken ct) =>
+        {
+            if (await StreamAsync(store, http, streamId, ct) is null) return StreamNotFound(streamId);
+            var check = await StreamChainVerifier.VerifyAsync(store, streamId, ct);
+            return Results.Ok(new StreamVerification(streamId, check.Ok, check.HeadVersion, check.EventsChecked,
+                check.Broken?.Version, check.Broken?.GlobalPosition, check.Broken?.Reason));
+        }).WithSummary("Recomputes the stream's SHA-256 hash chain and names the first broken link").Produces<StreamVerification>().ProducesProblem(404);
+    }
+
+    private static double Rate(long count, int seconds) => seconds == 0 ? 0 : Math.Round((double)count / seconds, 2);
+
+    /// <summary>The tenant the caller's reads are limited to: null (all) for root, its institution otherwise.</summary>
+    private static string? Scope(HttpContext http) => http.GetCaller() is { IsRoot: false } c ? c.Institution : null;
+
+    private static IResult Asset(HttpContext http, string name, string contentType)
+    {
+        var stream = typeof(DashboardEndpoints).Assembly.GetManifestResourceStream("dashboard/" + name)
+            ?? throw new InvalidOperationException($"embedded dashboard asset '{name}' is missing");
+        http.Response.Headers.ContentSecurityPolicy = ContentSecurityPolicy;
+        http.Response.Headers.XContentTypeOptions = "nosniff";
+        http.Response.Headers["Referrer-Policy"] = "no-referrer";
+        http.Response.Headers.CacheControl = "no-cache";
+        return Results.Stream(stream, contentType);
+    }
+
+    private static async Task<StreamInfo?> StreamAsync(PgEventStore store, HttpContext http, string streamId, CancellationToken ct)
+    {
+        if (streamId.Length is 0 or > 200) throw new BadRequestException("invalid_stream_id", "'streamId' must be 1-200 characters");
+        await using var cmd = store.DataSource.CreateCommand(
+            "SELECT stream_id, stream_type, tenant, version, last_hash, created_at, updated_at FROM streams WHERE stream_id = $1");
+        cmd.Parameters.Add(new() { Value = streamId });
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
+        var info = new StreamInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3), Convert.ToHexStringLower((byte[])r[4]),
+            r.GetFieldValue<DateTimeOffset>(5), r.GetFieldValue<DateTimeOffset>(6));
+        // Another institution's stream is answered exactly like a missing one.
+        return http.GetCaller().CanSee(info.Tenant) ? info : null;
+    }
+
+    private static IResult StreamNotFound(string streamId) => Results.Text(
+        Problems.Serialize(Problems.Create(404, "stream_not_found", $"stream '{streamId}' does not exist")), Problems.ContentType, statusCode: 404);
+
+    private delegate Task<(JsonNode? State, long Version)> Fold(PgEventStore store, string streamId, DateTimeOffset? upTo, CancellationToken ct);
+
+    /// <summary>How each stream type folds, keyed by <c>streams.stream_type</c>: the domain's own Evolve functions.</summary>
+    private static readonly Dictionary<string, Fold> Folds = new(StringComparer.Ordinal)
+    {
+        [Account.StreamType] = (s, id, t, ct) => FoldAsync(s, id, t, AccountState.Empty(AccountStreams.TryAccountId(id, out var a) ? a : id), Account.Evolve, ct),
+        [Deal.StreamType] = (s, id, t, ct) => FoldAsync(s, id, t, DealState.Empty(DealStreams.TryDealId(id, out var d) ? d : id), Deal.Evolve, ct),
+        [Payment.StreamType] = (s, id, t, ct) => FoldAsync(s, id, t,
+            PaymentState.Empty(id.StartsWith("payment-", StringComparison.Ordinal) ? id["payment-".Length..] : id), Payment.Evolve, ct),
+    };
+
+    private static async Task<(JsonNode? State, long Version)> FoldAsync<TState>(
+        PgEventStore store, string streamId, DateTimeOffset? upTo, TState state, Func<TState, object, TState> evolve, CancellationToken ct)
+    {
+        long version = 0;
+        while (true)
+        {
+            var page = await store.ReadStreamAsync(streamId, version, ct, upTo, 1000).ConfigureAwait(false);
+            if (page.Count == 0) break;
+            foreach (var e in page) state = evolve(state, EventSerializer.Deserialize(e));
+            version = page[^1].Version;
+        }
+        return (JsonSerializer.SerializeToNode(state, EventSerializer.Options), version);
+    }
+
+    private static async Task<List<AuditEntry>> AuditTailAsync(PgEventStore store, string? tenant, int limit, string filter, CancellationToken ct)
+    {
+        await using var cmd = store.DataSource.CreateCommand(
+            $"""
+            SELECT audit_position, audit_id, at, actor, tenant, operation, outcome, status, code, payload_sha256, stream_ids, correlation_id, idempotency_key
+            FROM audit_log WHERE ($1::text IS NULL OR tenant = $1) {filter}
+            ORDER BY audit_position DESC LIMIT $2
+            """);
+        cmd.Parameters.Add(new() { Value = (object?)tenant ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new() { Value = limit });
+        var rows = new List<AuditEntry>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+            rows.Add(new AuditEntry(r.GetInt64(0), r.GetGuid(1), r.GetFieldValue<DateTimeOffset>(2), r.GetString(3), r.GetString(4), r.GetString(5),
+                r.GetString(6), r.GetInt32(7), r.IsDBNull(8) ? null : r.GetString(8), Convert.ToHexStringLower((byte[])r[9]),
+                r.GetFieldValue<string[]>(10), r.GetGuid(11), r.IsDBNull(12) ? null : r.GetString(12)));
+        return rows;
+    }
+}

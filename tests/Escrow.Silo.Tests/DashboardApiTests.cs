@@ -1,0 +1,258 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Escrow.Silo.Dashboard;
+using Escrow.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Escrow.Silo.Tests;
+
+/// <summary>
+/// /dashboard and /dashboard/api/* through the real HTTP stack: keys and roles, numbers that follow commands, the
+/// stream browser's reads, one stream's hash-chain check before and after a row is tampered with, and the meter.
+/// </summary>
+public class DashboardApiTests : IClassFixture<PgDatabase>, IAsyncLifetime
+{
+    private readonly PgDatabase _db;
+    private SiloFactory _silo = null!;
+
+    public DashboardApiTests(PgDatabase db) => _db = db;
+
+    public Task InitializeAsync()
+    {
+        _silo = new SiloFactory(_db);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _silo.DisposeAsync();
+
+    private static readonly string[] ApiPaths =
+    [
+        "/dashboard/api/me", "/dashboard/api/overview", "/dashboard/api/projections", "/dashboard/api/timers",
+        "/dashboard/api/rejections", "/dashboard/api/audit", "/dashboard/api/streams/account-x/verify",
+    ];
+
+    [Fact]
+    public async Task The_api_answers_401_without_a_valid_key_403_to_a_writer_and_reads_for_root_and_auditors()
+    {
+        var institution = SiloFactory.NewInstitution();
+        using var anonymous = _silo.CreateClient();
+        using var unknown = _silo.ClientWithKey("esk_not-a-key");
+        using var writer = await _silo.ClientForAsync(institution, "writer");
+        using var auditor = await _silo.ClientForAsync(institution, "auditor");
+        using var root = _silo.RootClient();
+
+        foreach (var path in ApiPaths)
+        {
+            var none = await anonymous.GetAsync(path);
+            Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
+            Assert.Equal("api_key_required", (await none.JsonAsync()).GetProperty("code").GetString());
+            Assert.Equal(HttpStatusCode.Unauthorized, (await unknown.GetAsync(path)).StatusCode);
+            var forbidden = await writer.GetAsync(path);
+            Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+            Assert.Equal("forbidden", (await forbidden.JsonAsync()).GetProperty("code").GetString());
+            // Root and auditors read (account-x does not exist: 404, the same for both).
+            var expected = path.Contains("/streams/", StringComparison.Ordinal) ? HttpStatusCode.NotFound : HttpStatusCode.OK;
+            Assert.Equal(expected, (await auditor.GetAsync(path)).StatusCode);
+            Assert.Equal(expected, (await root.GetAsync(path)).StatusCode);
+        }
+
+        var me = await (await auditor.GetAsync("/dashboard/api/me")).JsonAsync();
+        Assert.Equal("auditor", me.GetProperty("role").GetString());
+        Assert.Equal(institution, me.GetProperty("institution").GetString());
+
+        // The page itself carries no data: it is served without a key, with a policy that allows no foreign code.
+        var page = await anonymous.GetAsync("/dashboard");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("script-src 'self'", page.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("/dashboard/dashboard.js", html, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/dashboard/dashboard.js")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/dashboard/dashboard.css")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/dashboard/other.js")).StatusCode);
+
+        // Bad parameters are 400 problems, never 500.
+        var bad = await root.GetAsync("/dashboard/api/overview?seconds=5");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("invalid_seconds", (await bad.JsonAsync()).GetProperty("code").GetString());
+        Assert.Equal(HttpStatusCode.BadRequest, (await root.GetAsync("/dashboard/api/audit?limit=0")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await root.GetAsync("/dashboard/api/streams/account-x/state?at=yesterday")).StatusCode);
+
+        // Documented in the OpenAPI document like every other route.
+        var openApi = await (await anonymous.GetAsync("/openapi/v1.json")).Content.ReadAsStringAsync();
+        foreach (var path in new[] { "/dashboard", "/dashboard/api/overview", "/dashboard/api/streams/{streamId}/verify", "/dashboard/api/rejections" })
+            Assert.Contains($"\"{path}\"", openApi, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Numbers_follow_the_commands_sent()
+    {
+        var institution = SiloFactory.NewInstitution();
+        using var writer = await _silo.ClientForAsync(institution, "writer");
+        using var auditor = await _silo.ClientForAsync(institution, "auditor");
+        using var otherAuditor = await _silo.ClientForAsync(SiloFactory.NewInstitution(), "auditor");
+        var before = await (await auditor.GetAsync("/dashboard/api/overview?seconds=60")).JsonAsync();
+        var commands0 = before.GetProperty("totals").GetProperty("commands").GetInt64();
+        var rejections0 = before.GetProperty("totals").GetProperty("rejections").GetInt64();
+        var events0 = before.GetProperty("totals").GetProperty("events").GetInt64();
+
+        var id = "dash-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(HttpStatusCode.Created, (await writer.OpenAsync(id)).StatusCode);              // 1 command, 1 event
+        Assert.Equal(HttpStatusCode.Created, (await writer.DepositAsync(id, 50m)).StatusCode);      // + the house account: 2 commands, 3 events
+        Assert.Equal(HttpStatusCode.Conflict, (await writer.WithdrawAsync(id, 80m)).StatusCode);    // 1 rejected command
+
+        var after = await (await auditor.GetAsync("/dashboard/api/overview?seconds=60")).JsonAsync();
+        var totals = after.GetProperty("totals");
+        Assert.True(totals.GetProperty("commands").GetInt64() >= commands0 + 4, totals.ToString());
+        Assert.True(totals.GetProperty("rejections").GetInt64() >= rejections0 + 1, totals.ToString());
+        Assert.True(totals.GetProperty("events").GetInt64() >= events0 + 4, totals.ToString());
+        var series = after.GetProperty("series").EnumerateArray().ToList();
+        Assert.Equal(60, series.Count);
+        Assert.True(series.Sum(p => p.GetProperty("commands").GetInt64()) >= 4);
+        Assert.True(series.Sum(p => p.GetProperty("rejections").GetInt64()) >= 1);
+        Assert.Contains(series, p => p.GetProperty("p99").ValueKind == JsonValueKind.Number && p.GetProperty("p99").GetDouble() > 0);
+        Assert.True(after.GetProperty("activations").GetProperty("account").GetInt32() >= 2);
+        Assert.NotEqual(JsonValueKind.Null, after.GetProperty("recent").GetProperty("p50").ValueKind);
+
+        // Silos from the membership table: this one joins when it starts listening.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (after.GetProperty("silosAlive").GetInt32() < 1 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+            after = await (await auditor.GetAsync("/dashboard/api/overview?seconds=60")).JsonAsync();
+        }
+        Assert.True(after.GetProperty("silosAlive").GetInt32() >= 1);
+
+        // Rejections by code come from the audit log, scoped to the auditor's institution.
+        var byCode = (await (await auditor.GetAsync("/dashboard/api/rejections")).JsonAsync()).GetProperty("byCode").EnumerateArray().ToList();
+        Assert.Contains(byCode, c => c.GetProperty("code").GetString() == "insufficient_funds" && c.GetProperty("count").GetInt64() == 1);
+        var others = (await (await otherAuditor.GetAsync("/dashboard/api/rejections")).JsonAsync()).GetProperty("byCode").EnumerateArray();
+        Assert.DoesNotContain(others, c => c.GetProperty("code").GetString() == "insufficient_funds");
+
+        var tail = (await (await auditor.GetAsync("/dashboard/api/audit?limit=10")).JsonAsync()).EnumerateArray().ToList();
+        Assert.Equal("Post.Withdrawal", tail[0].GetProperty("operation").GetString());     // newest first
+        Assert.All(tail, a => Assert.Equal(institution, a.GetProperty("tenant").GetString()));
+        Assert.DoesNotContain((await (await otherAuditor.GetAsync("/dashboard/api/audit")).JsonAsync()).EnumerateArray(),
+            a => a.GetProperty("tenant").GetString() == institution);
+
+        // Projections: every one listed, and caught up after the commands.
+        using var root = _silo.RootClient();
+        await root.WaitForProjectionsAsync();
+        var projections = (await (await auditor.GetAsync("/dashboard/api/projections")).JsonAsync()).EnumerateArray().ToList();
+        Assert.Equal(3, projections.Count);
+        Assert.All(projections, p =>
+        {
+            Assert.Equal(0, p.GetProperty("deadLetters").GetInt64());
+            Assert.True(p.GetProperty("eventsApplied").GetInt64() > 0 || p.GetProperty("name").GetString() == "deals");
+        });
+        Assert.Contains(projections, p => p.GetProperty("progress").GetDouble() == 1.0);
+    }
+
+    [Fact]
+    public async Task The_stream_browser_reads_events_and_state_as_of_an_instant_and_the_chain_check_names_a_tampered_link()
+    {
+        var institution = SiloFactory.NewInstitution();
+        using var writer = await _silo.ClientForAsync(institution, "writer");
+        using var auditor = await _silo.ClientForAsync(institution, "auditor");
+        using var stranger = await _silo.ClientForAsync(SiloFactory.NewInstitution(), "auditor");
+        var id = "chain-" + Guid.NewGuid().ToString("N")[..8];
+        var stream = "account-" + id;
+        Assert.Equal(HttpStatusCode.Created, (await writer.OpenAsync(id)).StatusCode);
+        foreach (var amount in new[] { 10m, 20m, 30m })
+            Assert.Equal(HttpStatusCode.Created, (await writer.DepositAsync(id, amount)).StatusCode);
+
+        var head = await (await auditor.GetAsync($"/dashboard/api/streams/{stream}")).JsonAsync();
+        Assert.Equal("account", head.GetProperty("streamType").GetString());
+        Assert.Equal(institution, head.GetProperty("tenant").GetString());
+        Assert.Equal(4, head.GetProperty("version").GetInt64());
+
+        var events = (await (await auditor.GetAsync($"/dashboard/api/streams/{stream}/events")).JsonAsync()).EnumerateArray().ToList();
+        Assert.Equal(["AccountOpened", "AccountCredited", "AccountCredited", "AccountCredited"], events.Select(e => e.GetProperty("eventType").GetString()));
+        Assert.All(events, e => Assert.Equal(institution, e.GetProperty("metadata").GetProperty("tenant").GetString()));
+
+        var now = await (await auditor.GetAsync($"/dashboard/api/streams/{stream}/state")).JsonAsync();
+        Assert.Equal(60m, now.GetProperty("state").GetProperty("balance").GetDecimal());
+        Assert.Equal(4, now.GetProperty("version").GetInt64());
+        var second = events[1].GetProperty("occurredAt").GetDateTimeOffset();
+        var past = await (await auditor.GetAsync($"/dashboard/api/streams/{stream}/state?at={Uri.EscapeDataString(second.ToString("O", CultureInfo.InvariantCulture))}")).JsonAsync();
+        Assert.Equal(10m, past.GetProperty("state").GetProperty("balance").GetDecimal());
+        Assert.Equal(2, past.GetProperty("version").GetInt64());
+
+        var ok = await (await auditor.GetAsync($"/dashboard/api/streams/{stream}/verify")).JsonAsync();
+        Assert.True(ok.GetProperty("ok").GetBoolean(), ok.ToString());
+        Assert.Equal(4, ok.GetProperty("eventsChecked").GetInt64());
+
+        // Another institution's auditor learns nothing: the same 404 as a stream that does not exist.
+        foreach (var path in new[] { "", "/events", "/state", "/verify" })
+        {
+            var r = await stranger.GetAsync($"/dashboard/api/streams/{stream}{path}");
+            Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
+            Assert.Equal("stream_not_found", (await r.JsonAsync()).GetProperty("code").GetString());
+        }
+
+        // Someone with the owner's rights disables the trigger and changes the second deposit.
+        await _db.ExecAsOwnerAsync($$"""
+            ALTER TABLE events DISABLE TRIGGER events_no_update_delete;
+            UPDATE events SET data = jsonb_set(data, '{amount}', '25.00') WHERE stream_id = '{{stream}}' AND version = 3;
+            ALTER TABLE events ENABLE TRIGGER events_no_update_delete;
+            """);
+        var broken = await (await auditor.GetAsync($"/dashboard/api/streams/{stream}/verify")).JsonAsync();
+        Assert.False(broken.GetProperty("ok").GetBoolean());
+        Assert.Equal(3, broken.GetProperty("brokenVersion").GetInt64());
+        Assert.Equal(events[2].GetProperty("globalPosition").GetInt64(), broken.GetProperty("brokenGlobalPosition").GetInt64());
+        Assert.Contains("content", broken.GetProperty("reason").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Commands_are_published_on_the_Orleans_Escrow_meter_with_their_tags()
+    {
+        using var writer = await _silo.ClientForAsync();
+        var factory = _silo.Services.GetRequiredService<IMeterFactory>();
+        var commands = new List<(long Value, Dictionary<string, object?> Tags)>();
+        var durations = new List<double>();
+        long events = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            // Only this silo's meter (the test process may host others).
+            if (instrument.Meter.Name == EscrowMetrics.MeterName && ReferenceEquals(instrument.Meter.Scope, factory)) l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            lock (commands)
+            {
+                if (instrument.Name == "escrow.commands") commands.Add((value, tags.ToArray().ToDictionary(t => t.Key, t => t.Value)));
+                if (instrument.Name == "escrow.events.appended") events += value;
+            }
+        });
+        listener.SetMeasurementEventCallback<double>((instrument, value, _, _) =>
+        {
+            lock (commands) if (instrument.Name == "escrow.command.duration") durations.Add(value);
+        });
+        var activations = new List<(int Value, string? Type)>();
+        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) =>
+        {
+            if (instrument.Name == "escrow.activations")
+                foreach (var t in tags) if (t.Key == "aggregate.type") activations.Add((value, t.Value as string));
+        });
+        listener.Start();
+
+        var id = "meter-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(HttpStatusCode.Created, (await writer.OpenAsync(id)).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await writer.WithdrawAsync(id, 5m)).StatusCode);
+        listener.RecordObservableInstruments();
+
+        lock (commands)
+        {
+            Assert.Contains(commands, c => Equals(c.Tags["outcome"], "accepted") && Equals(c.Tags["operation"], "OpenAccount") && Equals(c.Tags["aggregate.type"], "account"));
+            Assert.Contains(commands, c => Equals(c.Tags["outcome"], "rejected") && Equals(c.Tags["operation"], "Post.Withdrawal")
+                && Equals(c.Tags["rejection.code"], "insufficient_funds"));
+            Assert.DoesNotContain(commands, c => Equals(c.Tags["outcome"], "accepted") && c.Tags.ContainsKey("rejection.code"));
+            Assert.True(durations.Count >= 2 && durations.All(d => d > 0));
+            Assert.True(events >= 1);
+        }
+        Assert.Contains(activations, a => a.Type == "account" && a.Value >= 1);
+    }
+}

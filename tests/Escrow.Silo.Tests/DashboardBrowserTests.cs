@@ -1,0 +1,132 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Escrow.Testing;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+
+namespace Escrow.Silo.Tests;
+
+/// <summary>
+/// The dashboard in a real headless Chromium (<c>/usr/bin/chromium</c>, driven by Playwright) against a silo listening
+/// on a loopback Kestrel socket: it loads without console errors, logs in with an auditor key, shows a silo and live
+/// numbers that move after commands, and the stream browser finds the account the test created. A screenshot is saved
+/// next to the test assembly and its path printed.
+/// </summary>
+public class DashboardBrowserTests : IClassFixture<PgDatabase>
+{
+    private const string Chromium = "/usr/bin/chromium";
+    private readonly PgDatabase _db;
+    private readonly ITestOutputHelper _output;
+
+    public DashboardBrowserTests(PgDatabase db, ITestOutputHelper output)
+    {
+        _db = db;
+        _output = output;
+    }
+
+    [Fact]
+    public async Task The_dashboard_in_headless_Chromium_shows_silos_live_numbers_and_finds_a_created_account()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: apt-get install -y chromium (.ci/run does it)");
+        await using var silo = new SiloFactory(_db);
+        silo.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        silo.StartServer();
+        var address = silo.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        var baseUri = new Uri(address);
+
+        using var http = new HttpClient { BaseAddress = baseUri };
+        var institution = SiloFactory.NewInstitution();
+        var writerKey = await CreateKeyAsync(http, institution, "writer");
+        var auditorKey = await CreateKeyAsync(http, institution, "auditor");
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", writerKey);
+        var account = "pw-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(HttpStatusCode.Created, (await http.OpenAsync(account)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await http.DepositAsync(account, 125.50m)).StatusCode);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+        var problems = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") lock (problems) problems.Add("console: " + m.Text); };
+        page.PageError += (_, e) => { lock (problems) problems.Add("page error: " + e); };
+        page.SetDefaultTimeout(20_000);
+        Assertions.SetDefaultExpectTimeout(20_000);
+
+        var response = await page.GotoAsync(new Uri(baseUri, "/dashboard").ToString());
+        Assert.Equal(200, response!.Status);
+        await Assertions.Expect(page.GetByTestId("login")).ToBeVisibleAsync();
+
+        await page.GetByTestId("key").FillAsync(auditorKey);
+        await page.GetByTestId("login-button").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("who")).ToContainTextAsync("auditor");
+
+        // At least one silo, from the membership table (this one joins once Kestrel listens).
+        await Assertions.Expect(page.GetByTestId("silos").Locator("tbody")).ToContainTextAsync("Alive");
+        await Assertions.Expect(page.GetByTestId("silos-alive")).Not.ToHaveTextAsync("0");
+        await Assertions.Expect(page.GetByTestId("cmd-total")).Not.ToHaveTextAsync("–");
+        var before = Number(await page.GetByTestId("cmd-total").TextContentAsync());
+        var eventsBefore = Number(await page.GetByTestId("evt-total").TextContentAsync());
+
+        // Live numbers: send commands; the page (polling every second) must show them without a reload.
+        for (var i = 0; i < 10; i++)
+            Assert.Equal(HttpStatusCode.Created, (await http.DepositAsync(account, 1m)).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await http.WithdrawAsync(account, 1_000_000m)).StatusCode);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (Number(await page.GetByTestId("cmd-total").TextContentAsync()) < before + 11 && DateTime.UtcNow < deadline)
+            await Task.Delay(200);
+        Assert.True(Number(await page.GetByTestId("cmd-total").TextContentAsync()) >= before + 11);
+        Assert.True(Number(await page.GetByTestId("evt-total").TextContentAsync()) >= eventsBefore + 20);
+        await Assertions.Expect(page.GetByTestId("cmd-rate")).Not.ToHaveTextAsync("0");
+        await Assertions.Expect(page.GetByTestId("rejections").Locator("tbody")).ToContainTextAsync("insufficient_funds");
+        await Assertions.Expect(page.GetByTestId("activations").Locator("tbody")).ToContainTextAsync("account");
+        await Assertions.Expect(page.GetByTestId("projections").Locator("tbody")).ToContainTextAsync("account_balances");
+
+        // The stream browser finds the account: events with metadata, the state now and as of an instant, an intact chain.
+        await page.GetByTestId("stream-kind").SelectOptionAsync("account");
+        await page.GetByTestId("stream-id").FillAsync(account);
+        await page.GetByTestId("stream-at").FillAsync(DateTime.UtcNow.AddHours(1).ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture));
+        await page.GetByTestId("stream-go").ClickAsync();
+        await Assertions.Expect(page.GetByTestId("stream-result")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByTestId("stream-head")).ToContainTextAsync("account-" + account);
+        await Assertions.Expect(page.GetByTestId("stream-chain")).ToContainTextAsync("hash chain intact");
+        await Assertions.Expect(page.GetByTestId("stream-events")).ToContainTextAsync("AccountOpened");
+        await Assertions.Expect(page.GetByTestId("stream-events")).ToContainTextAsync(institution);     // metadata.tenant
+        await Assertions.Expect(page.GetByTestId("state-now")).ToContainTextAsync("135.5");
+        await Assertions.Expect(page.GetByTestId("state-at")).ToContainTextAsync("balance 135.5");
+
+        var screenshot = Path.Combine(AppContext.BaseDirectory, "TestResults", "dashboard.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
+        _output.WriteLine($"dashboard screenshot: {screenshot}");
+        Console.WriteLine($"dashboard screenshot: {screenshot}");
+        Assert.True(new FileInfo(screenshot).Length > 10_000);
+
+        lock (problems) Assert.Empty(problems);
+    }
+
+    private static double Number(string? text) =>
+        double.TryParse((text ?? "").Replace(",", "", StringComparison.Ordinal), NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : double.NaN;
+
+    private static async Task<string> CreateKeyAsync(HttpClient http, string institution, string role)
+    {
+        using var root = new HttpRequestMessage(HttpMethod.Post, "/institutions")
+        {
+            Content = new StringContent($$"""{"institutionId":"{{institution}}"}""", Encoding.UTF8, "application/json"),
+        };
+        root.Headers.Authorization = new("Bearer", SiloFactory.RootKey);
+        var created = await http.SendAsync(root);
+        Assert.True(created.StatusCode is HttpStatusCode.Created or HttpStatusCode.Conflict, await created.Content.ReadAsStringAsync());
+        using var key = new HttpRequestMessage(HttpMethod.Post, $"/institutions/{institution}/keys")
+        {
+            Content = new StringContent($$"""{"role":"{{role}}"}""", Encoding.UTF8, "application/json"),
+        };
+        key.Headers.Authorization = new("Bearer", SiloFactory.RootKey);
+        var r = await http.SendAsync(key);
+        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        return (await r.JsonAsync()).GetProperty("apiKey").GetString()!;
+    }
+}
