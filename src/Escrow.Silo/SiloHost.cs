@@ -97,7 +97,7 @@ public static class SiloHost
         services.AddSingleton<RefusalAudit>();
         services.AddHostedService<MigrationAndProjectionService>();
         services.AddProblemDetails();
-        services.AddOpenApi();
+        services.AddOpenApi(o => o.AddEscrowDocumentation());
         services.Configure<JsonOptions>(o =>
         {
             o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter());
@@ -116,11 +116,15 @@ public static class SiloHost
         app.UseStatusCodePages();
         app.Use(Authorization.AuthenticateAsync);
         app.MapOpenApi();
-        app.MapGet("/health", () => Results.Ok(new { status = "ok" })).WithTags("Silo");
-        app.MapLedger();
-        app.MapDeals();
-        app.MapCluster();
-        app.MapTenancy();
+        app.MapGet("/health", () => Results.Ok(new HealthStatus("ok"))).WithTags("Silo").Produces<HealthStatus>()
+            .Doc("getHealth", "Liveness of this silo (no key needed)");
+        // Every route in this group needs an API key (Authorization.AuthenticateAsync): each documents its 401.
+        var api = app.MapGroup("").Problems(401);
+        api.MapLedger();
+        api.MapDeals();
+        api.MapCluster();
+        api.MapTenancy();
+        // The dashboard's page is public (it asks for a key); its API group documents its own 401.
         Dashboard.DashboardEndpoints.MapDashboard(app);
     }
 
@@ -149,6 +153,9 @@ public static class SiloHost
         await http.Response.WriteAsync(Problems.Serialize(problem)).ConfigureAwait(false);
     }
 }
+
+/// <summary>Body of <c>GET /health</c>: <c>ok</c> while the silo serves requests.</summary>
+public sealed record HealthStatus(string Status);
 
 /// <summary>Migrates at start (when an owner connection is configured), runs the projection runners and sweeps idle activations.</summary>
 internal sealed class MigrationAndProjectionService(

@@ -1,3 +1,4 @@
+using Escrow.Silo.Http;
 using Escrow.Domain.Accounts;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Tenancy;
@@ -66,5 +67,6 @@ public static class ClusterEndpoints
     public static void MapCluster(this IEndpointRouteBuilder app) =>
         app.MapGet("/silos", async (MembershipTable table, TimeProvider clock, IOptions<SiloOptions> options, CancellationToken ct) =>
             Results.Ok(await table.ListAsync(clock.GetUtcNow(), TimeSpan.FromSeconds(options.Value.SiloDeadAfterSeconds), TimeSpan.FromHours(1), ct)))
-            .WithTags("Silo").RequireRoles(Role.Root, Role.Auditor).Produces<IReadOnlyList<SiloInfo>>();
+            .WithTags("Silo").RequireRoles(Role.Root, Role.Auditor).Produces<IReadOnlyList<SiloInfo>>()
+            .Doc("listSilos", "The cluster's membership: every silo seen in the last hour with its status");
 }

@@ -68,7 +68,8 @@ public static partial class DealEndpoints
             var cmd = new CreateDeal(id, ctx.Tenant, templateId, buyer, seller, DealService.EscrowAccountOf(id), amount, currency.Code,
                 expires, b.RefundAtExpiry ?? template?.RefundAtExpiry ?? false, b.ExternalReference, b.Terms, LedgerService.Now);
             return LedgerEndpoints.Result(await service.ExecuteAsync(cmd, ctx, ct, _ => TemplateRule(templateId, template, ctx.Tenant, amount, currency.Code)));
-        }).RequireRoles(Role.Root, Role.Writer).Accepts<CreateDealRequest>("application/json").Produces<DealView>(201).ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422);
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<CreateDealRequest>("application/json").Produces<DealView>(201).IdempotentCommand().Problems(404, 409)
+          .Doc("createDeal", "Create an escrow deal (CREATED) with its escrow account escrow-{dealId}");
 
         var templatesGroup = app.MapGroup("/templates").WithTags("Deals");
         templatesGroup.MapPost("/", async (HttpContext http, DealTemplateStore store, CancellationToken ct) =>
@@ -88,24 +89,28 @@ public static partial class DealEndpoints
                 ? Results.Created($"/templates/{id}", await store.GetAsync(ctx.Tenant, id, ct))
                 : Results.Text(Problems.Serialize(Problems.Create(409, "template_exists", $"template '{id}' exists; templates never change, create a new id")),
                     Problems.ContentType, statusCode: 409);
-        }).RequireRoles(Role.Root, Role.Writer).Accepts<TemplateRequest>("application/json").Produces<DealTemplate>(201).ProducesProblem(400).ProducesProblem(409);
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<TemplateRequest>("application/json").Produces<DealTemplate>(201).IdempotentCommand(deduplicates: false).Problems(409)
+          .Doc("createTemplate", "Create a deal template (an escrow product of the caller's institution); never changed (409 template_exists)");
         templatesGroup.MapGet("/", async (HttpContext http, DealTemplateStore store, CancellationToken ct) =>
         {
             var caller = http.GetCaller();
             return Results.Ok(await store.ListAsync(caller.IsRoot ? null : caller.Institution, ct));
-        }).Produces<IReadOnlyList<DealTemplate>>();
+        }).Produces<IReadOnlyList<DealTemplate>>().Doc("listTemplates", "The caller's institution's deal templates (root: every institution's)");
 
         deals.MapPost("/{id}/fund", (string id, HttpContext http, DealService s, CancellationToken ct) =>
             CommandAsync<ReasonRequest>(id, http, s, true, (_, _) => new FundDeal(id, LedgerService.Now), ct))
-            .RequireRoles(Role.Root, Role.Writer).Produces<DealView>().ProducesProblem(404).ProducesProblem(409);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>(true, "application/json").Produces<DealView>().IdempotentCommand().Problems(404, 409)
+            .Doc("fundDeal", "Fund a CREATED deal: the whole amount buyer → escrow (the optional body's reason is not kept)");
 
         deals.MapPost("/{id}/release", (string id, HttpContext http, DealService s, CancellationToken ct) =>
             CommandAsync<ReleaseRequest>(id, http, s, false, (b, _) => new ReleaseDeal(id, PositiveAmount(b.Amount, "amount"), LedgerService.Now), ct))
-            .RequireRoles(Role.Root, Role.Writer).Accepts<ReleaseRequest>("application/json").Produces<DealView>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ReleaseRequest>("application/json").Produces<DealView>().IdempotentCommand().Problems(404, 409)
+            .Doc("releaseDeal", "Release escrow → seller: all that is held (RELEASED) or part (PARTIALLY_RELEASED)");
 
         deals.MapPost("/{id}/cancel", (string id, HttpContext http, DealService s, CancellationToken ct) =>
             CommandAsync<ReasonRequest>(id, http, s, true, (b, _) => new CancelDeal(id, b.Reason, LedgerService.Now), ct))
-            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>("application/json").Produces<DealView>().ProducesProblem(404).ProducesProblem(409);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>(true, "application/json").Produces<DealView>().IdempotentCommand().Problems(404, 409)
+            .Doc("cancelDeal", "Cancel a funded deal: what is held goes back to the buyer");
 
         deals.MapPost("/{id}/disputes", (string id, HttpContext http, DealService s, CancellationToken ct) =>
             CommandAsync<DisputeRequest>(id, http, s, false, (b, _) => new OpenDispute(id, b.By?.ToLowerInvariant() switch
@@ -114,7 +119,8 @@ public static partial class DealEndpoints
                 "seller" => DealParty.Seller,
                 _ => throw new BadRequestException("invalid_party", "'by' must be buyer or seller"),
             }, b.Reason ?? throw new BadRequestException("missing_field", "'reason' is required"), LedgerService.Now), ct))
-            .RequireRoles(Role.Root, Role.Writer).Accepts<DisputeRequest>("application/json").Produces<DealView>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<DisputeRequest>("application/json").Produces<DealView>().IdempotentCommand().Problems(404, 409)
+            .Doc("openDispute", "Open a dispute (by buyer or seller, with a reason); pauses expiry");
 
         deals.MapPost("/{id}/evidence", (string id, HttpContext http, DealService s, CancellationToken ct) =>
             CommandAsync<EvidenceRequest>(id, http, s, false, (b, ctx) =>
@@ -131,12 +137,14 @@ public static partial class DealEndpoints
                 return new SubmitEvidence(id, b.EvidenceId ?? throw new BadRequestException("missing_field", "'evidenceId' is required"),
                     b.Type ?? throw new BadRequestException("missing_field", "'type' is required"), b.Content, b.ContentReference, sha, ctx.Actor, LedgerService.Now);
             }, ct))
-            .RequireRoles(Role.Root, Role.Writer).Accepts<EvidenceRequest>("application/json").Produces<DealView>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<EvidenceRequest>("application/json").Produces<DealView>().IdempotentCommand().Problems(404, 409)
+            .Doc("submitEvidence", "Submit evidence to a disputed deal (append-only; inline content or reference + SHA-256)");
 
         deals.MapPost("/{id}/resolve", (string id, HttpContext http, DealService s, CancellationToken ct) =>
             CommandAsync<ResolveRequest>(id, http, s, false, (b, ctx) => new ResolveDispute(id, ctx.Actor,
                 Share(b.BuyerShare, "buyerShare"), Share(b.SellerShare, "sellerShare"), b.Note, LedgerService.Now), ct))
-            .RequireRoles(Role.Root, Role.Writer).Accepts<ResolveRequest>("application/json").Produces<DealView>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ResolveRequest>("application/json").Produces<DealView>().IdempotentCommand().Problems(404, 409)
+            .Doc("resolveDispute", "Resolve a dispute: buyer share + seller share = held");
 
         deals.MapGet("/{id}", async (string id, string? at, HttpContext http, DealService s, CancellationToken ct) =>
         {
@@ -150,7 +158,7 @@ public static partial class DealEndpoints
             }
             else view = await s.GetAsync(id, ct);
             return view is not null && http.GetCaller().CanSee(view.Tenant) ? Results.Ok(view) : NotFound(id);
-        }).Produces<DealView>().ProducesProblem(400).ProducesProblem(404);
+        }).Produces<DealView>().Problems(400, 404).Doc("getDeal", "The deal now, or as of an instant (?at=ISO 8601), replayed from its events");
 
         deals.MapGet("/{id}/timeline", async (string id, HttpContext http, DealService s, PgEventStore store, CancellationToken ct) =>
         {
@@ -165,7 +173,16 @@ public static partial class DealEndpoints
                 list.Add(new DealTimelineEntry(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
                     r.IsDBNull(5) ? null : r.GetDecimal(5), r.GetFieldValue<DateTimeOffset>(6)));
             return Results.Ok(list);
-        }).Produces<List<DealTimelineEntry>>().ProducesProblem(404);
+        }).Produces<List<DealTimelineEntry>>().Problems(400, 404).Doc("getDealTimeline", "Every transition of the deal with actor and time (read model deal_timeline)");
+
+        deals.MapGet("/{id}/events", async (string id, long? after, int? limit, HttpContext http, DealService s, PgEventStore store, CancellationToken ct) =>
+        {
+            var view = await s.GetAsync(CommandRequests.AccountId(id, "id"), ct);
+            if (view is null || !http.GetCaller().CanSee(view.Tenant)) return NotFound(id);
+            var n = limit is null ? 100 : limit is < 1 or > 1000 ? throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 1000") : limit.Value;
+            return Results.Ok(await LedgerQueries.StreamAsync(store, DealStreams.StreamId(id), after ?? 0, n, ct));
+        }).Produces<IReadOnlyList<AuditEvent>>().Problems(400, 404)
+          .Doc("getDealEvents", "The deal's raw event stream with metadata and hash chain", "Events after version 'after', at most 'limit' (1-1000, default 100).");
 
         deals.MapGet("/", async (string? state, string? after, int? limit, HttpContext http, PgEventStore store, CancellationToken ct) =>
         {
@@ -190,7 +207,8 @@ public static partial class DealEndpoints
             string? next = null;
             if (rows.Count > n) { rows.RemoveAt(rows.Count - 1); next = rows[^1].DealId; }
             return Results.Ok(new DealPage(rows, next));
-        }).Produces<DealPage>().ProducesProblem(400);
+        }).Produces<DealPage>().Problems(400)
+          .Doc("listDeals", "The caller's institution's deals by state (read model deal_status), paged by deal id", "state: one of CREATED … RESOLVED; pass nextAfter as after; limit 1-1000 (default 100). Root: every institution, or X-Escrow-Tenant.");
     }
 
     // Malformed amounts are refused at the edge (400) and never reach the aggregate. The deal's currency is

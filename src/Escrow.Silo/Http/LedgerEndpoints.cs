@@ -39,13 +39,14 @@ public static class LedgerEndpoints
             if (overdraft < 0 || !currency.FitsMinorUnit(overdraft))
                 throw new BadRequestException("invalid_overdraft", $"'overdraftLimit' must be ≥ 0 with at most {currency.MinorUnits} decimals");
             return Result(await ledger.ExecuteAsync(new OpenAccount(id, b.Owner, currency.Code, kind, overdraft, LedgerService.Now), ctx, ct));
-        }).RequireRoles(Role.Root, Role.Writer).Accepts<OpenAccountRequest>("application/json").Produces<AccountView>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<OpenAccountRequest>("application/json").Produces<AccountView>(201).IdempotentCommand().Problems(409)
+          .Doc("openAccount", "Open an account", "Customer (floor 0 or minus the overdraft limit), internal or external (no floor). 409 account_exists when the id is taken by any institution.");
 
         accounts.MapGet("/{id}", async (string id, HttpContext http, LedgerService ledger, CancellationToken ct) =>
         {
             var (s, v, tenant) = await ledger.Host.GetWithTenantAsync(AccountStreams.StreamId(CommandRequests.AccountId(id, "id")), ct);
             return s.Exists && http.GetCaller().CanSee(tenant) ? Results.Ok(AccountView.From(s, v)) : NotFound(id);
-        }).Produces<AccountView>().ProducesProblem(404);
+        }).Produces<AccountView>().Problems(400, 404).Doc("getAccount", "The account now, from its activation");
 
         accounts.MapGet("/{id}/balance", async (string id, string? at, string? source, HttpContext http, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
         {
@@ -65,27 +66,32 @@ public static class LedgerEndpoints
             };
             var balance = await queries.BalanceAsync(id, when, fromEvents, ct);
             return balance is null ? NotFound(id, when) : Results.Ok(balance);
-        }).Produces<BalanceAt>().ProducesProblem(400).ProducesProblem(404);
+        }).Produces<BalanceAt>().Problems(400, 404)
+          .Doc("getBalance", "Balance now or as of an instant", "at: ISO 8601 instant (every posting at or before it); source=events replays the stream instead of reading the statement index.");
 
         accounts.MapGet("/{id}/statement", async (string id, long? after, int? limit, HttpContext http, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
         {
             await RequireAccountAsync(ledger, http, id, ct);
             return Results.Ok(await queries.StatementAsync(id, after ?? 0, Limit(limit), ct));
-        }).Produces<StatementPage>().ProducesProblem(404);
+        }).Produces<StatementPage>().Problems(400, 404)
+          .Doc("getStatement", "A page of the statement: posting legs with running balance", "Ordered by stream version; pass nextAfterVersion as after for the next page; limit 1-1000 (default 100). Read model: may trail by the projection lag.");
 
         accounts.MapGet("/{id}/events", async (string id, long? after, int? limit, HttpContext http, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
         {
             await RequireAccountAsync(ledger, http, id, ct);
             return Results.Ok(await queries.StreamAsync(id, after ?? 0, Limit(limit), ct));
-        }).Produces<IReadOnlyList<AuditEvent>>().ProducesProblem(404);
+        }).Produces<IReadOnlyList<AuditEvent>>().Problems(400, 404)
+          .Doc("getAccountEvents", "The account's raw event stream with metadata and hash chain", "Events after version 'after', at most 'limit' (1-1000, default 100).");
 
         accounts.MapPost("/{id}/deposits", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
             MoveAsync(id, http, ledger, clock, PostingKind.Deposit, ct))
-            .RequireRoles(Role.Root, Role.Writer).Accepts<MoneyRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<MoneyRequest>("application/json").Produces<PostingResult>(201).IdempotentCommand().Problems(404, 409)
+            .Doc("deposit", "Deposit: credit the account, debit the counterparty (default the institution's cash account)");
 
         accounts.MapPost("/{id}/withdrawals", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
             MoveAsync(id, http, ledger, clock, PostingKind.Withdrawal, ct))
-            .RequireRoles(Role.Root, Role.Writer).Accepts<MoneyRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<MoneyRequest>("application/json").Produces<PostingResult>(201).IdempotentCommand().Problems(404, 409)
+            .Doc("withdraw", "Withdraw: debit the account, credit the counterparty (default the institution's cash account)");
 
         accounts.MapPost("/{id}/postings/{postingId}/reversal", async (string id, string postingId, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
         {
@@ -93,17 +99,21 @@ public static class LedgerEndpoints
             CommandRequests.AccountId(id, "id");
             return Result(await ledger.ExecuteAsync(
                 new ReversePosting(id, postingId, Guid.CreateVersion7(clock.GetUtcNow()).ToString(), null, b.Reason, LedgerService.Now), ctx, ct));
-        }).RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>(true, "application/json").Produces<PostingResult>(201).IdempotentCommand().Problems(404, 409)
+          .Doc("reversePosting", "Charge a posting back (once; a reversal is not reversible)");
 
         accounts.MapPost("/{id}/freeze", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
             LifecycleAsync(id, http, ledger, r => new FreezeAccount(id, r, LedgerService.Now), ct))
-            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>(true, "application/json").Produces<AccountView>().IdempotentCommand().Problems(404, 409)
+            .Doc("freezeAccount", "Freeze: debits refused, credits still accepted");
         accounts.MapPost("/{id}/unfreeze", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
             LifecycleAsync(id, http, ledger, r => new UnfreezeAccount(id, r, LedgerService.Now), ct))
-            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>(true, "application/json").Produces<AccountView>().IdempotentCommand().Problems(404, 409)
+            .Doc("unfreezeAccount", "Unfreeze a frozen account");
         accounts.MapPost("/{id}/close", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
             LifecycleAsync(id, http, ledger, _ => new CloseAccount(id, LedgerService.Now), ct))
-            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>("application/json").Produces<AccountView>().ProducesProblem(409);
+            .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>(true, "application/json").Produces<AccountView>().IdempotentCommand().Problems(404, 409)
+            .Doc("closeAccount", "Close an account at zero balance (the body is optional and its reason is not kept)");
 
         app.MapPost("/transfers", async (HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
         {
@@ -114,7 +124,8 @@ public static class LedgerEndpoints
             var amount = CommandRequests.Amount(b.Amount, currency);
             return Result(await ledger.ExecuteAsync(
                 new Post(Guid.CreateVersion7(clock.GetUtcNow()).ToString(), from, to, amount, currency.Code, PostingKind.Transfer, b.Reference, LedgerService.Now), ctx, ct));
-        }).WithTags("Transfers").RequireRoles(Role.Root, Role.Writer).Accepts<TransferRequest>("application/json").Produces<PostingResult>(201).ProducesProblem(400).ProducesProblem(409).ProducesProblem(422);
+        }).WithTags("Transfers").RequireRoles(Role.Root, Role.Writer).Accepts<TransferRequest>("application/json").Produces<PostingResult>(201).IdempotentCommand().Problems(404, 409)
+          .Doc("transfer", "Transfer between two accounts of one currency: both legs in one transaction");
 
         app.MapGet("/projections", async (PgEventStore store, CancellationToken ct) =>
         {
@@ -122,7 +133,7 @@ public static class LedgerEndpoints
             foreach (var p in ProjectionCatalog.All())
                 list.Add(await ProjectionRunner.StatusAsync(store, p.Name, ct));
             return Results.Ok(list);
-        }).WithTags("Projections").Produces<List<ProjectionStatus>>();
+        }).WithTags("Projections").Produces<List<ProjectionStatus>>().Doc("listProjections", "Each projection's checkpoint, events behind and lag in ms");
     }
 
     private static int Limit(int? limit) => limit switch

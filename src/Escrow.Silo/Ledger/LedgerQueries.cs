@@ -92,9 +92,13 @@ public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
         return new StatementPage(accountId, lines, next);
     }
 
-    public async Task<IReadOnlyList<AuditEvent>> StreamAsync(string accountId, long afterVersion, int limit, CancellationToken ct)
+    public Task<IReadOnlyList<AuditEvent>> StreamAsync(string accountId, long afterVersion, int limit, CancellationToken ct) =>
+        StreamAsync(store, AccountStreams.StreamId(accountId), afterVersion, limit, ct);
+
+    /// <summary>Events of any stream after <paramref name="afterVersion"/> (at most <paramref name="limit"/>) in the audit view.</summary>
+    public static async Task<IReadOnlyList<AuditEvent>> StreamAsync(PgEventStore store, string streamId, long afterVersion, int limit, CancellationToken ct)
     {
-        var events = await store.ReadStreamAsync(AccountStreams.StreamId(accountId), afterVersion, ct, limit: limit).ConfigureAwait(false);
+        var events = await store.ReadStreamAsync(streamId, afterVersion, ct, limit: limit).ConfigureAwait(false);
         return events.Select(e => new AuditEvent(e.GlobalPosition, e.Version, e.EventType, e.SchemaVersion,
             JsonNode.Parse(e.DataJson), JsonNode.Parse(e.MetadataJson), e.OccurredAt, e.RecordedAt,
             Convert.ToHexStringLower(e.PrevHash), Convert.ToHexStringLower(e.Hash))).ToList();

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Escrow.EventStore;
 using Escrow.Silo.Hosting;
+using Escrow.Silo.Http;
 using Microsoft.Extensions.Options;
 
 namespace Escrow.Silo.Tenancy;
@@ -116,7 +117,7 @@ public static class Authorization
 
     /// <summary>Endpoint filter: only <paramref name="roles"/> may call; anyone else gets an audited 403 <c>forbidden</c>.</summary>
     public static TBuilder RequireRoles<TBuilder>(this TBuilder builder, params Role[] roles) where TBuilder : IEndpointConventionBuilder =>
-        builder.AddEndpointFilter(async (ctx, next) =>
+        builder.WithMetadata(new RequiredRolesMetadata(roles)).Problems(403).AddEndpointFilter(async (ctx, next) =>
         {
             var http = ctx.HttpContext;
             var caller = http.GetCaller();

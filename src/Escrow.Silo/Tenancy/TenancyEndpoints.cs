@@ -42,10 +42,11 @@ public static class TenancyEndpoints
                 return Problem(409, "institution_exists", $"institution '{id}' already exists");
             }
             return Results.Json(new Institution(id, name, audit.At, caller.KeyId, 0), statusCode: 201);
-        }).Accepts<CreateInstitutionRequest>("application/json").Produces<Institution>(201).ProducesProblem(400).ProducesProblem(409);
+        }).Accepts<CreateInstitutionRequest>("application/json").Produces<Institution>(201).Problems(400, 409)
+          .Doc("createInstitution", "Create an institution (tenant); root only");
 
         admin.MapGet("/", async (TenancyStore tenancy, CancellationToken ct) => Results.Ok(await tenancy.ListInstitutionsAsync(ct)))
-            .Produces<IReadOnlyList<Institution>>();
+            .Produces<IReadOnlyList<Institution>>().Doc("listInstitutions", "Every institution with its number of keys; root only");
 
         admin.MapPost("/{id}/keys", async (string id, HttpContext http, TenancyStore tenancy, TimeProvider clock, CancellationToken ct) =>
         {
@@ -62,7 +63,8 @@ public static class TenancyEndpoints
                 return Problem(404, "institution_not_found", $"institution '{id}' does not exist");
             }
             return Results.Json(key, statusCode: 201);
-        }).Accepts<CreateKeyRequest>("application/json").Produces<CreatedKey>(201).ProducesProblem(400).ProducesProblem(404);
+        }).Accepts<CreateKeyRequest>("application/json").Produces<CreatedKey>(201).Problems(400, 404)
+          .Doc("createApiKey", "Create an API key (writer, auditor or root) for an institution; the secret is shown only in this answer");
 
         // ?deal=<id> is shorthand for ?stream=deal-<id> (a deal's audit trail).
         app.MapGet("/audit", async (HttpContext http, string? actor, string? from, string? to, string? stream, string? deal, string? tenant, string? outcome,
@@ -70,12 +72,14 @@ public static class TenancyEndpoints
         {
             var csv = http.Request.Headers.Accept.ToString().Contains("text/csv", StringComparison.OrdinalIgnoreCase);
             return await AuditAsync(http, store, actor, from, to, stream ?? DealStream(deal), tenant, outcome, after, limit, csv, ct);
-        }).WithTags("Audit").RequireRoles(Role.Root, Role.Auditor).Produces<AuditPage>().Produces(200, contentType: "text/csv").ProducesProblem(400);
+        }).WithTags("Audit").RequireRoles(Role.Root, Role.Auditor).Produces<AuditPage>().Problems(400)
+          .Doc("queryAudit", "Audit records in log order, filtered and paged", "Root: every tenant (or tenant=); auditor: its own. deal= is stream=deal-{id}. Pass nextAfter as after. With 'Accept: text/csv' the same page as CSV (see getAuditCsv).");
 
         app.MapGet("/audit.csv", (HttpContext http, string? actor, string? from, string? to, string? stream, string? deal, string? tenant, string? outcome,
                 long? after, int? limit, PgEventStore store, CancellationToken ct) =>
             AuditAsync(http, store, actor, from, to, stream ?? DealStream(deal), tenant, outcome, after, limit, true, ct))
-            .WithTags("Audit").RequireRoles(Role.Root, Role.Auditor).Produces(200, contentType: "text/csv").ProducesProblem(400);
+            .WithTags("Audit").RequireRoles(Role.Root, Role.Auditor).Produces<string>(200, "text/csv").Problems(400)
+            .Doc("getAuditCsv", "Audit records as RFC 4180 CSV", "Header row, CRLF; limit up to 100,000 (default 10,000); the next page's after is in the X-Next-After header.");
     }
 
     private static string? DealStream(string? deal) => string.IsNullOrEmpty(deal) ? null : Escrow.Projections.DealStreams.StreamId(deal);

@@ -1,0 +1,112 @@
+using System.Text.Json.Serialization;
+
+namespace Escrow.Client;
+
+/// <summary>The role of an API key.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ApiKeyRole>))]
+public enum ApiKeyRole
+{
+    /// <summary>Acts for its institution: commands and queries on its own accounts and deals.</summary>
+    Writer,
+    /// <summary>Reads its institution's accounts, streams and audit log; may not write.</summary>
+    Auditor,
+    /// <summary>The operator: institutions and keys, every tenant.</summary>
+    Root,
+}
+
+/// <summary>An institution (tenant).</summary>
+/// <param name="InstitutionId">1–32 of <c>a-z0-9-</c>.</param>
+/// <param name="Name">Display name.</param>
+/// <param name="CreatedAt">Creation time (UTC).</param>
+/// <param name="CreatedBy">Key id of the creator (<c>root</c>, <c>cli</c>, …).</param>
+/// <param name="Keys">Number of API keys it has.</param>
+public sealed record Institution(string InstitutionId, string Name, DateTimeOffset CreatedAt, string CreatedBy, int Keys);
+
+/// <summary>A newly created API key. <see cref="ApiKey"/> is the secret: shown this once, the silo keeps only its SHA-256.</summary>
+/// <param name="KeyId">Public id of the key (the actor in audit records), e.g. <c>key_3f…</c>.</param>
+/// <param name="InstitutionId">The institution it acts for.</param>
+/// <param name="Role"><c>writer</c>, <c>auditor</c> or <c>root</c>.</param>
+/// <param name="Name">Optional label.</param>
+/// <param name="ApiKey">The secret (<c>esk_…</c>); send as <c>Authorization: Bearer</c>.</param>
+public sealed record CreatedApiKey(string KeyId, string InstitutionId, string Role, string? Name, string ApiKey);
+
+/// <summary>Filters of <c>GET /audit</c>. Every member is optional; an auditor always sees only its own tenant.</summary>
+public sealed record AuditQuery
+{
+    /// <summary>Only records of this actor (key id, <c>root</c>, <c>system</c>, …).</summary>
+    public string? Actor { get; init; }
+    /// <summary>Records at or after this instant.</summary>
+    public DateTimeOffset? From { get; init; }
+    /// <summary>Records at or before this instant.</summary>
+    public DateTimeOffset? To { get; init; }
+    /// <summary>Only records touching this stream, e.g. <c>account-alice</c>.</summary>
+    public string? Stream { get; init; }
+    /// <summary>A deal's trail (shorthand for <c>stream=deal-{id}</c>).</summary>
+    public string? Deal { get; init; }
+    /// <summary>Root only: one tenant (default every tenant).</summary>
+    public string? Tenant { get; init; }
+    /// <summary><c>accepted</c>, <c>rejected</c>, <c>replayed</c> or <c>refused</c>.</summary>
+    public string? Outcome { get; init; }
+}
+
+/// <summary>One record of the write-once audit log.</summary>
+/// <param name="Position">Order of the log; pages continue after it.</param>
+/// <param name="AuditId">Record id.</param>
+/// <param name="At">When (UTC).</param>
+/// <param name="Actor">Key id, <c>root</c>, <c>system</c>, <c>cli</c>, <c>anonymous</c>, … (never a secret).</param>
+/// <param name="Tenant">The institution acted for.</param>
+/// <param name="Operation">Command name (<c>OpenAccount</c>, <c>Post.Transfer</c>, …) or <c>METHOD path</c> for refusals.</param>
+/// <param name="Outcome"><c>accepted</c>, <c>rejected</c>, <c>replayed</c> or <c>refused</c>.</param>
+/// <param name="Status">HTTP status answered.</param>
+/// <param name="Code">Problem code when not accepted.</param>
+/// <param name="PayloadSha256">SHA-256 of the canonical request, hex.</param>
+/// <param name="StreamIds">Streams the command touched.</param>
+/// <param name="CorrelationId">Correlation id (also on the events).</param>
+/// <param name="IdempotencyKey">The request's Idempotency-Key, if any.</param>
+public sealed record AuditEntry(
+    long Position, Guid AuditId, DateTimeOffset At, string Actor, string Tenant, string Operation, string Outcome, int Status,
+    string? Code, string PayloadSha256, IReadOnlyList<string> StreamIds, Guid CorrelationId, string? IdempotencyKey);
+
+/// <summary>A page of audit records.</summary>
+/// <param name="Records">Records in log order.</param>
+/// <param name="NextAfter">Pass as <c>after</c> for the next page; null on the last page.</param>
+public sealed record AuditPage(IReadOnlyList<AuditEntry> Records, long? NextAfter);
+
+/// <summary>A page of the audit log as RFC 4180 CSV.</summary>
+/// <param name="Csv">Header row and records, CRLF line ends.</param>
+/// <param name="NextAfter">From the <c>X-Next-After</c> header; null on the last page.</param>
+public sealed record AuditCsvPage(string Csv, long? NextAfter);
+
+/// <summary>A projection's checkpoint and lag.</summary>
+/// <param name="Name">Projection name, e.g. <c>account_balances</c>.</param>
+/// <param name="TransactionId">Checkpoint: transaction id of the last applied event.</param>
+/// <param name="Position">Checkpoint: global position of the last applied event.</param>
+/// <param name="EventsApplied">Events applied since the projection started from zero.</param>
+/// <param name="EventsBehind">Committed events not applied yet.</param>
+/// <param name="LagMilliseconds">Age of the oldest unapplied event, ms (0 when caught up).</param>
+/// <param name="UpdatedAt">When the checkpoint last moved (UTC).</param>
+public sealed record ProjectionStatus(string Name, ulong TransactionId, long Position, long EventsApplied, long EventsBehind, double LagMilliseconds, DateTimeOffset UpdatedAt);
+
+/// <summary>A silo's membership status.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<SiloStatus>))]
+public enum SiloStatus
+{
+    /// <summary>Beating.</summary>
+    Alive,
+    /// <summary>Missed beats for longer than the silo's dead-after setting.</summary>
+    Dead,
+    /// <summary>Left cleanly.</summary>
+    Stopped,
+}
+
+/// <summary>One silo of the cluster as the membership table sees it.</summary>
+/// <param name="SiloId">Fresh per process start.</param>
+/// <param name="Address">Where it listens.</param>
+/// <param name="Version">Its assembly version.</param>
+/// <param name="StartedAt">Start (UTC).</param>
+/// <param name="LastBeat">Last heartbeat (UTC).</param>
+/// <param name="Activations">Aggregate activations in memory at the last beat.</param>
+/// <param name="StoppedAt">Clean stop (UTC), if any.</param>
+/// <param name="Status">Alive, dead or stopped.</param>
+public sealed record SiloInfo(Guid SiloId, string Address, string Version, DateTimeOffset StartedAt, DateTimeOffset LastBeat, int Activations,
+    DateTimeOffset? StoppedAt, SiloStatus Status);
