@@ -108,7 +108,8 @@ public class ClientSdkTests : IClassFixture<PgDatabase>
 
         Assert.True(await writer.Cluster.IsHealthyAsync());
         Assert.Contains(await writer.Cluster.GetProjectionsAsync(), p => p.Name == "account_balances");
-        Assert.Contains(await root.Cluster.GetSilosAsync(), s => s.Status == SiloStatus.Alive);
+        var silos = await root.Cluster.GetSilosAsync();
+        Assert.Contains(silos, s => s.Status == SiloStatus.Alive && s.Leases is { } l && l.Contains("projection:account_balances"));
 
         var audit = await auditor.Audit.QueryPageAsync(new AuditQuery { Stream = "account-" + alice });
         Assert.Contains(audit.Records, r => r.Operation == "OpenAccount" && r.Outcome == "accepted" && r.Tenant == institution);

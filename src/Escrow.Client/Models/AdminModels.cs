@@ -108,5 +108,6 @@ public enum SiloStatus
 /// <param name="Activations">Aggregate activations in memory at the last beat.</param>
 /// <param name="StoppedAt">Clean stop (UTC), if any.</param>
 /// <param name="Status">Alive, dead or stopped.</param>
+/// <param name="Leases">The cluster's single-holder jobs this silo leads now: <c>projection:{name}</c>, <c>timer-firer</c>.</param>
 public sealed record SiloInfo(Guid SiloId, string Address, string Version, DateTimeOffset StartedAt, DateTimeOffset LastBeat, int Activations,
-    DateTimeOffset? StoppedAt, SiloStatus Status);
+    DateTimeOffset? StoppedAt, SiloStatus Status, IReadOnlyList<string>? Leases);

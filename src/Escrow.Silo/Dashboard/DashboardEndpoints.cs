@@ -99,7 +99,7 @@ public static class DashboardEndpoints
         {
             var c = http.GetCaller();
             return Results.Ok(new DashboardIdentity(c.KeyId, c.Institution, Caller.RoleName(c.Role)));
-        }).WithSummary("The key the dashboard logged in with").Produces<DashboardIdentity>();
+        }).WithName("dashboardMe").WithSummary("The key the dashboard logged in with").Produces<DashboardIdentity>();
 
         api.MapGet("/overview", async (int? seconds, EscrowMetrics metrics, MembershipTable table, TimeProvider clock, IOptions<SiloOptions> options,
             [Microsoft.AspNetCore.Mvc.FromServices] IEnumerable<IHostedService> hosted, CancellationToken ct) =>
@@ -118,7 +118,7 @@ public static class DashboardEndpoints
             var siloId = hosted.OfType<MembershipHostedService>().FirstOrDefault()?.Membership?.SiloId;
             return Results.Ok(new DashboardOverview(now, siloId, silos, silos.Count(s => s.Status == SiloStatus.Alive), silos.Count(s => s.Status == SiloStatus.Dead),
                 metrics.Activations(), new DashboardTotals(w.TotalCommands, w.TotalRejections, w.TotalEvents), recent, series));
-        }).WithSummary("Silos, activations, and this silo's command rates and latency over the last seconds (default 300)")
+        }).WithName("dashboardOverview").WithSummary("Silos, activations, and this silo's command rates and latency over the last seconds (default 300)")
             .Produces<DashboardOverview>().ProducesProblem(400);
 
         api.MapGet("/projections", async (PgEventStore store, [Microsoft.AspNetCore.Mvc.FromServices] IEnumerable<IHostedService> hosted, CancellationToken ct) =>
@@ -134,7 +134,7 @@ public static class DashboardEndpoints
                     runner?.IsLeader, total == 0 ? 1.0 : Math.Round((double)s.EventsApplied / total, 4), 0));
             }
             return Results.Ok(list);
-        }).WithSummary("Each projection's checkpoint, lag, runner and rebuild progress").Produces<List<DashboardProjection>>();
+        }).WithName("dashboardProjections").WithSummary("Each projection's checkpoint, lag, runner and rebuild progress").Produces<List<DashboardProjection>>();
 
         api.MapGet("/timers", async (int? limit, HttpContext http, TimerStore timers, TimeProvider clock, CancellationToken ct) =>
         {
@@ -162,7 +162,7 @@ public static class DashboardEndpoints
                     pending = r.GetInt64(10);
                 }
             return Results.Ok(new DashboardTimers(now, due, pending, rows));
-        }).WithSummary("Timers due now and the next pending ones").Produces<DashboardTimers>().ProducesProblem(400);
+        }).WithName("dashboardTimers").WithSummary("Timers due now and the next pending ones").Produces<DashboardTimers>().ProducesProblem(400);
 
         api.MapGet("/rejections", async (int? minutes, HttpContext http, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
         {
@@ -188,7 +188,7 @@ public static class DashboardEndpoints
             var recent = await AuditTailAsync(store, scope, 10,
                 "AND outcome IN ('rejected', 'refused') AND audit_position > (SELECT coalesce(max(audit_position), 0) - 10000 FROM audit_log)", ct);
             return Results.Ok(new DashboardRejections(since, counts, recent));
-        }).WithSummary("Rejected and refused requests by code in the last minutes (default 60), and the newest ten")
+        }).WithName("dashboardRejections").WithSummary("Rejected and refused requests by code in the last minutes (default 60), and the newest ten")
             .Produces<DashboardRejections>().ProducesProblem(400);
 
         api.MapGet("/audit", async (int? limit, HttpContext http, PgEventStore store, CancellationToken ct) =>
@@ -196,14 +196,14 @@ public static class DashboardEndpoints
             var n = limit ?? 25;
             if (n is < 1 or > 500) throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 500");
             return Results.Ok(await AuditTailAsync(store, Scope(http), n, "", ct));
-        }).WithSummary("The newest audit records, newest first (the caller's institution unless root)")
+        }).WithName("dashboardAuditTail").WithSummary("The newest audit records, newest first (the caller's institution unless root)")
             .Produces<List<AuditEntry>>().ProducesProblem(400);
 
         api.MapGet("/streams/{streamId}", async (string streamId, HttpContext http, PgEventStore store, CancellationToken ct) =>
         {
             var info = await StreamAsync(store, http, streamId, ct);
             return info is null ? StreamNotFound(streamId) : Results.Ok(info);
-        }).WithSummary("A stream's head: type, tenant, version, last hash (account-{id}, deal-{id}, payment-{uetr}, ...)")
+        }).WithName("dashboardStream").WithSummary("A stream's head: type, tenant, version, last hash (account-{id}, deal-{id}, payment-{uetr}, ...)")
             .Produces<StreamInfo>().ProducesProblem(404);
 
         api.MapGet("/streams/{streamId}/events", async (string streamId, long? after, int? limit, HttpContext http, PgEventStore store, CancellationToken ct) =>
@@ -215,7 +215,7 @@ public static class DashboardEndpoints
             return Results.Ok(events.Select(e => new AuditEvent(e.GlobalPosition, e.Version, e.EventType, e.SchemaVersion,
                 JsonNode.Parse(e.DataJson), JsonNode.Parse(e.MetadataJson), e.OccurredAt, e.RecordedAt,
                 Convert.ToHexStringLower(e.PrevHash), Convert.ToHexStringLower(e.Hash))).ToList());
-        }).WithSummary("A stream's events with data, metadata and hashes, in version order").Produces<List<AuditEvent>>().ProducesProblem(400).ProducesProblem(404);
+        }).WithName("dashboardStreamEvents").WithSummary("A stream's events with data, metadata and hashes, in version order").Produces<List<AuditEvent>>().ProducesProblem(400).ProducesProblem(404);
 
         api.MapGet("/streams/{streamId}/state", async (string streamId, string? at, HttpContext http, PgEventStore store, CancellationToken ct) =>
         {
@@ -232,7 +232,7 @@ public static class DashboardEndpoints
                 throw new BadRequestException("unknown_stream_type", $"streams of type '{info.StreamType}' cannot be folded here; their events can be read");
             var (state, version) = await fold(store, streamId, when, ct);
             return Results.Ok(new StreamState(streamId, info.StreamType, when, version, state));
-        }).WithSummary("A stream's state folded from its events, now or as of ?at= (occurred_at, inclusive)")
+        }).WithName("dashboardStreamState").WithSummary("A stream's state folded from its events, now or as of ?at= (occurred_at, inclusive)")
             .Produces<StreamState>().ProducesProblem(400).ProducesProblem(404);
 
         api.MapGet("/streams/{streamId}/verify", async (string streamId, HttpContext http, PgEventStore store, CancellationToken ct) =>
@@ -241,7 +241,7 @@ public static class DashboardEndpoints
             var check = await StreamChainVerifier.VerifyAsync(store, streamId, ct);
             return Results.Ok(new StreamVerification(streamId, check.Ok, check.HeadVersion, check.EventsChecked,
                 check.Broken?.Version, check.Broken?.GlobalPosition, check.Broken?.Reason));
-        }).WithSummary("Recomputes the stream's SHA-256 hash chain and names the first broken link").Produces<StreamVerification>().ProducesProblem(404);
+        }).WithName("dashboardStreamVerify").WithSummary("Recomputes the stream's SHA-256 hash chain and names the first broken link").Produces<StreamVerification>().ProducesProblem(404);
     }
 
     private static double Rate(long count, int seconds) => seconds == 0 ? 0 : Math.Round((double)count / seconds, 2);
