@@ -323,6 +323,47 @@ public class ClientSdkTests : IClassFixture<PgDatabase>
     }
 
     [Fact]
+    public async Task Timeouts_refused_connections_and_rate_limits_are_retried_safely_and_cancellation_is_not()
+    {
+        await using var silo = new SiloFactory(_db);
+        var (_, writerClient, _, _) = await TenantAsync(silo);
+        var key = writerClient.Options.ApiKey!;
+        var alice = Id("alice");
+        await writerClient.Accounts.OpenAsync(new OpenAccountRequest(alice, "Alice", "EUR"));
+        await writerClient.Accounts.DepositAsync(alice, new MoneyRequest(1m, "EUR"));   // opens the institution's cash account first
+
+        // The answer comes too late for the attempt timeout: the retry gets the stored answer, applied once.
+        var slow = new FaultHandler(FaultHandler.Fault.SlowAnswerAfterApplying, failures: 1);
+        var before = await _db.EventCountAsync();
+        var deposit = await Sdk(silo, key, slow, o => o.AttemptTimeout = TimeSpan.FromMilliseconds(500)).Accounts.DepositAsync(alice, new MoneyRequest(7m, "EUR"));
+        Assert.Equal((2, 8m), (slow.Requests, deposit.Accounts.Single(a => a.AccountId == alice).Balance));
+        Assert.Single(slow.Keys.Distinct());
+        Assert.Equal(before + 2, await _db.EventCountAsync());
+
+        // A write the silo does not deduplicate is repeated when the connection was refused (the silo never saw it)...
+        var refused = new FaultHandler(FaultHandler.Fault.RefuseConnection, failures: 2);
+        var institution = SiloFactory.NewInstitution();
+        Assert.Equal(institution, (await Sdk(silo, SiloFactory.RootKey, refused).Institutions.CreateAsync(institution)).InstitutionId);
+        Assert.Equal(3, refused.Requests);
+        // ... and after a 429 (rate limited: not processed), honouring Retry-After.
+        var limited = new FaultHandler(FaultHandler.Fault.TooManyRequests, failures: 1);
+        var created = await Sdk(silo, SiloFactory.RootKey, limited).Institutions.CreateKeyAsync(institution, ApiKeyRole.Auditor);
+        Assert.Equal((2, "auditor"), (limited.Requests, created.Role));
+
+        // Retries give up after MaxRetries with the last transient answer as a typed exception.
+        var unavailable = new FaultHandler(FaultHandler.Fault.TooManyRequests, failures: 100);
+        var gaveUp = await Assert.ThrowsAsync<EscrowProblemException>(() => Sdk(silo, key, unavailable, o => o.MaxRetries = 2).Accounts.GetAsync(alice));
+        Assert.Equal((429, null, 3), (gaveUp.Status, gaveUp.Code, unavailable.Requests));
+
+        // The caller's cancellation ends the call at once and is not retried.
+        var hang = new FaultHandler(FaultHandler.Fault.Hang, failures: 100);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Sdk(silo, key, hang).Accounts.DepositAsync(alice, new MoneyRequest(1m, "EUR"), cancellationToken: cts.Token));
+        Assert.Equal(1, hang.Requests);
+        Assert.Equal(8m, (await writerClient.Accounts.GetAsync(alice)).Balance);
+    }
+
+    [Fact]
     public async Task AddEscrowClient_registers_a_client_from_IHttpClientFactory()
     {
         await using var silo = new SiloFactory(_db);
@@ -363,12 +404,14 @@ public class ClientSdkTests : IClassFixture<PgDatabase>
     }
 
     /// <summary>
-    /// Lets the first <c>failures</c> requests reach the silo (so they are applied), then loses the answer: either
-    /// the connection drops (<see cref="HttpRequestException"/>) or a proxy answers 503 with <c>Retry-After: 0</c>.
+    /// Fails the first <c>failures</c> requests. The "after applying" faults let the request reach the silo (so it is
+    /// applied) and then lose the answer: the connection drops (<see cref="HttpRequestException"/>), a proxy answers 503
+    /// with <c>Retry-After: 0</c>, or the answer comes too late for the attempt's timeout. The others never reach the
+    /// silo: the connection is refused, a proxy answers 429 with <c>Retry-After: 0</c>, or the request hangs until cancelled.
     /// </summary>
     internal sealed class FaultHandler(FaultHandler.Fault fault, int failures) : DelegatingHandler
     {
-        public enum Fault { DropAnswer, ServiceUnavailableAfterApplying }
+        public enum Fault { DropAnswer, ServiceUnavailableAfterApplying, SlowAnswerAfterApplying, RefuseConnection, TooManyRequests, Hang }
 
         private int _requests;
         public int Requests => _requests;
@@ -379,18 +422,40 @@ public class ClientSdkTests : IClassFixture<PgDatabase>
             var n = Interlocked.Increment(ref _requests);
             lock (Keys)
                 if (request.Headers.TryGetValues("Idempotency-Key", out var k)) Keys.Add(k.Single());
-            var response = await base.SendAsync(request, cancellationToken);
-            if (n > failures) return response;
-            response.Dispose();   // the silo has answered (and applied the command); the client never sees it
-            if (fault == Fault.DropAnswer)
-                throw new HttpRequestException(HttpRequestError.ResponseEnded, "simulated: the connection dropped before the answer arrived");
-            var unavailable = new HttpResponseMessage(HttpStatusCode.ServiceUnavailable)
+            if (n > failures) return await base.SendAsync(request, cancellationToken);
+            switch (fault)
             {
-                Content = new StringContent("<html>503 Service Temporarily Unavailable</html>", System.Text.Encoding.UTF8, "text/html"),
+                case Fault.RefuseConnection:
+                    throw new HttpRequestException(HttpRequestError.ConnectionError, "simulated: connection refused");
+                case Fault.TooManyRequests:
+                    return Transient(HttpStatusCode.TooManyRequests, request);
+                case Fault.Hang:
+                    await Task.Delay(Timeout.Infinite, cancellationToken);
+                    throw new InvalidOperationException("unreachable");
+            }
+            var response = await base.SendAsync(request, cancellationToken);
+            response.Dispose();   // the silo has answered (and applied the command); the client never sees it
+            switch (fault)
+            {
+                case Fault.DropAnswer:
+                    throw new HttpRequestException(HttpRequestError.ResponseEnded, "simulated: the connection dropped before the answer arrived");
+                case Fault.SlowAnswerAfterApplying:
+                    await Task.Delay(Timeout.Infinite, cancellationToken);   // until the client's attempt timeout gives up
+                    throw new InvalidOperationException("unreachable");
+                default:
+                    return Transient(HttpStatusCode.ServiceUnavailable, request);
+            }
+        }
+
+        private static HttpResponseMessage Transient(HttpStatusCode status, HttpRequestMessage request)
+        {
+            var r = new HttpResponseMessage(status)
+            {
+                Content = new StringContent($"<html>{(int)status} from the proxy</html>", System.Text.Encoding.UTF8, "text/html"),
                 RequestMessage = request,
             };
-            unavailable.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.Zero);
-            return unavailable;
+            r.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.Zero);
+            return r;
         }
     }
 }

@@ -99,8 +99,9 @@ public partial class OpenApiDocumentTests : IClassFixture<PgDatabase>
                     var header = op.TryGetProperty("parameters", out var ps)
                         ? ps.EnumerateArray().FirstOrDefault(p => Text(p, "name") == "Idempotency-Key" && Text(p, "in") == "header")
                         : default;
-                    if (header.ValueKind != JsonValueKind.Object || !header.TryGetProperty("required", out var req) || !req.GetBoolean())
-                        failures.Add($"{name}: the required Idempotency-Key header is not documented");
+                    var required = header.ValueKind == JsonValueKind.Object && header.TryGetProperty("required", out var req) && req.GetBoolean();
+                    if (header.ValueKind != JsonValueKind.Object || required != idempotency.Required)
+                        failures.Add($"{name}: the Idempotency-Key header is not documented (required: {idempotency.Required})");
                 }
                 foreach (var status in expected)
                     if (!codes.ContainsKey(status.ToString(System.Globalization.CultureInfo.InvariantCulture)))

@@ -5,11 +5,11 @@ using Microsoft.OpenApi;
 namespace Escrow.Silo.Http;
 
 /// <summary>
-/// Marks an endpoint that reads the <c>Idempotency-Key</c> header (missing: 400 <c>idempotency_key_required</c>).
-/// <see cref="Deduplicates"/>: a retry with the same key is answered from the stored answer and the key reused
-/// with another request is refused (422 <c>idempotency_key_reused</c>).
+/// Marks an endpoint that reads the <c>Idempotency-Key</c> header (when <see cref="Required"/>, missing: 400
+/// <c>idempotency_key_required</c>). <see cref="Deduplicates"/>: a retry with the same key is answered from the stored
+/// answer and the key reused with another request is refused (422 <c>idempotency_key_reused</c>).
 /// </summary>
-public sealed record IdempotencyKeyMetadata(bool Deduplicates);
+public sealed record IdempotencyKeyMetadata(bool Deduplicates, bool Required = true);
 
 /// <summary>The roles an endpoint admits (set by <see cref="Tenancy.Authorization.RequireRoles"/>); anyone else gets 403.</summary>
 public sealed record RequiredRolesMetadata(IReadOnlyList<Tenancy.Role> Roles);
@@ -41,9 +41,9 @@ public static class ApiDocs
     /// A command that takes an <c>Idempotency-Key</c>: documents the header, 400 (key missing or malformed
     /// body) and, when the silo stores answers under the key, 422 (key reused with another request).
     /// </summary>
-    public static RouteHandlerBuilder IdempotentCommand(this RouteHandlerBuilder builder, bool deduplicates = true)
+    public static RouteHandlerBuilder IdempotentCommand(this RouteHandlerBuilder builder, bool deduplicates = true, bool keyRequired = true)
     {
-        builder.WithMetadata(new IdempotencyKeyMetadata(deduplicates));
+        builder.WithMetadata(new IdempotencyKeyMetadata(deduplicates, keyRequired));
         return deduplicates ? builder.Problems(400, 422) : builder.Problems(400);
     }
 
@@ -60,7 +60,7 @@ public static class ApiDocs
                 {
                     Name = CommandRequests.IdempotencyHeader,
                     In = ParameterLocation.Header,
-                    Required = true,
+                    Required = marker.Required,
                     Description = marker.Deduplicates
                         ? "1-200 characters, unique per logical command. A retry with the same key and request returns the first answer (same status and body) and appends nothing; the same key with another request is refused with 422 idempotency_key_reused."
                         : "1-200 characters; required, but this route does not store answers under it.",
