@@ -20,6 +20,8 @@ public static class EventRegistry
         new("AccountFrozen", 1, typeof(AccountFrozen)),
         new("AccountUnfrozen", 1, typeof(AccountUnfrozen)),
         new("AccountClosed", 1, typeof(AccountClosed)),
+        new("HoldPlaced", 1, typeof(HoldPlaced)),
+        new("HoldReleased", 1, typeof(HoldReleased)),
         new("DealCreated", 1, typeof(DealCreated)),
         new("DealFunded", 1, typeof(DealFunded)),
         new("DealReleased", 1, typeof(DealReleased)),

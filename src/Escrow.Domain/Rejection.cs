@@ -29,4 +29,12 @@ public static class RejectionCodes
     public const string PostingNotFound = "posting_not_found";
     public const string PostingAlreadyReversed = "posting_already_reversed";
     public const string ReversalOfReversal = "reversal_of_reversal";
+    /// <summary>A hold with this id is already open on the account.</summary>
+    public const string HoldExists = "hold_exists";
+    /// <summary>The account has no open hold with this id.</summary>
+    public const string HoldNotFound = "hold_not_found";
+    /// <summary>A debit capturing a hold names another amount or currency than the hold's.</summary>
+    public const string HoldMismatch = "hold_mismatch";
+    /// <summary>An account with open holds cannot be closed.</summary>
+    public const string HoldsPending = "holds_pending";
 }

@@ -12,6 +12,10 @@ namespace Escrow.Domain.Accounts;
 /// <item>Postings may not be back-dated before an account's last activity (<c>backdated_posting</c>), so
 /// "balance as of T" is always a prefix of the stream.</item>
 /// <item>A posting is reversed at most once, and a reversal is not itself reversible.</item>
+/// <item>Holds (pending debits) count against the available balance at once: a debit or a new hold may not take the
+/// balance minus open holds below the floor. A debit that captures a hold (<see cref="Post.HoldId"/>) must match it
+/// exactly (<c>hold_mismatch</c>) and is allowed on a frozen account (the money was reserved before the freeze).
+/// An account with open holds cannot be closed (<c>holds_pending</c>).</item>
 /// </list>
 /// </summary>
 public static class Account
@@ -27,6 +31,8 @@ public static class Account
         FreezeAccount c => Freeze(Get(states, c.AccountId), c),
         UnfreezeAccount c => Unfreeze(Get(states, c.AccountId), c),
         CloseAccount c => Close(Get(states, c.AccountId), c),
+        PlaceHold c => Hold(Get(states, c.AccountId), c),
+        ReleaseHold c => Release(Get(states, c.AccountId), c),
         _ => throw new ArgumentOutOfRangeException(nameof(command), command.GetType().Name, "unknown account command"),
     };
 
@@ -37,11 +43,16 @@ public static class Account
             Exists = true, Owner = e.Owner, Currency = e.Currency, Kind = e.Kind,
             OverdraftLimit = e.OverdraftLimit, Status = AccountStatus.Open, OpenedAt = e.At, LastActivityAt = e.At,
         },
-        AccountDebited e => state with
+        AccountDebited e => (e.HoldId is { } captured ? WithoutHold(state, captured) : state) with
         {
             Balance = state.Balance - e.Amount, LastActivityAt = e.At, PostingCount = state.PostingCount + 1,
             ReversedPostings = e.ReversalOf is null ? state.ReversedPostings : state.ReversedPostings.Add(e.ReversalOf),
         },
+        HoldPlaced e => state with
+        {
+            Holds = state.Holds.SetItem(e.HoldId, e.Amount), Held = state.Held + e.Amount, LastActivityAt = Later(state.LastActivityAt, e.At),
+        },
+        HoldReleased e => WithoutHold(state, e.HoldId) with { LastActivityAt = Later(state.LastActivityAt, e.At) },
         AccountCredited e => state with
         {
             Balance = state.Balance + e.Amount, LastActivityAt = e.At, PostingCount = state.PostingCount + 1,
@@ -56,6 +67,9 @@ public static class Account
     /// <summary>Folds a whole history from the empty state.</summary>
     public static AccountState Fold(string accountId, IEnumerable<object> events) =>
         events.Aggregate(AccountState.Empty(accountId), Evolve);
+
+    private static AccountState WithoutHold(AccountState s, string holdId) =>
+        s.Holds.TryGetValue(holdId, out var amount) ? s with { Holds = s.Holds.Remove(holdId), Held = s.Held - amount } : s;
 
     private static DateTimeOffset Later(DateTimeOffset? a, DateTimeOffset b) => a is { } x && x > b ? x : b;
 
@@ -85,15 +99,15 @@ public static class Account
             return Decision.Reject(RejectionCodes.SameAccount, $"cannot post from account '{c.DebitAccount}' to itself");
         var debit = Get(states, c.DebitAccount);
         var credit = Get(states, c.CreditAccount);
-        var legs = CheckLegs(debit, credit, c.Amount, c.Currency, c.At);
+        var legs = CheckLegs(debit, credit, c.Amount, c.Currency, c.At, c.HoldId);
         if (legs is not null)
             return Decision.Reject(legs);
         return Decision.Accept(
-            new PendingEvent(debit.AccountId, new AccountDebited(c.PostingId, c.Amount, c.Currency, credit.AccountId, c.Kind, c.Reference, null, c.At)),
+            new PendingEvent(debit.AccountId, new AccountDebited(c.PostingId, c.Amount, c.Currency, credit.AccountId, c.Kind, c.Reference, null, c.At, c.HoldId)),
             new PendingEvent(credit.AccountId, new AccountCredited(c.PostingId, c.Amount, c.Currency, debit.AccountId, c.Kind, c.Reference, null, c.At)));
     }
 
-    private static Rejection? CheckLegs(AccountState debit, AccountState credit, decimal amount, string currencyCode, DateTimeOffset at)
+    private static Rejection? CheckLegs(AccountState debit, AccountState credit, decimal amount, string currencyCode, DateTimeOffset at, string? holdId = null)
     {
         foreach (var s in (ReadOnlySpan<AccountState>)[debit, credit])
         {
@@ -115,12 +129,49 @@ public static class Account
                 return new(RejectionCodes.BackdatedPosting,
                     $"posting time {at:O} precedes account '{s.AccountId}''s last activity {last:O}");
         }
-        if (debit.Status == AccountStatus.Frozen)
+        var reserved = 0m;
+        if (holdId is not null)
+        {
+            if (!debit.Holds.TryGetValue(holdId, out reserved))
+                return new(RejectionCodes.HoldNotFound, $"account '{debit.AccountId}' has no open hold '{holdId}'");
+            if (reserved != amount)
+                return new(RejectionCodes.HoldMismatch, $"hold '{holdId}' of account '{debit.AccountId}' is {reserved} {currencyCode}; the debit is {amount}");
+        }
+        else if (debit.Status == AccountStatus.Frozen)
             return new(RejectionCodes.AccountFrozen, $"account '{debit.AccountId}' is frozen and refuses debits");
-        if (debit.Floor is { } floor && debit.Balance - amount < floor)
+        if (debit.Floor is { } floor && debit.Balance - (debit.Held - reserved) - amount < floor)
             return new(RejectionCodes.InsufficientFunds,
-                $"account '{debit.AccountId}' has {debit.Available} {currencyCode} available, the debit is {amount}");
+                $"account '{debit.AccountId}' has {debit.Available + reserved} {currencyCode} available, the debit is {amount}");
         return null;
+    }
+
+    private static Decision Hold(AccountState s, PlaceHold c)
+    {
+        if (Lifecycle(s) is { } r) return Decision.Reject(r);
+        if (!Domain.Currency.TryParse(c.Currency, out var currency))
+            return Decision.Reject(RejectionCodes.UnknownCurrency, $"'{c.Currency}' is not an ISO 4217 currency code");
+        if (Money.ValidatePositive(c.Amount, currency.Value) is { } bad)
+            return Decision.Reject(bad);
+        if (s.Currency != c.Currency)
+            return Decision.Reject(RejectionCodes.CurrencyMismatch, $"account '{s.AccountId}' is kept in {s.Currency}, the hold is in {c.Currency}");
+        if (s.Status == AccountStatus.Frozen)
+            return Decision.Reject(RejectionCodes.AccountFrozen, $"account '{s.AccountId}' is frozen and refuses debits");
+        if (s.Holds.ContainsKey(c.HoldId))
+            return Decision.Reject(RejectionCodes.HoldExists, $"account '{s.AccountId}' already has an open hold '{c.HoldId}'");
+        if (s.LastActivityAt is { } last && c.At < last)
+            return Decision.Reject(RejectionCodes.BackdatedPosting, $"hold time {c.At:O} precedes account '{s.AccountId}''s last activity {last:O}");
+        if (s.Available is { } available && available < c.Amount)
+            return Decision.Reject(RejectionCodes.InsufficientFunds, $"account '{s.AccountId}' has {available} {c.Currency} available, the hold is {c.Amount}");
+        return Decision.Accept(new PendingEvent(s.AccountId, new HoldPlaced(c.HoldId, c.Amount, c.Currency, c.Reference, c.At)));
+    }
+
+    private static Decision Release(AccountState s, ReleaseHold c)
+    {
+        if (!s.Exists)
+            return Decision.Reject(RejectionCodes.AccountNotFound, $"account '{s.AccountId}' does not exist");
+        if (!s.Holds.TryGetValue(c.HoldId, out var amount))
+            return Decision.Reject(RejectionCodes.HoldNotFound, $"account '{s.AccountId}' has no open hold '{c.HoldId}'");
+        return Decision.Accept(new PendingEvent(s.AccountId, new HoldReleased(c.HoldId, amount, c.Reason, Later(s.LastActivityAt, c.At))));
     }
 
     private static Decision Reverse(IReadOnlyDictionary<string, AccountState> states, ReversePosting c)
@@ -168,6 +219,8 @@ public static class Account
         if (Lifecycle(s) is { } r) return Decision.Reject(r);
         if (s.Balance != 0)
             return Decision.Reject(RejectionCodes.BalanceNotZero, $"account '{s.AccountId}' has balance {s.Balance} {s.Currency}; only a zero balance may be closed");
+        if (!s.Holds.IsEmpty)
+            return Decision.Reject(RejectionCodes.HoldsPending, $"account '{s.AccountId}' has {s.Holds.Count} open hold(s) of {s.Held} {s.Currency}");
         return Decision.Accept(new PendingEvent(s.AccountId, new AccountClosed(c.At)));
     }
 

@@ -18,10 +18,12 @@ public sealed record OpenAccount(
 /// Move <paramref name="Amount"/> (major units, positive) from <paramref name="DebitAccount"/> to
 /// <paramref name="CreditAccount"/>. Deposits, withdrawals and transfers are all postings: a deposit
 /// debits the operator's cash (or clearing) account, a withdrawal credits it, so every currency sums to zero.
+/// With <paramref name="HoldId"/> the debit captures that open hold of the debit account (same amount): the money
+/// reserved by <see cref="PlaceHold"/> is now debited, even if the account was frozen since the hold was placed.
 /// </summary>
 public sealed record Post(
     string PostingId, string DebitAccount, string CreditAccount, decimal Amount, string Currency,
-    PostingKind Kind, string? Reference, DateTimeOffset At)
+    PostingKind Kind, string? Reference, DateTimeOffset At, string? HoldId = null)
     : AccountCommand(At)
 {
     public override IReadOnlyList<string> Streams => [DebitAccount, CreditAccount];
@@ -56,6 +58,24 @@ public sealed record UnfreezeAccount(string AccountId, string? Reason, DateTimeO
 }
 
 public sealed record CloseAccount(string AccountId, DateTimeOffset At) : AccountCommand(At)
+{
+    public override IReadOnlyList<string> Streams => [AccountId];
+}
+
+/// <summary>
+/// Reserve <paramref name="Amount"/> (major units, positive, <paramref name="Currency"/> = the account's) on
+/// <paramref name="AccountId"/> under <paramref name="HoldId"/>: a pending debit that counts against the available
+/// balance at once (DESIGN: money invariants). Refused like a debit: <c>insufficient_funds</c>, <c>account_frozen</c>,
+/// <c>account_closed</c>; a second hold with the same id is <c>hold_exists</c>.
+/// </summary>
+public sealed record PlaceHold(string AccountId, string HoldId, decimal Amount, string Currency, string? Reference, DateTimeOffset At)
+    : AccountCommand(At)
+{
+    public override IReadOnlyList<string> Streams => [AccountId];
+}
+
+/// <summary>Void open hold <paramref name="HoldId"/> of <paramref name="AccountId"/> (<c>hold_not_found</c> when there is none).</summary>
+public sealed record ReleaseHold(string AccountId, string HoldId, string? Reason, DateTimeOffset At) : AccountCommand(At)
 {
     public override IReadOnlyList<string> Streams => [AccountId];
 }

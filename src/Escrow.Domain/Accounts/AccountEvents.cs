@@ -40,14 +40,29 @@ public sealed record AccountOpened(
 /// <see cref="AccountCredited"/> with the same posting id on <paramref name="Counterparty"/>'s stream,
 /// committed in the same transaction.
 /// </summary>
+/// <para><paramref name="HoldId"/> (absent from the stored JSON when null) names the hold this debit captures: the
+/// hold's amount stops counting against the available balance in the same event (see <see cref="HoldPlaced"/>).</para>
 public sealed record AccountDebited(
     string PostingId, decimal Amount, string Currency, string Counterparty, PostingKind Kind,
-    string? Reference, string? ReversalOf, DateTimeOffset At) : IAccountEvent;
+    string? Reference, string? ReversalOf, DateTimeOffset At,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    string? HoldId = null) : IAccountEvent;
 
 /// <summary>Stored name <c>AccountCredited</c>, schema 1: the credit leg of a posting; the balance rises by <paramref name="Amount"/>.</summary>
 public sealed record AccountCredited(
     string PostingId, decimal Amount, string Currency, string Counterparty, PostingKind Kind,
     string? Reference, string? ReversalOf, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>
+/// Stored name <c>HoldPlaced</c>, schema 1: <paramref name="Amount"/> (major units, positive) of the account's money is
+/// reserved under <paramref name="HoldId"/> (a pending debit, e.g. an initiated payment). The balance does not change;
+/// the available balance falls at once. A hold ends either captured by a debit that names it
+/// (<see cref="AccountDebited.HoldId"/>) or released (<see cref="HoldReleased"/>).
+/// </summary>
+public sealed record HoldPlaced(string HoldId, decimal Amount, string Currency, string? Reference, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>Stored name <c>HoldReleased</c>, schema 1: hold <paramref name="HoldId"/> is voided; its amount is available again.</summary>
+public sealed record HoldReleased(string HoldId, decimal Amount, string? Reason, DateTimeOffset At) : IAccountEvent;
 
 /// <summary>Stored name <c>AccountFrozen</c>, schema 1.</summary>
 public sealed record AccountFrozen(string? Reason, DateTimeOffset At) : IAccountEvent;

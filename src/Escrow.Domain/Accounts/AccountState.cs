@@ -26,12 +26,18 @@ public sealed record AccountState
     /// <summary>Posting ids already reversed on this account (a posting is reversed at most once).</summary>
     public ImmutableHashSet<string> ReversedPostings { get; init; } = ImmutableHashSet<string>.Empty;
 
+    /// <summary>Open holds by hold id: amounts (major units) reserved for pending debits.</summary>
+    public ImmutableDictionary<string, decimal> Holds { get; init; } = ImmutableDictionary<string, decimal>.Empty;
+
+    /// <summary>The sum of <see cref="Holds"/>: money reserved but not yet debited.</summary>
+    public decimal Held { get; init; }
+
     /// <summary>
     /// The lowest balance a debit may leave: minus the overdraft limit for a customer account,
     /// none (<c>null</c>) for the operator's internal and external accounts.
     /// </summary>
     public decimal? Floor => Kind == AccountKind.Customer ? -OverdraftLimit : null;
 
-    /// <summary>Balance minus the floor: what a debit may take now (unbounded accounts report <c>null</c>).</summary>
-    public decimal? Available => Floor is { } f ? Balance - f : null;
+    /// <summary>Balance minus open holds minus the floor: what a debit may take now (unbounded accounts report <c>null</c>).</summary>
+    public decimal? Available => Floor is { } f ? Balance - Held - f : null;
 }
