@@ -18,6 +18,8 @@ public enum PostingKind
     Withdrawal,
     Transfer,
     Reversal,
+    /// <summary>A leg of a cross-border payment: settlement, FX conversion or return (issue 4).</summary>
+    Payment,
 }
 
 public enum AccountStatus

@@ -274,7 +274,7 @@ public static class Payment
         return Emit(s, new PaymentInitiated(
             c.Uetr, m.Info.MessageId, m.EndToEndId, m.Settlement.Amount, currency, m.SettlementDate,
             m.Debtor.Name, m.Debtor.Account, m.DebtorAgent.Id, m.Creditor.Name, m.Creditor.Account, m.CreditorAgent.Id,
-            fingerprint, m.RawXml, c.At));
+            fingerprint, m.RawXml, c.At, c.Booking));
     }
 
     private static Decision DecideValidate(PaymentState s, ValidatePayment c) => (s.Status, c.FailureReason) switch

@@ -22,8 +22,9 @@ public sealed record ResolveProxy(string Uetr, string? CreditorName, string Cred
 
 public sealed record FailProxyResolution(string Uetr, string Reason, DateTimeOffset At) : PaymentCommand(Uetr, At);
 
-/// <summary>Initiate with a parsed pacs.008 (its UETR is the payment's).</summary>
-public sealed record InitiatePayment(CreditTransferMessage Message, DateTimeOffset At) : PaymentCommand(Message.Uetr, At);
+/// <summary>Initiate with a parsed pacs.008 (its UETR is the payment's). <paramref name="Booking"/>: how the host will move
+/// money for it (null: a pass-through payment, no account of this ledger is a party).</summary>
+public sealed record InitiatePayment(CreditTransferMessage Message, DateTimeOffset At, PaymentBooking? Booking = null) : PaymentCommand(Message.Uetr, At);
 
 /// <summary>Record the host's validation result: <paramref name="FailureReason"/> null means valid.</summary>
 public sealed record ValidatePayment(string Uetr, string? FailureReason, DateTimeOffset At) : PaymentCommand(Uetr, At);

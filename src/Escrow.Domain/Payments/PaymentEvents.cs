@@ -36,12 +36,16 @@ public sealed record ProxyResolutionFailed(string Uetr, string Reason, DateTimeO
 /// <c>PAYMENT_INITIATED</c>: the pacs.008. <paramref name="Fingerprint"/> is the canonical business content
 /// (ids, amount, parties, agent ids — not names or addresses of agents, nor whitespace) used to tell an
 /// identical re-delivery (no-op) from a conflicting second pacs.008 for the same UETR.
-/// <paramref name="RawXml"/> is the message as received, kept for audit.
+/// <paramref name="RawXml"/> is the message as received, kept for audit. <paramref name="Booking"/> (absent from the
+/// stored JSON when null) is how the payment moves money in this ledger, fixed at initiation (see
+/// <see cref="PaymentBooking"/>); null means the payment only passes through (no account of ours is a party).
 /// </summary>
 public sealed record PaymentInitiated(
     string Uetr, string? MessageId, string? EndToEndId, decimal Amount, string Currency, DateOnly? SettlementDate,
     string? DebtorName, string? DebtorAccount, string? DebtorAgent, string? CreditorName, string? CreditorAccount,
-    string? CreditorAgent, string Fingerprint, string? RawXml, DateTimeOffset At) : IPaymentEvent;
+    string? CreditorAgent, string Fingerprint, string? RawXml, DateTimeOffset At,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    PaymentBooking? Booking = null) : IPaymentEvent;
 
 /// <summary><c>PAYMENT_VALIDATED</c>: the instruction passed validation (schema, sanctions, limits — the host's checks).</summary>
 public sealed record PaymentValidated(string Uetr, DateTimeOffset At) : IPaymentEvent;
