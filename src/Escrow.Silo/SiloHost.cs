@@ -81,6 +81,21 @@ public static class SiloHost
         });
         services.AddSingleton<Deals.DealService>();
         services.AddSingleton(sp => new Deals.DealTemplateStore(sp.GetRequiredService<NpgsqlDataSource>()));
+        // Payments (issue 4): their own host over payment and account streams, the reference data, the ISO 20022 importer.
+        services.AddSingleton(sp => new Payments.PaymentDirectory(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
+            return new Payments.PaymentService(sp.GetRequiredService<PgEventStore>(),
+                new AggregateHostOptions { IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds), MaxConcurrencyRetries = o.MaxConcurrencyRetries },
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Payments.PaymentDirectory>());
+        });
+        services.AddSingleton(sp =>
+        {
+            var dir = sp.GetRequiredService<IOptions<SiloOptions>>().Value.ResolveIsoSchemaDirectory();
+            return new Payments.IsoMessageImporter(sp.GetRequiredService<Payments.PaymentService>(),
+                dir is null ? null : new Escrow.Domain.Iso20022.IsoSchemaValidator(dir));
+        });
         services.AddSingleton(sp => new Timers.TimerStore(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton<Timers.ITimerHandler, Deals.DealExpiryHandler>();
         services.AddSingleton(sp => new Timers.TimerFirer(sp.GetRequiredService<Timers.TimerStore>(), sp.GetServices<Timers.ITimerHandler>(),
@@ -122,6 +137,7 @@ public static class SiloHost
         var api = app.MapGroup("").Problems(401);
         api.MapLedger();
         api.MapDeals();
+        api.MapPayments();
         api.MapCluster();
         api.MapTenancy();
         // The dashboard's page is public (it asks for a key); its API group documents its own 401.

@@ -30,4 +30,21 @@ public sealed class SiloOptions
     public string? RootApiKey { get; set; }
     /// <summary>How long a silo trusts a looked-up API key before looking it up again.</summary>
     public int KeyCacheSeconds { get; set; } = 60;
+
+    /// <summary>
+    /// Directory of the ISO 20022 base schemas (<c>*.xsd</c>) that received messages are validated against, by exact
+    /// namespace version. Default: <c>$ESCROW_DATA_DIR/iso20022/xsd-iso-base</c>, else <c>../shared/data/iso20022/xsd-iso-base</c>
+    /// when it exists; without one, messages are parsed but not schema-validated.
+    /// </summary>
+    public string? IsoSchemaDirectory { get; set; }
+
+    /// <summary>The schema directory to use, or null when none exists.</summary>
+    public string? ResolveIsoSchemaDirectory()
+    {
+        if (!string.IsNullOrEmpty(IsoSchemaDirectory))
+            return Directory.Exists(IsoSchemaDirectory) ? IsoSchemaDirectory : throw new DirectoryNotFoundException($"Escrow:IsoSchemaDirectory '{IsoSchemaDirectory}' does not exist");
+        var data = Environment.GetEnvironmentVariable("ESCROW_DATA_DIR") is { Length: > 0 } d ? d : Path.Combine("..", "shared", "data");
+        var dir = Path.Combine(data, "iso20022", "xsd-iso-base");
+        return Directory.Exists(dir) ? Path.GetFullPath(dir) : null;
+    }
 }

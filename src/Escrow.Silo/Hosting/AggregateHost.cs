@@ -6,12 +6,16 @@ using Escrow.EventStore;
 
 namespace Escrow.Silo.Hosting;
 
-/// <summary>How an aggregate type folds: the pure functions the host needs.</summary>
+/// <summary>
+/// How an aggregate type folds: the pure functions the host needs. <paramref name="TypeOf"/> names the stream type
+/// recorded for a new stream when a host folds streams of several types (default: <paramref name="StreamType"/>).
+/// </summary>
 public sealed record AggregateDefinition<TState>(
     string StreamType,
     Func<string, TState> Empty,
     Func<TState, object, TState> Evolve,
-    int SnapshotSchemaVersion) where TState : class;
+    int SnapshotSchemaVersion,
+    Func<string, string>? TypeOf = null) where TState : class;
 
 public sealed record AggregateHostOptions
 {
@@ -190,7 +194,7 @@ public sealed class AggregateHost<TState>(
                                 context.Actor, context.Tenant, context.IdempotencyKey),
                             OccurredAt(pe.Event));
                     }).ToList();
-                    appends.Add(new StreamAppend(a.StreamId, definition.StreamType, a.Version > 0 && a.Tenant is not null ? a.Tenant : context.Tenant,
+                    appends.Add(new StreamAppend(a.StreamId, definition.TypeOf?.Invoke(a.StreamId) ?? definition.StreamType, a.Version > 0 && a.Tenant is not null ? a.Tenant : context.Tenant,
                         ExpectedVersion.Exactly(a.Version), a.LastHash, newEvents));
                 }
 

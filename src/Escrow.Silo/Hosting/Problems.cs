@@ -38,7 +38,7 @@ public static class Problems
     /// <summary>HTTP status of a domain rejection: unknown things are 404, everything else a 409 conflict with the current state.</summary>
     public static int StatusFor(string rejectionCode) => rejectionCode switch
     {
-        "account_not_found" or "posting_not_found" or "deal_not_found" or "template_not_found" => 404,
+        "account_not_found" or "posting_not_found" or "deal_not_found" or "template_not_found" or "unknown_uetr" => 404,
         _ => 409,
     };
 

@@ -6,13 +6,18 @@ using Escrow.Silo.Hosting;
 
 namespace Escrow.Silo.Ledger;
 
-/// <summary>What a ledger command answers on success.</summary>
+/// <summary>
+/// What a ledger command answers on success. Amounts in major units of <see cref="Currency"/>: <see cref="Held"/> is the sum of
+/// open holds (pending debits, e.g. initiated payments), <see cref="Available"/> = balance − held − floor (null for accounts
+/// without a floor).
+/// </summary>
 public sealed record AccountView(
     string AccountId, string Owner, string Currency, AccountKind Kind, AccountStatus Status,
-    decimal Balance, decimal? Available, decimal OverdraftLimit, long Version, DateTimeOffset? OpenedAt, DateTimeOffset? LastActivityAt)
+    decimal Balance, decimal? Available, decimal OverdraftLimit, long Version, DateTimeOffset? OpenedAt, DateTimeOffset? LastActivityAt,
+    decimal Held = 0)
 {
     public static AccountView From(AccountState s, long version) => new(
-        s.AccountId, s.Owner, s.Currency, s.Kind, s.Status, s.Balance, s.Available, s.OverdraftLimit, version, s.OpenedAt, s.LastActivityAt);
+        s.AccountId, s.Owner, s.Currency, s.Kind, s.Status, s.Balance, s.Available, s.OverdraftLimit, version, s.OpenedAt, s.LastActivityAt, s.Held);
 }
 
 /// <summary>The answer to a posting: its id and both accounts after it.</summary>
