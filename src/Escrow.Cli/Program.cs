@@ -119,6 +119,7 @@ BerkaCommand.Add(root);
 TenancyCommands.Add(root);
 BenchCommand.Add(root);
 DemoCommand.Add(root);
+PaymentsCommand.Add(root);
 
 try
 {

@@ -6,8 +6,8 @@ namespace Escrow.Silo.Payments;
 /// <summary>
 /// Orders a directory of ISO 20022 message files for replay. Files named like the Fedwire 2025 samples
 /// (<c>{Flow}_{Scenario|Variation}{n}[_Step{k}]_{message}</c>) are grouped by scenario (flow names compared without case:
-/// <c>Paymentreturn</c> = <c>PaymentReturn</c>) and replayed by step, a head.001 before the document it describes; every
-/// other file is its own group, in path order.
+/// <c>Paymentreturn</c> = <c>PaymentReturn</c>) and replayed by step, a head.001 before the document it describes; the
+/// other files of a directory form one group, in name order.
 /// </summary>
 public static partial class IsoFiles
 {
@@ -28,13 +28,13 @@ public static partial class IsoFiles
         return (step, m.Success && m.Groups["msg"].Value.StartsWith("head.001", StringComparison.Ordinal) ? 0 : 1, fileName);
     }
 
-    /// <summary>Every regular file under <paramref name="directory"/> (recursively), grouped (scenario or the file's own path) and ordered for replay.</summary>
+    /// <summary>Every regular file under <paramref name="directory"/> (recursively), grouped (scenario, else directory) and ordered for replay.</summary>
     public static IReadOnlyList<(string Group, IReadOnlyList<string> Files)> Groups(string directory) =>
         Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories)
             .Where(f => !Path.GetFileName(f).StartsWith('.') && !f.EndsWith(".xsd", StringComparison.OrdinalIgnoreCase) && !f.EndsWith(".md", StringComparison.OrdinalIgnoreCase))
             .GroupBy(f => ScenarioOf(Path.GetFileName(f)) is { } s
                 ? Path.GetRelativePath(directory, Path.GetDirectoryName(f)!).Replace('\\', '/') + ":" + s
-                : Path.GetRelativePath(directory, f).Replace('\\', '/'))
+                : Path.GetRelativePath(directory, Path.GetDirectoryName(f)!).Replace('\\', '/'))
             .OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => (g.Key, (IReadOnlyList<string>)g.OrderBy(f => OrderOf(Path.GetFileName(f))).ToList()))
             .ToList();
