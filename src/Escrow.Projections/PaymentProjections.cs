@@ -10,18 +10,22 @@ using NpgsqlTypes;
 namespace Escrow.Projections;
 
 /// <summary>
-/// Payment stream ids are <c>payment-{uetr}</c> (UETR a lower-case UUIDv4, ISO 20022 <c>PmtId/UETR</c>); stream
-/// type <see cref="Payment.StreamType"/>; the tenant is the stream's.
+/// Payment stream ids are <c>payment-{institution}-{uetr}</c> (UETR a lower-case UUIDv4, ISO 20022 <c>PmtId/UETR</c>, always
+/// the last 36 characters); stream type <see cref="Payment.StreamType"/>; the tenant is the stream's. A UETR is unique per
+/// institution, not cluster-wide: two institutions (or a sample scenario replayed in a tenant of its own) may hold the same UETR.
 /// </summary>
 public static class PaymentStreams
 {
     public const string Prefix = "payment-";
-    public static string StreamId(string uetr) => Prefix + uetr;
+    private const int UetrLength = 36;
+
+    public static string StreamId(string tenant, string uetr) => $"{Prefix}{tenant}-{uetr}";
+
     public static bool TryUetr(string streamId, out string uetr)
     {
-        if (streamId.StartsWith(Prefix, StringComparison.Ordinal))
+        if (streamId.StartsWith(Prefix, StringComparison.Ordinal) && streamId.Length > Prefix.Length + UetrLength + 1 && streamId[^(UetrLength + 1)] == '-')
         {
-            uetr = streamId[Prefix.Length..];
+            uetr = streamId[^UetrLength..];
             return true;
         }
         uetr = "";
@@ -88,7 +92,7 @@ public static class PaymentReadModel
     /// <summary>Event data fields left out of a timeline row's details: the key, the instant (own columns) and the bulky evidence.</summary>
     private static readonly string[] OmittedDetails = ["uetr", "at", "rawXml", "fingerprint"];
 
-    /// <summary>Applies one stored event of stream <c>payment-{uetr}</c> to its row (null before the first event).</summary>
+    /// <summary>Applies one stored event of stream <c>payment-{institution}-{uetr}</c> to its row (null before the first event).</summary>
     public static (PaymentStatusRow Row, PaymentTimelineRow Timeline) Apply(PaymentStatusRow? row, StoredEvent stored)
     {
         if (!PaymentStreams.TryUetr(stored.StreamId, out var uetr))
@@ -207,25 +211,27 @@ public sealed class PaymentsProjection : IProjection
     {
         var mine = events.Where(e => PaymentStreams.TryUetr(e.StreamId, out _)).ToList();
         if (mine.Count == 0) return;
-        var ids = mine.Select(e => e.StreamId[PaymentStreams.Prefix.Length..]).Distinct().ToArray();
+        // Rows are keyed by their stream (institution and UETR): the same UETR may exist in two institutions.
+        var ids = mine.Select(e => e.StreamId).Distinct().ToArray();
         var rows = new Dictionary<string, PaymentStatusRow>(StringComparer.Ordinal);
-        await using (var sel = new NpgsqlCommand($"SELECT {SelectList} FROM payment_status WHERE uetr = ANY($1)", connection, transaction))
+        await using (var sel = new NpgsqlCommand(
+            $"SELECT {SelectList} FROM payment_status WHERE (tenant, uetr) IN (SELECT * FROM unnest($1::text[], $2::text[]))", connection, transaction))
         {
-            sel.Parameters.Add(new() { Value = ids });
+            sel.Parameters.Add(new() { Value = ids.Select(id => id[PaymentStreams.Prefix.Length..^37]).ToArray() });
+            sel.Parameters.Add(new() { Value = ids.Select(id => id[^36..]).ToArray() });
             await using var r = await sel.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
                 var row = Read(r);
-                rows[row.Uetr] = row;
+                rows[PaymentStreams.StreamId(row.Tenant, row.Uetr)] = row;
             }
         }
 
         var timeline = new List<PaymentTimelineRow>(mine.Count);
         foreach (var e in mine)
         {
-            PaymentStreams.TryUetr(e.StreamId, out var uetr);
-            var (row, t) = PaymentReadModel.Apply(rows.GetValueOrDefault(uetr), e);
-            rows[uetr] = row;
+            var (row, t) = PaymentReadModel.Apply(rows.GetValueOrDefault(e.StreamId), e);
+            rows[e.StreamId] = row;
             timeline.Add(t);
         }
 
@@ -236,7 +242,7 @@ public sealed class PaymentsProjection : IProjection
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[], $9::numeric[],
                 $10::numeric[], $11::text[], $12::text[], $13::text[], $14::numeric[], $15::timestamptz[], $16::timestamptz[], $17::timestamptz[],
                 $18::numeric[], $19::bigint[], $20::bigint[], $21::timestamptz[], $22::jsonb[])
-            ON CONFLICT (uetr) DO UPDATE SET status = excluded.status, source_agent = excluded.source_agent,
+            ON CONFLICT (tenant, uetr) DO UPDATE SET status = excluded.status, source_agent = excluded.source_agent,
                 destination_agent = excluded.destination_agent, source_currency = excluded.source_currency,
                 destination_currency = excluded.destination_currency, source_amount = excluded.source_amount,
                 destination_amount = excluded.destination_amount, rate = excluded.rate, quote_id = excluded.quote_id, fxp_id = excluded.fxp_id,

@@ -119,6 +119,22 @@ public class PaymentHttpTests(PgDatabase db, ITestOutputHelper output) : IClassF
     }
 
     [Fact]
+    public async Task Two_institutions_may_hold_the_same_UETR_without_seeing_each_other()
+    {
+        await using var silo = new SiloFactory(db);
+        var (i1, i2) = (SiloFactory.NewInstitution(), SiloFactory.NewInstitution());
+        var (one, two) = (await silo.ClientForAsync(i1), await silo.ClientForAsync(i2));
+        var uetr = Guid.NewGuid().ToString("D");
+        Assert.Equal(HttpStatusCode.Created, (await PostMessageAsync(one, IsoWriter.Pacs008(Instruction(uetr, 10m, "USD", "A", "B"), "001.09"))).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await two.GetAsync($"/payments/{uetr}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await PostMessageAsync(two, IsoWriter.Pacs008(Instruction(uetr, 99m, "EUR", "C", "D"), "001.09"))).StatusCode);
+        Assert.Equal(10m, (await (await one.GetAsync($"/payments/{uetr}")).JsonAsync()).GetProperty("instruction").GetProperty("amount").GetDecimal());
+        Assert.Equal(99m, (await (await two.GetAsync($"/payments/{uetr}")).JsonAsync()).GetProperty("instruction").GetProperty("amount").GetDecimal());
+        await one.WaitForProjectionsAsync();
+        Assert.Equal(2L, await db.ScalarAsync<long>($"SELECT count(DISTINCT tenant) FROM payment_status WHERE uetr = '{uetr}' AND tenant IN ('{i1}', '{i2}')"));
+    }
+
+    [Fact]
     public async Task Every_sample_file_is_answered_without_a_server_error()
     {
         await using var silo = new SiloFactory(db);

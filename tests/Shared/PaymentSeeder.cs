@@ -24,7 +24,7 @@ public sealed class PaymentSeeder(PgEventStore store)
         var decision = Payment.Decide(state, command);
         if (decision.IsRejected) throw new InvalidOperationException($"{command.GetType().Name} for {command.Uetr} rejected: {decision.Rejection}");
         if (decision.Events.Count == 0) return 0;
-        var stream = PaymentStreams.StreamId(command.Uetr);
+        var stream = PaymentStreams.StreamId(tenant, command.Uetr);
         var head = _heads.GetValueOrDefault(stream, (0, HashChain.Genesis));
         var events = decision.Events.Select(pe =>
         {

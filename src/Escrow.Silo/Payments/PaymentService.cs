@@ -64,20 +64,13 @@ public sealed partial class PaymentService
         Host = new AggregateHost<object>(store, Definition, options with { SnapshotEvery = 0 }, clock);
     }
 
-    public const string StreamPrefix = "payment-";
-
     /// <summary>
-    /// The payment's stream: <c>payment-{tenant}-{uetr}</c>. A UETR is unique per institution, not across the cluster, so two
-    /// institutions (or a scenario replayed in a tenant of its own) can hold the same UETR without seeing each other.
+    /// The payment's stream: <c>payment-{tenant}-{uetr}</c> (<see cref="PaymentStreams"/>). A UETR is unique per institution, not
+    /// across the cluster, so two institutions (or a scenario replayed in a tenant of its own) can hold the same UETR.
     /// </summary>
-    public static string StreamId(string tenant, string uetr) => $"{StreamPrefix}{tenant}-{uetr}";
+    public static string StreamId(string tenant, string uetr) => PaymentStreams.StreamId(tenant, uetr);
 
-    /// <summary>The UETR (the stream id's last 36 characters) of a payment stream.</summary>
-    public static bool TryUetr(string streamId, out string uetr)
-    {
-        uetr = streamId.StartsWith(StreamPrefix, StringComparison.Ordinal) && streamId.Length > StreamPrefix.Length + 37 ? streamId[^36..] : "";
-        return uetr.Length > 0;
-    }
+    private static bool TryUetr(string streamId, out string uetr) => PaymentStreams.TryUetr(streamId, out uetr);
 
     public static AggregateDefinition<object> Definition { get; } = new(
         Payment.StreamType,
