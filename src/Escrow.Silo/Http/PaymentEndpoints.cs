@@ -66,8 +66,9 @@ public static class PaymentEndpoints
                 throw new BadRequestException(ex.Code, ex.Message);
             }
         }).RequireRoles(Role.Root, Role.Writer).Accepts<string>("application/xml").Produces<PaymentView>().Produces<PaymentView>(201)
-            .Produces<ImportReport>().ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422)
-            .WithSummary("Import one ISO 20022 message (pacs.008, pacs.002, pacs.004, camt.056, camt.029, camt.054, head.001)");
+            .Produces<ImportReport>(200).Problems(400, 403, 404, 409, 422)
+            .Doc("importIsoMessage", "Import one ISO 20022 message (pacs.008, pacs.002, pacs.004, camt.056, camt.029, camt.054, head.001)",
+                "Body: the XML. Idempotency-Key optional: an identical re-delivery is recognised by the payment and appends nothing.");
 
         payments.MapPost("/quotes", async (HttpContext http, PaymentService service, TimeProvider clock, CancellationToken ct) =>
         {
@@ -86,16 +87,16 @@ public static class PaymentEndpoints
                 ? new Rejection("no_fxp_for_pair", $"no FX provider of institution '{ctx.Tenant}' quotes {source.Code}→{target.Code}")
                 : null;
             return LedgerEndpoints.Result(await service.ExecuteAsync(commands, ctx, ct, refuse));
-        }).RequireRoles(Role.Root, Role.Writer).Accepts<QuoteRequest>("application/json").Produces<PaymentView>(201)
-            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(422).WithSummary("Request quotes from every FX provider for a currency pair");
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<QuoteRequest>("application/json").Produces<PaymentView>(201).IdempotentCommand().Problems(403, 409)
+            .Doc("requestQuotes", "Request quotes from every FX provider for a currency pair");
 
         payments.MapPost("/{uetr}/quote-selection", async (string uetr, HttpContext http, PaymentService service, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<SelectQuoteRequest>(http.Request, false, ct);
             if (string.IsNullOrEmpty(b.QuoteId)) throw new BadRequestException("missing_field", "'quoteId' is required");
             return LedgerEndpoints.Result(await service.ExecuteAsync(new SelectQuote(Uetr(uetr), b.QuoteId, LedgerService.Now), ctx, ct));
-        }).RequireRoles(Role.Root, Role.Writer).Accepts<SelectQuoteRequest>("application/json").Produces<PaymentView>()
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422).WithSummary("Select a quote (refused once it expired)");
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<SelectQuoteRequest>("application/json").Produces<PaymentView>().IdempotentCommand().Problems(403, 404, 409)
+            .Doc("selectQuote", "Select a quote (refused once it expired)");
 
         payments.MapPost("/{uetr}/proxy-resolution", async (string uetr, HttpContext http, PaymentService service, CancellationToken ct) =>
         {
@@ -110,7 +111,7 @@ public static class PaymentEndpoints
             return LedgerEndpoints.Result(await service.ExecuteAsync(
                 [new RequestProxyResolution(id, b.ProxyType, b.ProxyValue, LedgerService.Now), result], ctx, ct));
         }).RequireRoles(Role.Root, Role.Writer).Accepts<ProxyResolutionRequest>("application/json").Produces<PaymentView>().Produces<PaymentView>(201)
-            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(422).WithSummary("Resolve a proxy (phone, e-mail, IBAN) to the creditor's account");
+            .IdempotentCommand().Problems(403, 404, 409).Doc("resolveProxy", "Resolve a proxy (phone, e-mail, IBAN) to the creditor's account");
 
         payments.MapPost("/{uetr}/initiation", async (string uetr, HttpContext http, PaymentService service, IsoMessageImporter importer,
             PgEventStore store, TimeProvider clock, CancellationToken ct) =>
@@ -143,8 +144,8 @@ public static class PaymentEndpoints
                 : [new InitiatePayment(message, LedgerService.Now, booking), new ValidatePayment(id, failure, LedgerService.Now)];
             return LedgerEndpoints.Result(await service.ExecuteAsync(commands, ctx, ct, refuse));
         }).RequireRoles(Role.Root, Role.Writer).Accepts<InitiationRequest>("application/json").Produces<PaymentView>().Produces<PaymentView>(201)
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(422)
-            .WithSummary("Initiate a payment from a customer account: writes the pacs.008, holds the amount, validates and forwards");
+            .IdempotentCommand().Problems(403, 404, 409)
+            .Doc("initiatePayment", "Initiate a payment from a customer account: writes the pacs.008, holds the amount, validates and forwards");
 
         payments.MapGet("/{uetr}", async (string uetr, string? at, HttpContext http, PaymentService service, CancellationToken ct) =>
         {
@@ -160,7 +161,7 @@ public static class PaymentEndpoints
                 if (view is null) return UnknownUetr(id);
             }
             return Results.Ok(view);
-        }).Produces<PaymentView>().ProducesProblem(400).ProducesProblem(404).WithSummary("A payment now, or as of an instant (?at=, replayed from its events)");
+        }).Produces<PaymentView>().Problems(400, 404).Doc("getPayment", "A payment now, or as of an instant (?at=, replayed from its events)");
 
         payments.MapGet("/{uetr}/events", async (string uetr, long? after, int? limit, HttpContext http, PaymentService service, PgEventStore store, CancellationToken ct) =>
         {
@@ -171,7 +172,7 @@ public static class PaymentEndpoints
             return Results.Ok(events.Select(e => new AuditEvent(e.GlobalPosition, e.Version, e.EventType, e.SchemaVersion,
                 System.Text.Json.Nodes.JsonNode.Parse(e.DataJson), System.Text.Json.Nodes.JsonNode.Parse(e.MetadataJson), e.OccurredAt, e.RecordedAt,
                 Convert.ToHexStringLower(e.PrevHash), Convert.ToHexStringLower(e.Hash))).ToList());
-        }).Produces<IReadOnlyList<AuditEvent>>().ProducesProblem(400).ProducesProblem(404).WithSummary("The payment's stream with metadata and hash links (audit view)");
+        }).Produces<IReadOnlyList<AuditEvent>>().Problems(400, 404).Doc("getPaymentEvents", "The payment's stream with metadata and hash links (audit view)");
 
         payments.MapGet("/{uetr}/messages/{definition}", async (string uetr, string definition, HttpContext http, PaymentService service, CancellationToken ct) =>
         {
@@ -184,8 +185,8 @@ public static class PaymentEndpoints
                     $"payment {id} (status {state.Status}) has no {definition}: pacs.008 once initiated, pacs.002 once accepted or rejected, camt.054 once settled")),
                     Problems.ContentType, statusCode: 404)
                 : Results.Text(xml, "application/xml", Encoding.UTF8);
-        }).Produces<string>(200, "application/xml").ProducesProblem(400).ProducesProblem(404)
-            .WithSummary("The payment's messages: the pacs.008 as received or sent, a pacs.002 status report, a camt.054 notification");
+        }).Produces<string>(200, "application/xml").Problems(400, 404)
+            .Doc("getPaymentMessage", "The payment's messages: the pacs.008 as received or sent, a pacs.002 status report, a camt.054 notification");
 
         var fxps = app.MapGroup("/fxps").WithTags("Payments");
         fxps.MapPost("/{fxpId}/rates", async (string fxpId, HttpContext http, PaymentDirectory directory, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
@@ -205,11 +206,11 @@ public static class PaymentEndpoints
             await store.AppendAuditAsync(new AuditRecord(Guid.CreateVersion7(), clock.GetUtcNow(), ctx.Actor, ctx.Tenant, "PublishFxpRate",
                 AuditRecord.Accepted, 201, null, ctx.RequestHash, [], ctx.CorrelationId, ctx.IdempotencyKey), ct);
             return Results.Json(rate, statusCode: 201);
-        }).RequireRoles(Role.Root, Role.Writer).Accepts<FxpRateRequest>("application/json").Produces<FxpRate>(201).ProducesProblem(400)
-            .WithSummary("Publish an FX provider's rate for a currency pair");
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<FxpRateRequest>("application/json").Produces<FxpRate>(201).IdempotentCommand(deduplicates: false)
+            .Problems(403, 404).Doc("publishFxpRate", "Publish an FX provider's rate for a currency pair");
         fxps.MapGet("/rates", async (string? source, string? target, HttpContext http, PaymentDirectory directory, CancellationToken ct) =>
             Results.Ok(await directory.RatesAsync(http.GetCaller().ActingTenant(http.Request), source, target, ct)))
-            .Produces<IReadOnlyList<FxpRate>>().WithSummary("Current rates of the institution's FX providers");
+            .Produces<IReadOnlyList<FxpRate>>().Doc("listFxpRates", "Current rates of the institution's FX providers");
 
         var proxies = app.MapGroup("/proxies").WithTags("Payments");
         proxies.MapPost("/", async (HttpContext http, PaymentDirectory directory, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
@@ -224,14 +225,14 @@ public static class PaymentEndpoints
             await store.AppendAuditAsync(new AuditRecord(Guid.CreateVersion7(), clock.GetUtcNow(), ctx.Actor, ctx.Tenant, "RegisterProxy",
                 AuditRecord.Accepted, 201, null, ctx.RequestHash, [], ctx.CorrelationId, ctx.IdempotencyKey), ct);
             return Results.Json(entry, statusCode: 201);
-        }).RequireRoles(Role.Root, Role.Writer).Accepts<ProxyRequest>("application/json").Produces<ProxyEntry>(201).ProducesProblem(400)
-            .WithSummary("Register a proxy (alias) in the institution's directory");
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<ProxyRequest>("application/json").Produces<ProxyEntry>(201).IdempotentCommand(deduplicates: false)
+            .Problems(403).Doc("registerProxy", "Register a proxy (alias) in the institution's directory");
         proxies.MapGet("/{proxyType}/{proxyValue}", async (string proxyType, string proxyValue, HttpContext http, PaymentDirectory directory, CancellationToken ct) =>
             await directory.ResolveAsync(http.GetCaller().ActingTenant(http.Request), proxyType, proxyValue, ct) is { } entry
                 ? Results.Ok(entry)
                 : Results.Text(Problems.Serialize(Problems.Create(404, "proxy_not_found", $"no creditor is registered for {proxyType} '{proxyValue}'")),
                     Problems.ContentType, statusCode: 404))
-            .Produces<ProxyEntry>().ProducesProblem(404).WithSummary("Look a proxy up in the institution's directory");
+            .Produces<ProxyEntry>().Problems(404).Doc("getProxy", "Look a proxy up in the institution's directory");
     }
 
     private static async Task<(string Xml, CommandContext Context)> ReadMessageAsync(HttpRequest request, CancellationToken ct)
