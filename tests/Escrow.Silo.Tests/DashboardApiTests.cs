@@ -180,6 +180,21 @@ public class DashboardApiTests : IClassFixture<PgDatabase>, IAsyncLifetime
         Assert.Equal(10m, past.GetProperty("state").GetProperty("balance").GetDecimal());
         Assert.Equal(2, past.GetProperty("version").GetInt64());
 
+        // Lookup by kind and id: the stream ids this key may read.
+        Assert.Equal([stream], (await (await auditor.GetAsync($"/dashboard/api/streams?kind=account&id={id}")).JsonAsync()).EnumerateArray().Select(e => e.GetString()));
+        Assert.Empty((await (await stranger.GetAsync($"/dashboard/api/streams?kind=account&id={id}")).JsonAsync()).EnumerateArray());
+        Assert.Equal(HttpStatusCode.BadRequest, (await auditor.GetAsync($"/dashboard/api/streams?kind=ledger&id={id}")).StatusCode);
+        // A payment stream is payment-{tenant}-{uetr}: found by its UETR alone, only by its own institution.
+        var uetr = Guid.NewGuid().ToString();
+        var payment = $"payment-{institution}-{uetr}";
+        // Only the stream's row (no event: the projections would have to apply it).
+        await _db.ExecAsOwnerAsync($"INSERT INTO streams (stream_id, stream_type, tenant, version, last_hash) VALUES ('{payment}', 'payment', '{institution}', 1, '\\x00')");
+        var found = await auditor.GetAsync($"/dashboard/api/streams?kind=payment&id={uetr}");
+        Assert.True(found.IsSuccessStatusCode, await found.Content.ReadAsStringAsync());
+        Assert.Equal([payment], (await found.JsonAsync()).EnumerateArray().Select(e => e.GetString()));
+        Assert.Empty((await (await stranger.GetAsync($"/dashboard/api/streams?kind=payment&id={uetr}")).JsonAsync()).EnumerateArray());
+        Assert.Empty((await (await auditor.GetAsync("/dashboard/api/streams?kind=payment&id=%25")).JsonAsync()).EnumerateArray());   // '%' is no wildcard
+
         var ok = await (await auditor.GetAsync($"/dashboard/api/streams/{stream}/verify")).JsonAsync();
         Assert.True(ok.GetProperty("ok").GetBoolean(), ok.ToString());
         Assert.Equal(4, ok.GetProperty("eventsChecked").GetInt64());

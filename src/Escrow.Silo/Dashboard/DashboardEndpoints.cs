@@ -199,6 +199,36 @@ public static class DashboardEndpoints
         }).WithName("dashboardAuditTail").WithSummary("The newest audit records, newest first (the caller's institution unless root)")
             .Produces<List<AuditEntry>>().ProducesProblem(400);
 
+        api.MapGet("/streams", async (string? kind, string? id, HttpContext http, PgEventStore store, CancellationToken ct) =>
+        {
+            if (string.IsNullOrWhiteSpace(id) || id.Length > 200) throw new BadRequestException("invalid_id", "'id' must be 1-200 characters");
+            id = id.Trim();
+            // Payment streams are payment-{tenant}-{uetr}: a UETR is unique per institution, so look it up by suffix too.
+            var (exact, suffix) = kind switch
+            {
+                "account" => (AccountStreams.StreamId(id), null),
+                "deal" => (DealStreams.StreamId(id), null),
+                "payment" => ("payment-" + id, "%-" + id.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal)),
+                null or "" or "stream" => (id, (string?)null),
+                _ => throw new BadRequestException("invalid_kind", "'kind' must be account, deal, payment or stream"),
+            };
+            await using var cmd = store.DataSource.CreateCommand(
+                """
+                SELECT stream_id FROM streams
+                WHERE (stream_id = $1 OR ($2::text IS NOT NULL AND stream_type = 'payment' AND stream_id LIKE 'payment-' || $2))
+                  AND ($3::text IS NULL OR tenant = $3)
+                ORDER BY stream_id = $1 DESC, stream_id LIMIT 20
+                """);
+            cmd.Parameters.Add(new() { Value = exact });
+            cmd.Parameters.Add(new() { Value = (object?)suffix ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new() { Value = (object?)Scope(http) ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            var ids = new List<string>();
+            await using (var r = await cmd.ExecuteReaderAsync(ct))
+                while (await r.ReadAsync(ct)) ids.Add(r.GetString(0));
+            return Results.Ok(ids);
+        }).WithSummary("Stream ids the caller may read for an account id, deal id, payment UETR (payment-{tenant}-{uetr}) or stream id (at most 20)")
+            .Produces<List<string>>().ProducesProblem(400);
+
         api.MapGet("/streams/{streamId}", async (string streamId, HttpContext http, PgEventStore store, CancellationToken ct) =>
         {
             var info = await StreamAsync(store, http, streamId, ct);
@@ -285,8 +315,15 @@ public static class DashboardEndpoints
         [Account.StreamType] = (s, id, t, ct) => FoldAsync(s, id, t, AccountState.Empty(AccountStreams.TryAccountId(id, out var a) ? a : id), Account.Evolve, ct),
         [Deal.StreamType] = (s, id, t, ct) => FoldAsync(s, id, t, DealState.Empty(DealStreams.TryDealId(id, out var d) ? d : id), Deal.Evolve, ct),
         [Payment.StreamType] = (s, id, t, ct) => FoldAsync(s, id, t,
-            PaymentState.Empty(id.StartsWith("payment-", StringComparison.Ordinal) ? id["payment-".Length..] : id), Payment.Evolve, ct),
+            PaymentState.Empty(Uetr(id)), Payment.Evolve, ct),
     };
+
+    /// <summary>The UETR of <c>payment-{tenant}-{uetr}</c> (its last 36 characters), or what follows <c>payment-</c>.</summary>
+    private static string Uetr(string streamId)
+    {
+        var rest = streamId.StartsWith("payment-", StringComparison.Ordinal) ? streamId["payment-".Length..] : streamId;
+        return rest.Length > 37 && rest[^37] == '-' ? rest[^36..] : rest;
+    }
 
     private static async Task<(JsonNode? State, long Version)> FoldAsync<TState>(
         PgEventStore store, string streamId, DateTimeOffset? upTo, TState state, Func<TState, object, TState> evolve, CancellationToken ct)

@@ -158,24 +158,24 @@
   }
 
   // ---- stream browser ---------------------------------------------------------------------------------------------
-  function streamId(kind, id) {
-    return kind === "account" ? "account-" + id : kind === "deal" ? "deal-" + id : kind === "payment" ? "payment-" + id : id;
-  }
   async function browse(ev) {
     ev.preventDefault();
     const kind = $("stream-kind").value, id = $("stream-id").value.trim(), atLocal = $("stream-at").value;
-    const sid = streamId(kind, id), enc = encodeURIComponent(sid);
     const at = atLocal ? new Date(atLocal + (atLocal.length === 16 ? ":00" : "") + "Z").toISOString() : null;
     $("stream-error").textContent = "";
     $("stream-result").hidden = true;
     try {
+      const found = await api("/dashboard/api/streams?kind=" + encodeURIComponent(kind) + "&id=" + encodeURIComponent(id));
+      if (found.length === 0) { $("stream-error").textContent = "no " + kind + " '" + id + "' that this key may read"; return; }
+      const sid = found[0], enc = encodeURIComponent(sid);
       const head = await api("/dashboard/api/streams/" + enc);
       const [events, now, chain] = await Promise.all([
         api("/dashboard/api/streams/" + enc + "/events?limit=500"),
         api("/dashboard/api/streams/" + enc + "/state"),
         api("/dashboard/api/streams/" + enc + "/verify")]);
       $("stream-head").textContent = head.streamId + " · " + head.streamType + " · tenant " + head.tenant + " · version " + head.version +
-        " · created " + time(head.createdAt) + " · last hash " + short(head.lastHash, 16);
+        " · created " + time(head.createdAt) + " · last hash " + short(head.lastHash, 16) +
+        (found.length > 1 ? " · also: " + found.slice(1).join(", ") : "");
       const c = $("stream-chain");
       c.replaceChildren(el("span", chain.ok ? "hash chain intact" : "hash chain BROKEN", chain.ok ? "ok" : "bad"),
         el("span", chain.ok ? " (" + chain.eventsChecked + " events recomputed)"
