@@ -226,7 +226,7 @@ public static class DashboardEndpoints
             await using (var r = await cmd.ExecuteReaderAsync(ct))
                 while (await r.ReadAsync(ct)) ids.Add(r.GetString(0));
             return Results.Ok(ids);
-        }).WithSummary("Stream ids the caller may read for an account id, deal id, payment UETR (payment-{tenant}-{uetr}) or stream id (at most 20)")
+        }).WithName("dashboardFindStreams").WithSummary("Stream ids the caller may read for an account id, deal id, payment UETR (payment-{tenant}-{uetr}) or stream id (at most 20)")
             .Produces<List<string>>().ProducesProblem(400);
 
         api.MapGet("/streams/{streamId}", async (string streamId, HttpContext http, PgEventStore store, CancellationToken ct) =>
