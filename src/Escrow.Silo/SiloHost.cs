@@ -88,7 +88,7 @@ public static class SiloHost
             var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
             return new Payments.PaymentService(sp.GetRequiredService<PgEventStore>(),
                 new AggregateHostOptions { IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds), MaxConcurrencyRetries = o.MaxConcurrencyRetries },
-                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Payments.PaymentDirectory>());
+                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Payments.PaymentDirectory>(), sp.GetRequiredService<Dashboard.EscrowMetrics>());
         });
         services.AddSingleton(sp =>
         {

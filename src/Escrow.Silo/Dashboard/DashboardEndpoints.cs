@@ -315,15 +315,8 @@ public static class DashboardEndpoints
         [Account.StreamType] = (s, id, t, ct) => FoldAsync(s, id, t, AccountState.Empty(AccountStreams.TryAccountId(id, out var a) ? a : id), Account.Evolve, ct),
         [Deal.StreamType] = (s, id, t, ct) => FoldAsync(s, id, t, DealState.Empty(DealStreams.TryDealId(id, out var d) ? d : id), Deal.Evolve, ct),
         [Payment.StreamType] = (s, id, t, ct) => FoldAsync(s, id, t,
-            PaymentState.Empty(Uetr(id)), Payment.Evolve, ct),
+            PaymentState.Empty(PaymentStreams.TryUetr(id, out var u) ? u : id), Payment.Evolve, ct),
     };
-
-    /// <summary>The UETR of <c>payment-{tenant}-{uetr}</c> (its last 36 characters), or what follows <c>payment-</c>.</summary>
-    private static string Uetr(string streamId)
-    {
-        var rest = streamId.StartsWith("payment-", StringComparison.Ordinal) ? streamId["payment-".Length..] : streamId;
-        return rest.Length > 37 && rest[^37] == '-' ? rest[^36..] : rest;
-    }
 
     private static async Task<(JsonNode? State, long Version)> FoldAsync<TState>(
         PgEventStore store, string streamId, DateTimeOffset? upTo, TState state, Func<TState, object, TState> evolve, CancellationToken ct)

@@ -56,12 +56,17 @@ public sealed partial class PaymentService
     private readonly PgEventStore _store;
     private readonly TimeProvider _clock;
 
-    public PaymentService(PgEventStore store, AggregateHostOptions options, TimeProvider clock, PaymentDirectory directory)
+    /// <param name="store">The event log.</param>
+    /// <param name="options">Host options (snapshots are turned off here).</param>
+    /// <param name="clock">The injected clock.</param>
+    /// <param name="directory">FX providers, proxies and clearing reference data.</param>
+    /// <param name="metrics">Where the host records each payment command (<c>escrow.commands</c> with <c>aggregate.type</c> payment) and its activations; none in unit tests.</param>
+    public PaymentService(PgEventStore store, AggregateHostOptions options, TimeProvider clock, PaymentDirectory directory, Dashboard.EscrowMetrics? metrics = null)
     {
         _store = store;
         _clock = clock;
         Directory = directory;
-        Host = new AggregateHost<object>(store, Definition, options with { SnapshotEvery = 0 }, clock);
+        Host = new AggregateHost<object>(store, Definition, options with { SnapshotEvery = 0 }, clock) { Metrics = metrics };
     }
 
     /// <summary>
