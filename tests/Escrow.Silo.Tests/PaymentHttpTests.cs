@@ -135,6 +135,27 @@ public class PaymentHttpTests(PgDatabase db, ITestOutputHelper output) : IClassF
     }
 
     [Fact]
+    public async Task The_dashboard_stream_browser_finds_a_payment_by_its_UETR_within_the_callers_institution()
+    {
+        await using var silo = new SiloFactory(db);
+        var institution = SiloFactory.NewInstitution();
+        var writer = await silo.ClientForAsync(institution);
+        var auditor = await silo.ClientForAsync(institution, "auditor");
+        var stranger = await silo.ClientForAsync(SiloFactory.NewInstitution(), "auditor");
+        var uetr = Guid.NewGuid().ToString("D");
+        Assert.Equal(HttpStatusCode.Created, (await PostMessageAsync(writer, IsoWriter.Pacs008(Instruction(uetr, 12.5m, "USD", "A", "B"), "001.09"))).StatusCode);
+
+        var state = await auditor.GetAsync($"/dashboard/api/streams/payment-{uetr}/state");
+        Assert.Equal(HttpStatusCode.OK, state.StatusCode);
+        var body = await state.JsonAsync();
+        Assert.Equal($"payment-{institution}-{uetr}", body.GetProperty("streamId").GetString());
+        Assert.Equal("Initiated", body.GetProperty("state").GetProperty("status").GetString());
+        var verify = await (await auditor.GetAsync($"/dashboard/api/streams/payment-{uetr}/verify")).JsonAsync();
+        Assert.True(verify.GetProperty("ok").GetBoolean());
+        Assert.Equal(HttpStatusCode.NotFound, (await stranger.GetAsync($"/dashboard/api/streams/payment-{uetr}/state")).StatusCode);
+    }
+
+    [Fact]
     public async Task Every_sample_file_is_answered_without_a_server_error()
     {
         await using var silo = new SiloFactory(db);

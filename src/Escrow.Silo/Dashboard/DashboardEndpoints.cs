@@ -233,15 +233,15 @@ public static class DashboardEndpoints
         {
             var info = await StreamAsync(store, http, streamId, ct);
             return info is null ? StreamNotFound(streamId) : Results.Ok(info);
-        }).WithName("dashboardStream").WithSummary("A stream's head: type, tenant, version, last hash (account-{id}, deal-{id}, payment-{uetr}, ...)")
+        }).WithName("dashboardStream").WithSummary("A stream's head: type, tenant, version, last hash (account-{id}, deal-{id}, payment-{institution}-{uetr} or payment-{uetr}, ...)")
             .Produces<StreamInfo>().ProducesProblem(404);
 
         api.MapGet("/streams/{streamId}/events", async (string streamId, long? after, int? limit, HttpContext http, PgEventStore store, CancellationToken ct) =>
         {
             var n = limit ?? 100;
             if (n is < 1 or > 1000) throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 1000");
-            if (await StreamAsync(store, http, streamId, ct) is null) return StreamNotFound(streamId);
-            var events = await store.ReadStreamAsync(streamId, after ?? 0, ct, limit: n);
+            if (await StreamAsync(store, http, streamId, ct) is not { } found) return StreamNotFound(streamId);
+            var events = await store.ReadStreamAsync(found.StreamId, after ?? 0, ct, limit: n);
             return Results.Ok(events.Select(e => new AuditEvent(e.GlobalPosition, e.Version, e.EventType, e.SchemaVersion,
                 JsonNode.Parse(e.DataJson), JsonNode.Parse(e.MetadataJson), e.OccurredAt, e.RecordedAt,
                 Convert.ToHexStringLower(e.PrevHash), Convert.ToHexStringLower(e.Hash))).ToList());
@@ -260,16 +260,16 @@ public static class DashboardEndpoints
             if (info is null) return StreamNotFound(streamId);
             if (!Folds.TryGetValue(info.StreamType, out var fold))
                 throw new BadRequestException("unknown_stream_type", $"streams of type '{info.StreamType}' cannot be folded here; their events can be read");
-            var (state, version) = await fold(store, streamId, when, ct);
-            return Results.Ok(new StreamState(streamId, info.StreamType, when, version, state));
+            var (state, version) = await fold(store, info.StreamId, when, ct);
+            return Results.Ok(new StreamState(info.StreamId, info.StreamType, when, version, state));
         }).WithName("dashboardStreamState").WithSummary("A stream's state folded from its events, now or as of ?at= (occurred_at, inclusive)")
             .Produces<StreamState>().ProducesProblem(400).ProducesProblem(404);
 
         api.MapGet("/streams/{streamId}/verify", async (string streamId, HttpContext http, PgEventStore store, CancellationToken ct) =>
         {
-            if (await StreamAsync(store, http, streamId, ct) is null) return StreamNotFound(streamId);
-            var check = await StreamChainVerifier.VerifyAsync(store, streamId, ct);
-            return Results.Ok(new StreamVerification(streamId, check.Ok, check.HeadVersion, check.EventsChecked,
+            if (await StreamAsync(store, http, streamId, ct) is not { } found) return StreamNotFound(streamId);
+            var check = await StreamChainVerifier.VerifyAsync(store, found.StreamId, ct);
+            return Results.Ok(new StreamVerification(found.StreamId, check.Ok, check.HeadVersion, check.EventsChecked,
                 check.Broken?.Version, check.Broken?.GlobalPosition, check.Broken?.Reason));
         }).WithName("dashboardStreamVerify").WithSummary("Recomputes the stream's SHA-256 hash chain and names the first broken link").Produces<StreamVerification>().ProducesProblem(404);
     }
@@ -293,9 +293,19 @@ public static class DashboardEndpoints
     private static async Task<StreamInfo?> StreamAsync(PgEventStore store, HttpContext http, string streamId, CancellationToken ct)
     {
         if (streamId.Length is 0 or > 200) throw new BadRequestException("invalid_stream_id", "'streamId' must be 1-200 characters");
+        // A payment's stream is payment-{institution}-{uetr}; "payment-{uetr}" finds it among the streams the caller may see
+        // (its own institution's, or for root the first institution holding that UETR).
+        var scope = Scope(http);
         await using var cmd = store.DataSource.CreateCommand(
-            "SELECT stream_id, stream_type, tenant, version, last_hash, created_at, updated_at FROM streams WHERE stream_id = $1");
+            """
+            SELECT stream_id, stream_type, tenant, version, last_hash, created_at, updated_at FROM streams
+            WHERE stream_id = $1
+               OR ($1 ~ '^payment-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
+                   AND stream_id = 'payment-' || tenant || '-' || substr($1, 9) AND ($2::text IS NULL OR tenant = $2))
+            ORDER BY stream_id = $1 DESC, tenant LIMIT 1
+            """);
         cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = (object?)scope ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
         var info = new StreamInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3), Convert.ToHexStringLower((byte[])r[4]),
