@@ -2,7 +2,7 @@ namespace Escrow.Client;
 
 /// <summary>
 /// Typed client of an Orleans.Escrow silo's HTTP API, grouped by area: <see cref="Accounts"/>,
-/// <see cref="Deals"/>, <see cref="Institutions"/>, <see cref="Audit"/>, <see cref="Cluster"/>.
+/// <see cref="Deals"/>, <see cref="Payments"/>, <see cref="Institutions"/>, <see cref="Audit"/>, <see cref="Cluster"/>.
 /// <para>
 /// Every command is sent with an <c>Idempotency-Key</c>: the caller's, or a new GUID per logical call that
 /// every retry of that call reuses, so the silo applies the command at most once. Transient failures
@@ -26,6 +26,7 @@ public sealed class EscrowClient
         Options = options;
         Accounts = new AccountsClient(transport);
         Deals = new DealsClient(transport);
+        Payments = new PaymentsClient(transport);
         Institutions = new InstitutionsClient(transport);
         Audit = new AuditClient(transport);
         Cluster = new ClusterClient(transport);
@@ -47,6 +48,9 @@ public sealed class EscrowClient
 
     /// <summary>Escrow deals and deal templates: create, fund, release, cancel, dispute, evidence, resolve; deal (as of an instant), timeline, events, list.</summary>
     public DealsClient Deals { get; }
+
+    /// <summary>Cross-border payments by UETR: ISO 20022 messages in and out, quotes, proxies, initiation, FX rates, status, timeline, corridors, list.</summary>
+    public PaymentsClient Payments { get; }
 
     /// <summary>Root only: institutions (tenants) and their API keys.</summary>
     public InstitutionsClient Institutions { get; }

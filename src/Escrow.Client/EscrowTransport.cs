@@ -7,6 +7,9 @@ using System.Text.Json.Serialization;
 
 namespace Escrow.Client;
 
+/// <summary>A body sent as it is (an ISO 20022 XML message), not serialized as JSON.</summary>
+internal sealed record RawBody(byte[] Bytes, string ContentType);
+
 /// <summary>How a request may be repeated after a failure that left its outcome unknown.</summary>
 internal enum Repeat
 {
@@ -68,7 +71,12 @@ internal sealed class EscrowTransport
     public async Task<T> SendAsync<T>(HttpMethod method, string path, object? body, string? idempotencyKey, Repeat repeat, CancellationToken ct,
         string accept = "application/json", Func<HttpResponseMessage, string, T>? readText = null)
     {
-        var bytes = body is null ? null : JsonSerializer.SerializeToUtf8Bytes(body, body.GetType(), Json);
+        var (bytes, contentType) = body switch
+        {
+            null => (null, "application/json"),
+            RawBody raw => (raw.Bytes, raw.ContentType),
+            _ => (JsonSerializer.SerializeToUtf8Bytes(body, body.GetType(), Json), "application/json"),
+        };
         var uri = new Uri(_base!, path);
         for (var attempt = 0; ; attempt++)
         {
@@ -82,7 +90,7 @@ internal sealed class EscrowTransport
             if (bytes is not null)
             {
                 request.Content = new ByteArrayContent(bytes);
-                request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+                request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType) { CharSet = "utf-8" };
             }
 
             using var attemptCts = CancellationTokenSource.CreateLinkedTokenSource(ct);

@@ -78,9 +78,11 @@ public sealed record TransferRequest(string From, string To, decimal Amount, str
 /// <param name="Version">The account stream's version (number of events).</param>
 /// <param name="OpenedAt">When the account was opened (UTC).</param>
 /// <param name="LastActivityAt">Time of the last posting or lifecycle change (UTC); postings are never back-dated before it.</param>
+/// <param name="Held">Major units reserved by open holds (an initiated outgoing payment); already taken off <paramref name="Available"/>.</param>
 public sealed record Account(
     string AccountId, string Owner, string Currency, AccountKind Kind, AccountStatus Status,
-    decimal Balance, decimal? Available, decimal OverdraftLimit, long Version, DateTimeOffset? OpenedAt, DateTimeOffset? LastActivityAt);
+    decimal Balance, decimal? Available, decimal OverdraftLimit, long Version, DateTimeOffset? OpenedAt, DateTimeOffset? LastActivityAt,
+    decimal Held = 0m);
 
 /// <summary>One account after a posting.</summary>
 /// <param name="AccountId">The account id.</param>
