@@ -12,6 +12,13 @@ cleanup() { pg_stop "$dir"; rm -rf "$dir"; }
 trap cleanup EXIT
 
 pg_ensure_installed
+# Chromium for the dashboard's browser test (Playwright drives /usr/bin/chromium; it downloads no browser).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "==> installing chromium from Debian packages"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
 # A throwaway cluster: durability settings off for speed (the benchmark uses the durable one).
 pg_start "$dir" "$port" fsync=off synchronous_commit=off full_page_writes=off
 export ESCROW_TEST_PG="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
