@@ -120,6 +120,7 @@ TenancyCommands.Add(root);
 BenchCommand.Add(root);
 DemoCommand.Add(root);
 PaymentsCommand.Add(root);
+ClusterCommands.Add(root);
 
 try
 {

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The kill -9 fault test: 3 silos behind nginx (deploy/cluster.sh), a transfer load through nginx that records every
+# acknowledged command, kill -9 of the silo leading the projections mid-load, then the checks:
+#   every acknowledged transfer is in the log exactly once, no idempotency key applied twice, zero-sum holds,
+#   the projections converge and equal a replay (escrow verify), and the projection leadership moved.
+# Prints PASS or FAIL with the figures; exit status 0 on PASS.
+#
+# Environment: ESCROW_FAULT_HTTP_PORT (nginx, default 5090; silos on the next 3 ports), ESCROW_PG_PORT (55432; a
+# PostgreSQL answering there is used, else deploy/run.sh's local instance is started), ESCROW_FAULT_SECONDS (load
+# duration, 30), ESCROW_FAULT_KILL_AFTER (seconds of load before the kill, 10), ESCROW_NO_BUILD=1 (use the built CLI; ESCROW_CLI_DLL names another build of escrow.dll).
+# It works in a fresh database (escrow_fault_<time>) that is dropped on PASS and kept for inspection on FAIL.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+. deploy/pg.sh
+
+http_port=${ESCROW_FAULT_HTTP_PORT:-5090}
+pg_port=${ESCROW_PG_PORT:-55432}
+seconds=${ESCROW_FAULT_SECONDS:-30}
+kill_after=${ESCROW_FAULT_KILL_AFTER:-10}
+db="escrow_fault_$(date +%s)_$$"
+dir=$(mktemp -d /tmp/escrow-fault.XXXXXX)
+escrow_dll=${ESCROW_CLI_DLL:-$root/src/Escrow.Cli/bin/Release/net10.0/escrow.dll}
+escrow() { dotnet "$escrow_dll" "$@"; }
+lease=projection:account_balances
+
+export ESCROW_HTTP_PORT=$http_port ESCROW_PG_PORT=$pg_port ESCROW_DB=$db ESCROW_CLUSTER_DIR=$dir
+export Escrow__ConnectionString="Host=127.0.0.1;Port=$pg_port;Username=escrow_app;Database=$db"
+export Escrow__RootApiKey=${Escrow__RootApiKey:-"esk_fault_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"}
+# Leases are retried every 2 s (the production default); a dead silo shows dead after 4 s without a beat.
+export Escrow__SiloDeadAfterSeconds=4 Escrow__HeartbeatMilliseconds=500
+
+started=$(date +%s)
+load_pid=""
+cleanup() {
+  [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null || true
+  bash deploy/cluster.sh down >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+echo "==> starting 3 silos behind nginx on 127.0.0.1:$http_port (database $db, work dir $dir)"
+bash deploy/cluster.sh up 3 | sed 's/^/    /'
+
+# holder LEASE: "URL BACKEND-PID" of the silo session holding the lease, or nothing.
+holder() { escrow silos --lease "$1" --dead-after 4 2>/dev/null || true; }
+leader_before=""
+for _ in $(seq 1 100); do leader_before=$(holder $lease); [ -n "$leader_before" ] && break; sleep 0.1; done
+[ -n "$leader_before" ] || { echo "FAIL: nobody took the $lease lease"; exit 1; }
+leader_before=${leader_before% *}
+firer_before=$(holder timer-firer); firer_before=${firer_before% *}
+victim_port=${leader_before##*:}
+victim_pid=$(cat "$dir/silo-$victim_port.pid")
+echo "==> leader before: $lease on $leader_before (pid $victim_pid); timer-firer on $firer_before"
+escrow silos --dead-after 4 | sed 's/^/    /'
+
+echo "==> load: transfers through nginx for $seconds s; kill -9 of the leader after $kill_after s"
+escrow load transfers --url "http://127.0.0.1:$http_port" --seconds "$seconds" --clients 8 --accounts 100 --acked "$dir/acked.tsv" \
+  > "$dir/load.log" 2>&1 &
+load_pid=$!
+# Wait until the load runs (the first acknowledged transfer), then for kill_after seconds.
+for _ in $(seq 1 600); do [ -s "$dir/acked.tsv" ] && break; kill -0 $load_pid 2>/dev/null || break; sleep 0.1; done
+sleep "$kill_after"
+acked_at_kill=$(wc -l < "$dir/acked.tsv")
+kill -9 "$victim_pid"
+killed_ns=$(date +%s%N)
+echo "==> kill -9 $victim_pid ($leader_before) with $acked_at_kill transfers acknowledged"
+
+leader_after=""; takeover_ms=""
+while [ $(( ($(date +%s%N) - killed_ns) / 1000000 )) -lt 30000 ]; do
+  h=$(holder $lease)
+  if [ -n "$h" ] && [ "${h% *}" != "$leader_before" ]; then
+    leader_after=${h% *}; lock_pid=${h##* }; takeover_ms=$(( ($(date +%s%N) - killed_ns) / 1000000 )); break
+  fi
+  sleep 0.05
+done
+firer_after=""
+for _ in $(seq 1 100); do firer_after=$(holder timer-firer); firer_after=${firer_after% *}; [ -n "$firer_after" ] && [ "$firer_after" != "$leader_before" ] && break; sleep 0.1; done
+# When exactly the new leader took the lock: a runner LISTENs on its lock connection right after winning the lock,
+# so the query_start of the session holding the lock (its backend pid) is the instant of the takeover (the polling above pays a CLI start per look).
+lock_ms=""
+if [ -n "$leader_after" ]; then
+  lock_ms=$("$(pg_bindir)/psql" -qtA -h 127.0.0.1 -p "$pg_port" -U postgres -d "$db" -c "
+    SELECT round(extract(epoch FROM min(a.query_start)) * 1000 - $((killed_ns / 1000000)))::bigint
+    FROM pg_stat_activity a WHERE a.pid = $lock_pid AND a.query LIKE 'LISTEN%'" 2>/dev/null || true)
+fi
+echo "==> leader after: $lease on ${leader_after:-nobody}: lock taken ${lock_ms:-?} ms after the kill (seen by polling after ${takeover_ms:-?} ms); timer-firer on ${firer_after:-nobody}"
+
+load_rc=0
+wait $load_pid || load_rc=$?
+load_pid=""
+sed 's/^/    /' "$dir/load.log"
+echo "==> checks"
+check_rc=0
+escrow check-acked "$dir/acked.tsv" > "$dir/check.log" 2>&1 || check_rc=$?
+sed 's/^/    /' "$dir/check.log"
+echo "==> membership after the kill"
+sleep 4.5   # dead after 4 s without a beat
+escrow silos --dead-after 4 | sed 's/^/    /'
+dead_rows=$(escrow silos --dead-after 4 | grep -c " Dead " || true)
+
+acked=$(wc -l < "$dir/acked.tsv")
+elapsed=$(( $(date +%s) - started ))
+fail=""
+[ "$load_rc" -eq 0 ] || fail="$fail load-unresolved"
+[ "$check_rc" -eq 0 ] || fail="$fail checks"
+[ -n "$leader_after" ] || fail="$fail leadership-did-not-move"
+[ "$dead_rows" -ge 1 ] || fail="$fail killed-silo-not-dead"
+[ "$acked" -gt "$acked_at_kill" ] || fail="$fail no-progress-after-kill"
+summary="acknowledged $acked transfers ($acked_at_kill before the kill); leader $leader_before -> ${leader_after:-none}, lock taken ${lock_ms:-?} ms after the kill; timer-firer $firer_before -> ${firer_after:-none}; $(grep -o '[0-9]* attempts retried' "$dir/load.log" | tail -1); $elapsed s in all"
+if [ -z "$fail" ]; then
+  echo "PASS: $summary"
+  bash deploy/cluster.sh down >/dev/null 2>&1 || true
+  "$(pg_bindir)/psql" -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$dir"
+  exit 0
+fi
+echo "FAIL:$fail: $summary (database $db and $dir kept)"
+exit 1

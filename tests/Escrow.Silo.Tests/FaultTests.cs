@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Escrow.Testing;
+using Npgsql;
+using Xunit.Abstractions;
+
+namespace Escrow.Silo.Tests;
+
+/// <summary>
+/// The kill -9 fault test as CI runs it: deploy/fault-test.sh starts 3 silo processes behind nginx on free ports
+/// against the test PostgreSQL, runs a transfer load through nginx, kill -9s the projection leader mid-load and checks
+/// every acknowledged command, zero-sum, convergence to a replay and the move of the leadership. It prints PASS or FAIL.
+/// </summary>
+public class FaultTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Kill_minus_nine_of_the_projection_leader_behind_nginx_loses_no_acknowledged_transfer_and_moves_the_leadership()
+    {
+        var repo = RepositoryRoot();
+        var configuration = AppContext.BaseDirectory.Contains("/bin/Debug/", StringComparison.Ordinal) ? "Debug" : "Release";
+        var cli = Path.Combine(repo, "src", "Escrow.Cli", "bin", configuration, "net10.0", "escrow.dll");
+        Assert.True(File.Exists(cli), $"the CLI is not built at {cli}");
+        var pg = new NpgsqlConnectionStringBuilder(PgDatabase.ServerConnectionString);
+
+        var psi = new ProcessStartInfo("bash", [Path.Combine(repo, "deploy", "fault-test.sh")])
+        {
+            WorkingDirectory = repo,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.Environment["ESCROW_PG_PORT"] = pg.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        psi.Environment["ESCROW_FAULT_HTTP_PORT"] = FreePortBlock(4).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        psi.Environment["ESCROW_FAULT_SECONDS"] = "20";
+        psi.Environment["ESCROW_FAULT_KILL_AFTER"] = "6";
+        psi.Environment["ESCROW_NO_BUILD"] = "1";
+        psi.Environment["ESCROW_CLI_DLL"] = cli;
+        psi.Environment.Remove("Escrow__RootApiKey");
+
+        using var process = Process.Start(psi)!;
+        var lines = new List<string>();
+        var stdout = Task.Run(async () => { while (await process.StandardOutput.ReadLineAsync() is { } l) lock (lines) lines.Add(l); });
+        var stderr = Task.Run(async () => { while (await process.StandardError.ReadLineAsync() is { } l) lock (lines) lines.Add("stderr: " + l); });
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(6));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        finally
+        {
+            await Task.WhenAll(stdout, stderr);
+            foreach (var l in lines) output.WriteLine(l);
+        }
+
+        Assert.Equal(0, process.ExitCode);
+        Assert.StartsWith("PASS: ", lines.Last(l => l.StartsWith("PASS", StringComparison.Ordinal) || l.StartsWith("FAIL", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Contains(lines, l => l.Contains("check-acked: OK", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("applied twice: 0  OK", StringComparison.Ordinal));
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "Orleans.Escrow.sln"))) return d.FullName;
+        throw new InvalidOperationException("Orleans.Escrow.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>A port p such that p .. p+count-1 are free on loopback right now (nginx on p, silos after it).</summary>
+    private static int FreePortBlock(int count)
+    {
+        var random = new Random();
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var p = random.Next(20000, 60000 - count);
+            var listeners = new List<TcpListener>();
+            try
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    var l = new TcpListener(IPAddress.Loopback, p + i);
+                    l.Start();
+                    listeners.Add(l);
+                }
+                return p;
+            }
+            catch (SocketException) { /* taken: try another block */ }
+            finally
+            {
+                foreach (var l in listeners) l.Stop();
+            }
+        }
+        throw new InvalidOperationException("no block of free ports found");
+    }
+}
