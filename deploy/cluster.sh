@@ -140,7 +140,8 @@ case "$cmd" in
   down) cluster_down; echo "==> cluster stopped" ;;
   status) escrow silos ;;
   run)
-    trap 'cluster_down; echo "==> cluster stopped"' EXIT INT TERM
+    trap 'cluster_down; echo "==> cluster stopped"' EXIT
+    trap 'exit 130' INT TERM
     cluster_up
     sleep 2
     escrow silos
