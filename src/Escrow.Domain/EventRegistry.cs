@@ -22,6 +22,8 @@ public static class EventRegistry
         new("AccountClosed", 1, typeof(AccountClosed)),
         new("HoldPlaced", 1, typeof(HoldPlaced)),
         new("HoldReleased", 1, typeof(HoldReleased)),
+        new("AccountDealJoined", 1, typeof(AccountDealJoined)),
+        new("AccountDealLeft", 1, typeof(AccountDealLeft)),
         new("DealCreated", 1, typeof(DealCreated)),
         new("DealFunded", 1, typeof(DealFunded)),
         new("DealReleased", 1, typeof(DealReleased)),

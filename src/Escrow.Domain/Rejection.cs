@@ -37,4 +37,6 @@ public static class RejectionCodes
     public const string HoldMismatch = "hold_mismatch";
     /// <summary>An account with open holds cannot be closed.</summary>
     public const string HoldsPending = "holds_pending";
+    /// <summary>An account that is a party to a live escrow deal cannot be closed.</summary>
+    public const string LiveDeals = "live_deals";
 }

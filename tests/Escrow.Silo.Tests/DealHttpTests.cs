@@ -195,4 +195,67 @@ public class DealHttpTests : IClassFixture<PgDatabase>
         Assert.Equal("reserved_idempotency_key", (await reserved.JsonAsync()).GetProperty("code").GetString());
         Assert.Equal(before, await _db.EventCountAsync());
     }
+
+    [Fact]
+    public async Task A_party_to_a_live_deal_cannot_close_its_account_and_can_once_the_deal_ended()
+    {
+        await using var silo = new SiloFactory(_db);
+        var http = await silo.ClientForAsync(SiloFactory.NewInstitution());
+        var (buyer, seller) = await PartiesAsync(http, 100m);
+        var deal = Id("d");
+        Assert.Equal(HttpStatusCode.Created, (await CreateDealAsync(http, deal, buyer, seller, 100m, DateTimeOffset.UtcNow.AddDays(7))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.CommandAsync($"/deals/{deal}/fund", null)).StatusCode);
+
+        // The buyer's balance is zero (all of it is in escrow), but the deal may still refund it: closing is refused.
+        foreach (var party in new[] { buyer, seller })
+        {
+            var close = await http.CommandAsync($"/accounts/{party}/close", null);
+            Assert.Equal(HttpStatusCode.Conflict, close.StatusCode);
+            Assert.Equal("live_deals", (await close.JsonAsync()).GetProperty("code").GetString());
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await http.CommandAsync($"/deals/{deal}/cancel", """{"reason":"changed my mind"}""")).StatusCode);
+        Assert.Equal(100m, await http.BalanceAsync(buyer));
+        Assert.Equal(HttpStatusCode.OK, (await http.CommandAsync($"/accounts/{seller}/close", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await http.WithdrawAsync(buyer, 100m)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.CommandAsync($"/accounts/{buyer}/close", null)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_refused_create_leaves_no_escrow_account_behind()
+    {
+        await using var silo = new SiloFactory(_db);
+        var http = await silo.ClientForAsync(SiloFactory.NewInstitution());
+        var (buyer, _) = await PartiesAsync(http, 10m);
+        var deal = Id("d");
+        var refused = await CreateDealAsync(http, deal, buyer, "no-such-seller", 5m, DateTimeOffset.UtcNow.AddDays(1));
+        Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"/accounts/escrow-{deal}")).StatusCode);
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM streams WHERE stream_id = 'account-escrow-{deal}'"));
+    }
+
+    [Fact]
+    public async Task A_fund_racing_its_create_is_either_refused_as_unknown_or_applied_never_a_server_error()
+    {
+        await using var silo = new SiloFactory(_db);
+        var http = await silo.ClientForAsync(SiloFactory.NewInstitution());
+        var (buyer, seller) = await PartiesAsync(http, 1000m);
+        var funded = 0;
+        for (var i = 0; i < 25; i++)
+        {
+            var deal = Id("r");
+            var create = CreateDealAsync(http, deal, buyer, seller, 10m, DateTimeOffset.UtcNow.AddDays(1));
+            var fund = http.CommandAsync($"/deals/{deal}/fund", null);
+            var (c, f) = (await create, await fund);
+            Assert.Equal(HttpStatusCode.Created, c.StatusCode);
+            Assert.True(f.StatusCode is HttpStatusCode.OK or HttpStatusCode.NotFound, $"fund answered {(int)f.StatusCode} {await f.Content.ReadAsStringAsync()}");
+            if (f.StatusCode == HttpStatusCode.OK)
+            {
+                funded++;
+                Assert.Equal(10m, await http.BalanceAsync($"escrow-{deal}"));
+            }
+            else Assert.Equal(0m, await http.BalanceAsync($"escrow-{deal}"));
+        }
+        Assert.Equal(1000m - 10m * funded, await http.BalanceAsync(buyer));
+    }
 }

@@ -21,7 +21,7 @@ public class DealServiceTests : IClassFixture<PgDatabase>
     {
         clock ??= TimeProvider.System;
         var ledger = new LedgerService(new AggregateHost<AccountState>(_db.Store, LedgerService.Definition, new AggregateHostOptions(), clock), _db.Store, clock);
-        var deals = new DealService(new AggregateHost<object>(_db.Store, DealService.Definition, DealService.HostOptions(new AggregateHostOptions()), clock), ledger, clock);
+        var deals = new DealService(new AggregateHost<object>(_db.Store, DealService.Definition, DealService.HostOptions(new AggregateHostOptions()), clock), clock);
         return (ledger, deals);
     }
 
@@ -184,7 +184,7 @@ public class DealServiceTests : IClassFixture<PgDatabase>
         {
             var clock = TimeProvider.System;
             var ledger = new LedgerService(new AggregateHost<AccountState>(db.Store, LedgerService.Definition, new AggregateHostOptions(), clock), db.Store, clock);
-            var deals = new DealService(new AggregateHost<object>(db.Store, DealService.Definition, DealService.HostOptions(new AggregateHostOptions()), clock), ledger, clock);
+            var deals = new DealService(new AggregateHost<object>(db.Store, DealService.Definition, DealService.HostOptions(new AggregateHostOptions()), clock), clock);
             var (buyer, seller) = await PartiesAsync(ledger, 100m);
             var id = "v-" + Guid.NewGuid().ToString("N")[..10];
             await deals.ExecuteAsync(Create(id, buyer, seller, 40m), Ctx(), default);

@@ -16,6 +16,8 @@ namespace Escrow.Domain.Accounts;
 /// balance minus open holds below the floor. A debit that captures a hold (<see cref="Post.HoldId"/>) must match it
 /// exactly (<c>hold_mismatch</c>) and is allowed on a frozen account (the money was reserved before the freeze).
 /// An account with open holds cannot be closed (<c>holds_pending</c>).</item>
+/// <item>An account that is the buyer or seller of a live escrow deal cannot be closed (<c>live_deals</c>): the deal's
+/// refund or release must always find it open.</item>
 /// </list>
 /// </summary>
 public static class Account
@@ -53,6 +55,8 @@ public static class Account
             Holds = state.Holds.SetItem(e.HoldId, e.Amount), Held = state.Held + e.Amount, LastActivityAt = Later(state.LastActivityAt, e.At),
         },
         HoldReleased e => WithoutHold(state, e.HoldId) with { LastActivityAt = Later(state.LastActivityAt, e.At) },
+        AccountDealJoined e => state with { LiveDeals = state.LiveDeals.Add(e.DealId), LastActivityAt = Later(state.LastActivityAt, e.At) },
+        AccountDealLeft e => state with { LiveDeals = state.LiveDeals.Remove(e.DealId), LastActivityAt = Later(state.LastActivityAt, e.At) },
         AccountCredited e => state with
         {
             Balance = state.Balance + e.Amount, LastActivityAt = e.At, PostingCount = state.PostingCount + 1,
@@ -221,6 +225,9 @@ public static class Account
             return Decision.Reject(RejectionCodes.BalanceNotZero, $"account '{s.AccountId}' has balance {s.Balance} {s.Currency}; only a zero balance may be closed");
         if (!s.Holds.IsEmpty)
             return Decision.Reject(RejectionCodes.HoldsPending, $"account '{s.AccountId}' has {s.Holds.Count} open hold(s) of {s.Held} {s.Currency}");
+        if (!s.LiveDeals.IsEmpty)
+            return Decision.Reject(RejectionCodes.LiveDeals,
+                $"account '{s.AccountId}' is a party to {s.LiveDeals.Count} live escrow deal(s) ({string.Join(", ", s.LiveDeals.Order(StringComparer.Ordinal).Take(5))}); it can be closed once they end");
         return Decision.Accept(new PendingEvent(s.AccountId, new AccountClosed(c.At)));
     }
 

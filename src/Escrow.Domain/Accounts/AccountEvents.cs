@@ -66,6 +66,16 @@ public sealed record HoldPlaced(string HoldId, decimal Amount, string Currency, 
 /// <summary>Stored name <c>HoldReleased</c>, schema 1: hold <paramref name="HoldId"/> is voided; its amount is available again.</summary>
 public sealed record HoldReleased(string HoldId, decimal Amount, string? Reason, DateTimeOffset At) : IAccountEvent;
 
+/// <summary>
+/// Stored name <c>AccountDealJoined</c>, schema 1: the account became the buyer or seller of escrow deal
+/// <paramref name="DealId"/> (written with the deal's creation). While the deal lives the account cannot be closed,
+/// so a refund or release always has an open account to go to.
+/// </summary>
+public sealed record AccountDealJoined(string DealId, DateTimeOffset At) : IAccountEvent;
+
+/// <summary>Stored name <c>AccountDealLeft</c>, schema 1: deal <paramref name="DealId"/> reached an end state (released, cancelled, expired, resolved).</summary>
+public sealed record AccountDealLeft(string DealId, DateTimeOffset At) : IAccountEvent;
+
 /// <summary>Stored name <c>AccountFrozen</c>, schema 1.</summary>
 public sealed record AccountFrozen(string? Reason, DateTimeOffset At) : IAccountEvent;
 

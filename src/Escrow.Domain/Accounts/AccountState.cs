@@ -26,6 +26,9 @@ public sealed record AccountState
     /// <summary>Posting ids already reversed on this account (a posting is reversed at most once).</summary>
     public ImmutableHashSet<string> ReversedPostings { get; init; } = ImmutableHashSet<string>.Empty;
 
+    /// <summary>Escrow deals this account is a live party to (buyer or seller, not yet in an end state).</summary>
+    public ImmutableHashSet<string> LiveDeals { get; init; } = ImmutableHashSet<string>.Empty;
+
     /// <summary>Open holds by hold id: amounts (major units) reserved for pending debits.</summary>
     public ImmutableDictionary<string, decimal> Holds { get; init; } = ImmutableDictionary<string, decimal>.Empty;
 

@@ -33,7 +33,7 @@ public sealed record DealView(
 /// Snapshots are off in this host: it only folds deal streams (short) and the accounts of deals.
 /// </para>
 /// </summary>
-public sealed class DealService(AggregateHost<object> host, LedgerService ledger, TimeProvider clock)
+public sealed class DealService(AggregateHost<object> host, TimeProvider clock)
 {
     public static AggregateDefinition<object> Definition { get; } = new(
         Deal.StreamType,
@@ -46,7 +46,8 @@ public sealed class DealService(AggregateHost<object> host, LedgerService ledger
             AccountState a => Account.Evolve(a, e),
             _ => throw new InvalidOperationException($"unexpected state {state.GetType().Name}"),
         },
-        SnapshotSchemaVersion: 1);
+        SnapshotSchemaVersion: 1,
+        TypeOf: streamId => DealStreams.TryDealId(streamId, out _) ? Deal.StreamType : Account.StreamType);
 
     public static AggregateHostOptions HostOptions(AggregateHostOptions ledgerOptions) => ledgerOptions with { SnapshotEvery = 0 };
 
@@ -69,44 +70,79 @@ public sealed class DealService(AggregateHost<object> host, LedgerService ledger
         Func<DealCommand, Rejection?>? precondition = null)
     {
         var dealStream = DealStreams.StreamId(command.DealId);
-        var cmd = command;
         if (context.Operation is null) context = context with { Operation = command.GetType().Name };   // the audit log's name
-        if (command is CreateDeal create)
+        for (var attempt = 0; ; attempt++)
         {
-            // The escrow account is opened through the ledger (so it is an ordinary account stream). A retry of
-            // a create finds it open already; that is fine.
-            var open = await ledger.ExecuteAsync(new OpenAccount(create.EscrowAccount, $"escrow of deal {create.DealId}", create.Currency,
-                AccountKind.Internal, 0, LedgerService.Now), context with { IdempotencyKey = null, Operation = "OpenEscrowAccount" }, ct,
-                allowEscrowAccounts: true).ConfigureAwait(false);
-            if (!open.Accepted && open.RejectionCode is not RejectionCodes.AccountExists)
-                return open;
+            var cmd = command;
+            if (command is not CreateDeal)
+            {
+                // A deal's accounts never change after creation, so reading them outside the turn is safe; a deal created
+                // meanwhile is caught inside the turn (AccountsChangedException) and the command runs again with them.
+                var (deal, _) = await host.GetAsync(dealStream, ct).ConfigureAwait(false);
+                cmd = command.For((DealState)deal);
+            }
+            var streams = new[] { dealStream }.Concat(cmd.Accounts.Select(AccountStreams.StreamId)).ToArray();
+            try
+            {
+                return await RunAsync(cmd, dealStream, streams, context, precondition, ct).ConfigureAwait(false);
+            }
+            catch (AccountsChangedException) when (attempt < 3)
+            {
+            }
         }
-        else
-        {
-            // A deal's accounts never change after creation, so reading them outside the turn is safe.
-            var (deal, _) = await host.GetAsync(dealStream, ct).ConfigureAwait(false);
-            cmd = command.For((DealState)deal);
-        }
+    }
 
-        var streams = new[] { dealStream }.Concat(cmd.Accounts.Select(AccountStreams.StreamId)).ToArray();
+    /// <summary>Thrown inside a turn when the deal exists but the command was bound before it did (a fund racing its create).</summary>
+    private sealed class AccountsChangedException() : Exception("the deal was created while the command was routed");
+
+    private Task<CommandOutcome> RunAsync(DealCommand cmd, string dealStream, string[] streams, CommandContext context,
+        Func<DealCommand, Rejection?>? precondition, CancellationToken ct)
+    {
         var decided = cmd;
-        return await host.ExecuteAsync(context, streams,
+        return host.ExecuteAsync(context, streams,
             states =>
             {
                 decided = cmd.At == LedgerService.Now ? cmd with { At = Live(states.Values) } : cmd;
                 if (precondition?.Invoke(decided) is { } refused) return Decision.Reject(refused);
                 var deal = (DealState)states[dealStream];
+                if (decided is not CreateDeal && decided.DealAccounts is null && deal.Exists)
+                    throw new AccountsChangedException();
                 var accounts = states.Values.OfType<AccountState>().ToDictionary(a => a.AccountId, StringComparer.Ordinal);
                 var decision = Deal.Decide(deal, accounts, decided);
-                return decision.IsRejected ? decision : Decision.Accept([.. DealStreams.ToStreams(decision)]);
+                return decision.IsRejected ? decision : Decision.Accept([.. DealStreams.ToStreams(decision), .. LedgerEffects(deal, accounts, decision, decided)]);
             },
             (after, versions, _) => (decided is CreateDeal ? 201 : 200, DealView.From((DealState)after[dealStream], versions[dealStream])),
             ct,
             // Another tenant's deal (or its accounts) is answered exactly like a missing deal; only a create names the account.
-            foreign: stream => command is CreateDeal && stream != dealStream
+            foreign: stream => cmd is CreateDeal && stream != dealStream
                 ? Problems.Outcome(404, RejectionCodes.AccountNotFound, $"account '{(AccountStreams.TryAccountId(stream, out var a) ? a : stream)}' does not exist")
-                : Problems.Outcome(404, DealRejectionCodes.DealNotFound, $"deal '{command.DealId}' does not exist"),
-            alsoInTransaction: after => [ExpiryTimer((DealState)after[dealStream])]).ConfigureAwait(false);
+                : Problems.Outcome(404, DealRejectionCodes.DealNotFound, $"deal '{cmd.DealId}' does not exist"),
+            alsoInTransaction: after => [ExpiryTimer((DealState)after[dealStream])]);
+    }
+
+    /// <summary>
+    /// What a deal decision also writes on account streams, in the same append: the deal's escrow account is opened with the
+    /// create (so a refused create leaves nothing behind), and the buyer and seller carry <see cref="AccountDealJoined"/> while
+    /// the deal lives and <see cref="AccountDealLeft"/> once it ends, which keeps them from being closed under a live deal.
+    /// </summary>
+    private static IEnumerable<PendingEvent> LedgerEffects(DealState before, IReadOnlyDictionary<string, AccountState> accounts, Decision decision, DealCommand command)
+    {
+        var after = decision.Events.Where(e => e.StreamId == before.DealId).Aggregate(before, (d, e) => Deal.Evolve(d, e.Event));
+        if (command is CreateDeal create && !(accounts.TryGetValue(create.EscrowAccount, out var escrow) && escrow.Exists))
+        {
+            var open = Account.Decide(accounts, new OpenAccount(create.EscrowAccount, $"escrow of deal {create.DealId}", create.Currency,
+                AccountKind.Internal, 0, create.At));
+            if (open.IsRejected) throw new InvalidOperationException($"escrow account '{create.EscrowAccount}' could not be opened: {open.Rejection}");
+            foreach (var e in open.Events) yield return new PendingEvent(AccountStreams.StreamId(e.StreamId), e.Event);
+        }
+        var at = command.At;
+        if (!before.Exists && after.Exists)
+            foreach (var party in new[] { after.BuyerAccount, after.SellerAccount }.Distinct(StringComparer.Ordinal))
+                yield return new PendingEvent(AccountStreams.StreamId(party), new AccountDealJoined(after.DealId, at));
+        if (before.Exists && !before.IsTerminal && after.IsTerminal)
+            foreach (var party in new[] { after.BuyerAccount, after.SellerAccount }.Distinct(StringComparer.Ordinal))
+                if (accounts.TryGetValue(party, out var a) && a.LiveDeals.Contains(after.DealId))   // deals created before markers existed have none
+                    yield return new PendingEvent(AccountStreams.StreamId(party), new AccountDealLeft(after.DealId, at));
     }
 
     public const string ExpiryTimerKind = "deal-expiry";

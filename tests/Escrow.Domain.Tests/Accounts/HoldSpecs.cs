@@ -128,4 +128,15 @@ public class HoldSpecs
     public void An_account_with_an_open_hold_cannot_be_closed() =>
         Given(Opened("cash", kind: AccountKind.Internal), Opened("carol", kind: AccountKind.Internal), Held("carol", "h1", 5m))
             .When(Close("carol")).ThenRejected(RejectionCodes.HoldsPending);
+
+    [Fact]
+    public void A_party_to_a_live_deal_cannot_close_its_account() =>
+        Given(Opened("carol", kind: AccountKind.Internal), [new("carol", new AccountDealJoined("d1", At(2)))])
+            .When(Close("carol")).ThenRejected(RejectionCodes.LiveDeals);
+
+    [Fact]
+    public void An_account_whose_deals_ended_can_be_closed() =>
+        Given(Opened("carol", kind: AccountKind.Internal), [new("carol", new AccountDealJoined("d1", At(2)))], [new("carol", new AccountDealLeft("d1", At(3)))])
+            .When(Close("carol"))
+            .Then(new PendingEvent("carol", new AccountClosed(At(10))));
 }
