@@ -78,3 +78,20 @@ public sealed class IdempotencyKeyTakenException(string tenant, string key)
     public string Tenant { get; } = tenant;
     public string Key { get; } = key;
 }
+
+/// <summary>
+/// Group commit of <see cref="PgEventStore.AppendAsync"/>: while <see cref="MaxConcurrentBatches"/> append transactions
+/// are in flight, further appends queue; when one finishes, its loop takes up to <see cref="MaxBatchSize"/> queued appends
+/// and commits them in one transaction (one round trip, one WAL flush, one statement per table). A lone append under
+/// light load is committed at once, as before. Guarantees are per command, as without batching: each command's events,
+/// idempotency record and audit record commit together or not at all; each stream's expected version is checked;
+/// a caller is answered only after its transaction committed; a conflict fails only the command that caused it.
+/// </summary>
+public sealed record GroupCommitOptions
+{
+    /// <summary>Most commands in one append transaction (1 turns batching off: every append is its own transaction).</summary>
+    public int MaxBatchSize { get; init; } = 64;
+
+    /// <summary>Most append transactions in flight at once from this store (each holds one pooled connection while it runs).</summary>
+    public int MaxConcurrentBatches { get; init; } = 2;
+}

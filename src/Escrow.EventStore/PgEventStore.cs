@@ -7,8 +7,9 @@ namespace Escrow.EventStore;
 /// <summary>
 /// The PostgreSQL event log. Thread-safe; one instance per data source. Connects as the application
 /// role (INSERT and SELECT on events only). Every method takes a <see cref="CancellationToken"/>.
+/// Appends are group-committed (<see cref="GroupCommitOptions"/>; the defaults apply when <c>groupCommit</c> is null).
 /// </summary>
-public sealed class PgEventStore(NpgsqlDataSource dataSource)
+public sealed class PgEventStore(NpgsqlDataSource dataSource, GroupCommitOptions? groupCommit = null)
 {
     /// <summary>The LISTEN/NOTIFY channel that every append notifies on commit.</summary>
     public const string NotifyChannel = "escrow_events";
@@ -23,22 +24,73 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
     /// Appends events to one or more streams in one transaction, with the idempotency record and any
     /// snapshots, and notifies readers on commit. All or nothing: a wrong expected version on any stream
     /// throws <see cref="WrongExpectedVersionException"/>; an idempotency key committed concurrently throws
-    /// <see cref="IdempotencyKeyTakenException"/>. One network round trip. With <paramref name="audit"/>, the
-    /// audit record commits in the same transaction as the events (and only with them). <paramref name="alsoInTransaction"/>
-    /// are further statements that must commit with the events or not at all (a durable timer the event arms).
+    /// <see cref="IdempotencyKeyTakenException"/>. With <paramref name="audit"/>, the audit record commits in the
+    /// same transaction as the events (and only with them). <paramref name="alsoInTransaction"/> are further
+    /// statements that must commit with the events or not at all (a durable timer the event arms).
+    /// <para>
+    /// Group commit: appends that arrive while <see cref="GroupCommitOptions.MaxConcurrentBatches"/> transactions
+    /// are already in flight wait and then commit together, in one transaction and one round trip (see
+    /// <see cref="GroupCommitOptions"/>). Each caller still gets exactly its own outcome: the task completes only
+    /// after the transaction holding its events committed, and a conflict of one command fails that command alone
+    /// (the others are committed again without it). Cancelling <paramref name="ct"/> before the append is queued
+    /// throws <see cref="OperationCanceledException"/>; once queued, the append runs to its outcome.
+    /// </para>
     /// </summary>
     public async Task<IReadOnlyDictionary<string, StreamHead>> AppendAsync(
         IReadOnlyList<StreamAppend> streams, IdempotencyRecord? idempotency, IReadOnlyList<Snapshot>? snapshots, CancellationToken ct,
         AuditRecord? audit = null, IReadOnlyList<NpgsqlBatchCommand>? alsoInTransaction = null)
     {
-        var heads = new Dictionary<string, StreamHead>(StringComparer.Ordinal);
-        var total = streams.Sum(s => s.Events.Count);
-        var ids = new string[total]; var versions = new long[total]; var eventIds = new Guid[total];
-        var types = new string[total]; var schemas = new int[total]; var data = new string[total];
-        var metas = new string[total]; var occurred = new DateTimeOffset[total];
-        var prevs = new byte[total][]; var hashes = new byte[total][];
+        var pending = Prepare(streams, idempotency, snapshots, audit, alsoInTransaction);
+        if (pending.Events.Length == 0) return pending.Heads;
+        ct.ThrowIfCancellationRequested();
+        Enqueue(pending);
+        return await pending.Done.Task.ConfigureAwait(false);
+    }
 
-        await using var batch = DataSource.CreateBatch();
+    /// <summary>The group-commit settings this store runs with.</summary>
+    public GroupCommitOptions GroupCommit { get; } = groupCommit ?? new GroupCommitOptions();
+
+    private long _batches, _batchedAppends, _batchRetries;
+
+    /// <summary>Append transactions committed or attempted (diagnostics: appends ÷ batches is the mean group size).</summary>
+    public long AppendBatches => Interlocked.Read(ref _batches);
+
+    /// <summary>Appends that went through the group-commit queue.</summary>
+    public long AppendsBatched => Interlocked.Read(ref _batchedAppends);
+
+    /// <summary>Batches that failed because of one command and were committed again without it.</summary>
+    public long BatchRetries => Interlocked.Read(ref _batchRetries);
+
+    private readonly record struct StreamBump(string StreamId, string StreamType, string Tenant, long Expected, long New, byte[] Hash);
+
+    private readonly record struct EventRow(
+        string StreamId, long Version, Guid EventId, string EventType, int SchemaVersion, string Data, string Metadata,
+        DateTimeOffset OccurredAt, byte[] PrevHash, byte[] Hash);
+
+    /// <summary>One command's append, hashed and ready to be written, waiting for its batch.</summary>
+    private sealed class PendingAppend(
+        StreamBump[] bumps, EventRow[] events, Dictionary<string, StreamHead> heads, IdempotencyRecord? idempotency,
+        AuditRecord? audit, IReadOnlyList<Snapshot>? snapshots, IReadOnlyList<NpgsqlBatchCommand>? extras)
+    {
+        public readonly StreamBump[] Bumps = bumps;
+        public readonly EventRow[] Events = events;
+        public readonly Dictionary<string, StreamHead> Heads = heads;
+        public readonly IdempotencyRecord? Idempotency = idempotency;
+        public readonly AuditRecord? Audit = audit;
+        public readonly IReadOnlyList<Snapshot>? Snapshots = snapshots;
+        public readonly IReadOnlyList<NpgsqlBatchCommand>? Extras = extras;
+        public readonly TaskCompletionSource<IReadOnlyDictionary<string, StreamHead>> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Computes the hash chain links and the new stream heads (on the caller's thread, in parallel with other callers).</summary>
+    private static PendingAppend Prepare(IReadOnlyList<StreamAppend> streams, IdempotencyRecord? idempotency, IReadOnlyList<Snapshot>? snapshots,
+        AuditRecord? audit, IReadOnlyList<NpgsqlBatchCommand>? extras)
+    {
+        var heads = new Dictionary<string, StreamHead>(StringComparer.Ordinal);
+        var total = 0;
+        foreach (var s in streams) total += s.Events.Count;
+        var events = new EventRow[total];
+        var bumps = new List<StreamBump>(streams.Count);
         var i = 0;
         foreach (var s in streams)
         {
@@ -51,23 +103,190 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
                 var meta = SerializeMetadata(e.Metadata);
                 var at = HashChain.ToStoredPrecision(e.OccurredAt);
                 var hash = HashChain.Compute(prev, s.StreamId, version, e.EventType, e.SchemaVersion, at, e.DataJson, meta);
-                ids[i] = s.StreamId; versions[i] = version; eventIds[i] = e.Metadata.EventId; types[i] = e.EventType;
-                schemas[i] = e.SchemaVersion; data[i] = e.DataJson; metas[i] = meta; occurred[i] = at;
-                prevs[i] = prev; hashes[i] = hash;
+                events[i++] = new EventRow(s.StreamId, version, e.Metadata.EventId, e.EventType, e.SchemaVersion, e.DataJson, meta, at, prev, hash);
                 prev = hash;
-                i++;
             }
             heads[s.StreamId] = new StreamHead(version, prev);
-            var bump = new NpgsqlBatchCommand("SELECT bump_stream($1, $2, $3, $4, $5, $6)");
-            bump.Parameters.Add(new() { Value = s.StreamId });
-            bump.Parameters.Add(new() { Value = s.StreamType });
-            bump.Parameters.Add(new() { Value = s.Tenant });
-            bump.Parameters.Add(new() { Value = s.Expected.Value });
-            bump.Parameters.Add(new() { Value = version });
-            bump.Parameters.Add(new() { Value = prev });
-            batch.BatchCommands.Add(bump);
+            bumps.Add(new StreamBump(s.StreamId, s.StreamType, s.Tenant, s.Expected.Value, version, prev));
         }
-        if (i == 0) return heads;
+        return new PendingAppend([.. bumps], events, heads, idempotency, audit, snapshots, extras);
+    }
+
+    // ---------------------------------------------------------------- group commit
+
+    private readonly Lock _queueGate = new();
+    private readonly List<PendingAppend> _queue = [];
+    private int _flushers;
+
+    private void Enqueue(PendingAppend p)
+    {
+        bool start;
+        lock (_queueGate)
+        {
+            _queue.Add(p);
+            start = _flushers < Math.Max(1, GroupCommit.MaxConcurrentBatches);
+            if (start) _flushers++;
+        }
+        if (start) _ = Task.Run(FlushLoopAsync);
+    }
+
+    /// <summary>
+    /// One of at most <see cref="GroupCommitOptions.MaxConcurrentBatches"/> loops: takes what is queued, commits it as
+    /// one transaction, answers its callers, and repeats until the queue is empty.
+    /// </summary>
+    private async Task FlushLoopAsync()
+    {
+        while (true)
+        {
+            List<PendingAppend> batch;
+            lock (_queueGate)
+            {
+                batch = TakeBatch();
+                if (batch.Count == 0)
+                {
+                    _flushers--;
+                    return;
+                }
+            }
+            Interlocked.Increment(ref _batches);
+            Interlocked.Add(ref _batchedAppends, batch.Count);
+            await CommitAsync(batch).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The oldest queued appends that can share a transaction: no stream and no idempotency key twice (such an
+    /// append waits for the next batch, so that its expected version is checked after the first one committed), and
+    /// an append with statements of its own (<c>alsoInTransaction</c>) always alone. Called under the queue lock.
+    /// </summary>
+    private List<PendingAppend> TakeBatch()
+    {
+        var batch = new List<PendingAppend>(Math.Min(_queue.Count, GroupCommit.MaxBatchSize));
+        if (_queue.Count == 0) return batch;
+        HashSet<string>? streams = null;
+        HashSet<(string, string)>? keys = null;
+        for (var i = 0; i < _queue.Count && batch.Count < Math.Max(1, GroupCommit.MaxBatchSize); i++)
+        {
+            var p = _queue[i];
+            if (p.Extras is { Count: > 0 })
+            {
+                if (batch.Count > 0) continue;
+                batch.Add(p);
+                _queue.RemoveAt(i);
+                return batch;
+            }
+            streams ??= new HashSet<string>(StringComparer.Ordinal);
+            keys ??= [];
+            var clash = false;
+            foreach (var b in p.Bumps)
+                if (streams.Contains(b.StreamId)) { clash = true; break; }
+            if (clash || p.Idempotency is { } k && keys.Contains((k.Tenant, k.Key))) continue;
+            foreach (var b in p.Bumps) streams.Add(b.StreamId);
+            if (p.Idempotency is { } key) keys.Add((key.Tenant, key.Key));
+            batch.Add(p);
+            _queue.RemoveAt(i--);
+        }
+        return batch;
+    }
+
+    /// <summary>
+    /// Commits <paramref name="items"/> in one transaction and answers each. If the transaction fails because of one
+    /// command (a wrong expected version names its stream), that command alone gets the error and the others are
+    /// committed again without it; any other database error of a multi-command batch commits each command alone,
+    /// so each gets exactly the outcome it would have had by itself. Anything else (the connection broke: the outcome
+    /// is unknown) is reported to every caller of the batch.
+    /// </summary>
+    private async Task CommitAsync(List<PendingAppend> items)
+    {
+        while (items.Count > 0)
+        {
+            try
+            {
+                await using var batch = BuildBatch(items);
+                // A batch without an explicit transaction runs as one implicit transaction: any failing
+                // statement rolls back every statement before it.
+                await batch.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (items.Count > 1)
+            {
+                Interlocked.Increment(ref _batchRetries);
+                if (Translate(ex, null) is WrongExpectedVersionException wrong
+                    && items.FirstOrDefault(p => p.Bumps.Any(b => b.StreamId == wrong.StreamId)) is { } loser)
+                {
+                    loser.Done.TrySetException(wrong);
+                    items.Remove(loser);
+                    continue;
+                }
+                foreach (var p in items)
+                    await CommitAsync([p]).ConfigureAwait(false);
+                return;
+            }
+            catch (PostgresException ex)
+            {
+                items[0].Done.TrySetException(Translate(ex, items[0].Idempotency));
+                return;
+            }
+            catch (Exception ex)
+            {
+                foreach (var p in items) p.Done.TrySetException(ex);
+                return;
+            }
+            RequestNotify();
+            foreach (var p in items) p.Done.TrySetResult(p.Heads);
+            return;
+        }
+    }
+
+    /// <summary>
+    /// The statements of one append transaction for any number of commands: one bump of every stream, one insert of
+    /// every event, of every idempotency record and of every audit record, one upsert of every snapshot (each a
+    /// multi-row statement over arrays, so the statement texts never change and stay prepared).
+    /// </summary>
+    private NpgsqlBatch BuildBatch(List<PendingAppend> items)
+    {
+        var batch = DataSource.CreateBatch();
+        int streamCount = 0, eventCount = 0, idemCount = 0, auditCount = 0, snapCount = 0, auditStreams = 0;
+        foreach (var p in items)
+        {
+            streamCount += p.Bumps.Length;
+            eventCount += p.Events.Length;
+            if (p.Idempotency is not null) idemCount++;
+            if (p.Audit is not null) { auditCount++; auditStreams += p.Audit.StreamIds.Count; }
+            snapCount += p.Snapshots?.Count ?? 0;
+        }
+
+        var sIds = new string[streamCount]; var sTypes = new string[streamCount]; var sTenants = new string[streamCount];
+        var sExpected = new long[streamCount]; var sNew = new long[streamCount]; var sHashes = new byte[streamCount][];
+        var ids = new string[eventCount]; var versions = new long[eventCount]; var eventIds = new Guid[eventCount];
+        var types = new string[eventCount]; var schemas = new int[eventCount]; var data = new string[eventCount];
+        var metas = new string[eventCount]; var occurred = new DateTimeOffset[eventCount];
+        var prevs = new byte[eventCount][]; var hashes = new byte[eventCount][];
+        int si = 0, ei = 0;
+        foreach (var p in items)
+        {
+            foreach (var b in p.Bumps)
+            {
+                sIds[si] = b.StreamId; sTypes[si] = b.StreamType; sTenants[si] = b.Tenant;
+                sExpected[si] = b.Expected; sNew[si] = b.New; sHashes[si] = b.Hash;
+                si++;
+            }
+            foreach (var e in p.Events)
+            {
+                ids[ei] = e.StreamId; versions[ei] = e.Version; eventIds[ei] = e.EventId; types[ei] = e.EventType;
+                schemas[ei] = e.SchemaVersion; data[ei] = e.Data; metas[ei] = e.Metadata; occurred[ei] = e.OccurredAt;
+                prevs[ei] = e.PrevHash; hashes[ei] = e.Hash;
+                ei++;
+            }
+        }
+
+        var bump = new NpgsqlBatchCommand("SELECT bump_streams($1, $2, $3, $4, $5, $6)");
+        bump.Parameters.Add(new() { Value = sIds });
+        bump.Parameters.Add(new() { Value = sTypes });
+        bump.Parameters.Add(new() { Value = sTenants });
+        bump.Parameters.Add(new() { Value = sExpected });
+        bump.Parameters.Add(new() { Value = sNew });
+        bump.Parameters.Add(new() { Value = sHashes });
+        batch.BatchCommands.Add(bump);
 
         var insert = new NpgsqlBatchCommand(
             """
@@ -86,42 +305,91 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource)
         insert.Parameters.Add(new() { Value = hashes });
         batch.BatchCommands.Add(insert);
 
-        if (idempotency is not null)
-            batch.BatchCommands.Add(IdempotencyInsert(idempotency));
-        if (audit is not null)
-            batch.BatchCommands.Add(AuditInsert(audit));
-        foreach (var extra in alsoInTransaction ?? [])
-            batch.BatchCommands.Add(extra);
+        if (idemCount > 0)
+            batch.BatchCommands.Add(IdempotencyInsert(items.Select(p => p.Idempotency).OfType<IdempotencyRecord>().ToArray()));
+        if (auditCount > 0)
+            batch.BatchCommands.Add(AuditInsert(items.Select(p => p.Audit).OfType<AuditRecord>().ToArray(), auditStreams));
+        if (snapCount > 0)
+            batch.BatchCommands.Add(SnapshotUpsert(items.SelectMany(p => p.Snapshots ?? []).ToArray()));
+        foreach (var p in items)
+            foreach (var extra in p.Extras ?? [])
+                batch.BatchCommands.Add(extra);
+        return batch;
+    }
 
-        foreach (var snap in snapshots ?? [])
-        {
-            var sc = new NpgsqlBatchCommand(
-                """
-                INSERT INTO snapshots (stream_id, version, schema_version, hash, state) VALUES ($1, $2, $3, $4, $5::jsonb)
-                ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, schema_version = excluded.schema_version,
-                    hash = excluded.hash, state = excluded.state, created_at = now()
-                WHERE snapshots.version < excluded.version
-                """);
-            sc.Parameters.Add(new() { Value = snap.StreamId });
-            sc.Parameters.Add(new() { Value = snap.Version });
-            sc.Parameters.Add(new() { Value = snap.SchemaVersion });
-            sc.Parameters.Add(new() { Value = snap.Hash });
-            sc.Parameters.Add(new() { Value = snap.StateJson });
-            batch.BatchCommands.Add(sc);
-        }
+    private static NpgsqlBatchCommand IdempotencyInsert(IdempotencyRecord[] rs)
+    {
+        var c = new NpgsqlBatchCommand(
+            """
+            INSERT INTO idempotency (tenant, key, request_hash, status_code, response_body)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[], $5::text[])
+            """);
+        c.Parameters.Add(new() { Value = rs.Select(r => r.Tenant).ToArray() });
+        c.Parameters.Add(new() { Value = rs.Select(r => r.Key).ToArray() });
+        c.Parameters.Add(new() { Value = rs.Select(r => r.RequestHash).ToArray() });
+        c.Parameters.Add(new() { Value = rs.Select(r => r.StatusCode).ToArray() });
+        c.Parameters.Add(new() { Value = rs.Select(r => r.ResponseBody).ToArray() });
+        return c;
+    }
 
-        try
+    /// <summary>
+    /// Many audit records in one statement. Each record's stream ids are a slice of one flat array
+    /// (<c>$10[offset + 1 : offset + count]</c>): PostgreSQL arrays cannot hold rows of different lengths.
+    /// </summary>
+    private static NpgsqlBatchCommand AuditInsert(AuditRecord[] rs, int streamIdCount)
+    {
+        var c = new NpgsqlBatchCommand(
+            """
+            INSERT INTO audit_log (audit_id, at, actor, tenant, operation, outcome, status, code, payload_sha256, stream_ids, correlation_id, idempotency_key)
+            SELECT a.audit_id, a.at, a.actor, a.tenant, a.operation, a.outcome, a.status, a.code, a.payload_sha256,
+                   coalesce(($10::text[])[a.stream_offset + 1 : a.stream_offset + a.stream_count], '{}'), a.correlation_id, a.idempotency_key
+            FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::bytea[],
+                        $11::int[], $12::int[], $13::uuid[], $14::text[])
+                 AS a(audit_id, at, actor, tenant, operation, outcome, status, code, payload_sha256, stream_offset, stream_count, correlation_id, idempotency_key)
+            """);
+        var flat = new string[streamIdCount];
+        var offsets = new int[rs.Length];
+        var counts = new int[rs.Length];
+        var n = 0;
+        for (var i = 0; i < rs.Length; i++)
         {
-            // A batch without an explicit transaction runs as one implicit transaction: any failing
-            // statement rolls back every statement before it.
-            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            offsets[i] = n;
+            counts[i] = rs[i].StreamIds.Count;
+            foreach (var s in rs[i].StreamIds) flat[n++] = s;
         }
-        catch (PostgresException ex)
-        {
-            throw Translate(ex, idempotency);
-        }
-        RequestNotify();
-        return heads;
+        c.Parameters.Add(new() { Value = rs.Select(a => a.AuditId).ToArray() });
+        c.Parameters.Add(new() { Value = rs.Select(a => a.At.ToUniversalTime()).ToArray() });
+        c.Parameters.Add(new() { Value = rs.Select(a => a.Actor).ToArray() });
+        c.Parameters.Add(new() { Value = rs.Select(a => a.Tenant).ToArray() });
+        c.Parameters.Add(new() { Value = rs.Select(a => a.Operation).ToArray() });
+        c.Parameters.Add(new() { Value = rs.Select(a => a.Outcome).ToArray() });
+        c.Parameters.Add(new() { Value = rs.Select(a => a.Status).ToArray() });
+        c.Parameters.Add(new() { Value = rs.Select(a => a.Code).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        c.Parameters.Add(new() { Value = rs.Select(a => a.PayloadSha256).ToArray() });
+        c.Parameters.Add(new() { Value = flat });
+        c.Parameters.Add(new() { Value = offsets });
+        c.Parameters.Add(new() { Value = counts });
+        c.Parameters.Add(new() { Value = rs.Select(a => a.CorrelationId).ToArray() });
+        c.Parameters.Add(new() { Value = rs.Select(a => a.IdempotencyKey).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        return c;
+    }
+
+    private static NpgsqlBatchCommand SnapshotUpsert(Snapshot[] snaps)
+    {
+        var sc = new NpgsqlBatchCommand(
+            """
+            INSERT INTO snapshots (stream_id, version, schema_version, hash, state)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::bytea[], $5::jsonb[])
+            ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, schema_version = excluded.schema_version,
+                hash = excluded.hash, state = excluded.state, created_at = now()
+            WHERE snapshots.version < excluded.version
+            """);
+        sc.Parameters.Add(new() { Value = snaps.Select(s => s.StreamId).ToArray() });
+        sc.Parameters.Add(new() { Value = snaps.Select(s => s.Version).ToArray() });
+        sc.Parameters.Add(new() { Value = snaps.Select(s => s.SchemaVersion).ToArray() });
+        sc.Parameters.Add(new() { Value = snaps.Select(s => s.Hash).ToArray() });
+        sc.Parameters.Add(new() { Value = snaps.Select(s => s.StateJson).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+        return sc;
     }
 
     // Why the NOTIFY is not inside the append: PostgreSQL serializes the commits of every transaction
