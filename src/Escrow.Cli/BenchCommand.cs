@@ -54,7 +54,7 @@ internal static partial class BenchCommand
     private sealed record Settings(int Clients, int Seconds, int Accounts, string? Url, bool Profile);
 
     private sealed record Phase(
-        long Created, long Refused, long Other, double[] SortedMs, TimeSpan Elapsed, double MachineBusy, double ProcessCores, long Late,
+        long Created, long Refused, long Other, double[] SortedMs, TimeSpan Elapsed, double MachineBusy, double ProcessCores, double Steal, long Late,
         IReadOnlyDictionary<string, long> Codes)
     {
         public string CodeSummary => Codes.Count == 0 ? "" :
@@ -66,7 +66,7 @@ internal static partial class BenchCommand
 
     private sealed record Lag(double LagMsAtStop, long EventsBehindAtStop, double? CatchUpMs, string Detail);
 
-    private sealed record PgbenchResult(double Tps, double? LatencyAvgMs, double MachineBusy, string Command);
+    private sealed record PgbenchResult(double Tps, double? LatencyAvgMs, double MachineBusy, double Steal, string Command);
 
     private sealed record ServerInfo(string Version, string Fsync, string SynchronousCommit, string WalSyncMethod);
 
@@ -95,15 +95,19 @@ internal static partial class BenchCommand
 
             var ids = await SetUpAccountsAsync(http, run, s, ct);
 
-            var warmUp = TimeSpan.FromSeconds(Math.Clamp(s.Seconds / 10.0, 1, 3));
+            // Long enough for the JIT to finish tiering up the hot paths: with 2 s, a 20 s run still spent 14% of the
+            // machine's CPU in the JIT's background compiler during its first half (perf, 2 cores).
+            var warmUp = TimeSpan.FromSeconds(Math.Clamp(s.Seconds / 4.0, 1, 10));
             Info($"warming up for {warmUp.TotalSeconds:0.#} s (not measured)");
             await ClosedLoopAsync(http, ids, run + "w", s.Clients, warmUp, ct);
 
             var stats0 = await PgStatsAsync(cfg.Owner, ct);
+            var pgCpu0 = PostgresCpuSeconds();
             using var profiler = s.Profile ? new Profiler() : null;
             Info($"full load: {s.Clients} clients in a closed loop for {s.Seconds} s");
             var full = await ClosedLoopAsync(http, ids, run + "f", s.Clients, TimeSpan.FromSeconds(s.Seconds), ct);
             profiler?.Stop();
+            var pgCores = (PostgresCpuSeconds() - pgCpu0) / full.Elapsed.TotalSeconds;
             var stats1 = await PgStatsAsync(cfg.Owner, ct);
             var lagFull = await MeasureLagAsync(http, cfg.Owner, ct);
             Info($"full load done: {full.CreatedPerSecond:0.0} transfers/s; projections: {lagFull.Detail}");
@@ -122,6 +126,12 @@ internal static partial class BenchCommand
             long? conflicts = silo?.Services.GetService<AggregateHost<AccountState>>()?.ConcurrencyConflicts;
             Report(s, server, $"{loadAtStart} at start, {ReadLoadAverage()} at end", full, half, transfersPerSecond, lagFull, lagHalf, pg);
             Diagnostics(full, pg, stats0, stats1, conflicts, profiler);
+            if (pgCores > 0)
+                Console.WriteLine($"CPU during full load: PostgreSQL processes {F(pgCores, "0.00")} cores ({F(pgCores * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms per transfer), " +
+                                  $"escrow process {F(full.ProcessCores, "0.00")} cores ({F(full.ProcessCores * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms per transfer, clients included)");
+            if (silo?.Services.GetService<Escrow.EventStore.PgEventStore>() is { AppendBatches: > 0 } store)
+                Console.WriteLine($"group commit: {store.AppendsBatched} appends in {store.AppendBatches} transactions " +
+                                  $"({F((double)store.AppendsBatched / store.AppendBatches, "0.00")} per transaction, whole run), {store.BatchRetries} retried without a conflicting command");
             return 0;
         }
     }
@@ -285,12 +295,12 @@ internal static partial class BenchCommand
 
     private static Phase Collect(Tally[] tallies, TimeSpan elapsed, CpuSample cpu)
     {
-        var (busy, cores) = cpu.Since();
+        var (busy, cores, steal) = cpu.Since();
         var all = tallies.SelectMany(t => t.Ms).ToArray();
         Array.Sort(all);
         var codes = tallies.SelectMany(t => t.Codes).GroupBy(c => c.Key, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Sum(c => c.Value), StringComparer.Ordinal);
-        return new Phase(tallies.Sum(t => t.Created), tallies.Sum(t => t.Refused), tallies.Sum(t => t.Other), all, elapsed, busy, cores,
+        return new Phase(tallies.Sum(t => t.Created), tallies.Sum(t => t.Refused), tallies.Sum(t => t.Other), all, elapsed, busy, cores, steal,
             tallies.Sum(t => t.Late), codes);
     }
 
@@ -419,7 +429,7 @@ internal static partial class BenchCommand
                 process.Kill(entireProcessTree: true);
                 throw;
             }
-            var (busy, _) = cpu.Since();
+            var (busy, _, steal) = cpu.Since();
             var output = await stdout;
             var errors = await stderr;
             var tps = TpsLine().Match(output);
@@ -427,7 +437,7 @@ internal static partial class BenchCommand
                 throw new CliException($"pgbench failed (exit {process.ExitCode}): {errors.Trim()} {output.Trim()}");
             var latency = LatencyLine().Match(output);
             return new PgbenchResult(double.Parse(tps.Groups[1].Value, CultureInfo.InvariantCulture),
-                latency.Success ? double.Parse(latency.Groups[1].Value, CultureInfo.InvariantCulture) : null, busy, command);
+                latency.Success ? double.Parse(latency.Groups[1].Value, CultureInfo.InvariantCulture) : null, busy, steal, command);
         }
         finally
         {
@@ -492,6 +502,31 @@ internal static partial class BenchCommand
         catch (UnauthorizedAccessException) { return "unknown"; }
     }
 
+    /// <summary>CPU time (user + system, seconds) of every process named postgres on this machine, from /proc (0 where unreadable).</summary>
+    private static double PostgresCpuSeconds()
+    {
+        double ticks = 0;
+        try
+        {
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                if (!char.IsDigit(Path.GetFileName(dir)[0])) continue;
+                try
+                {
+                    var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                    var close = stat.LastIndexOf(')');
+                    if (close < 0 || !stat.AsSpan(0, close).EndsWith("(postgres", StringComparison.Ordinal)) continue;
+                    var f = stat[(close + 2)..].Split(' ');
+                    ticks += double.Parse(f[11], CultureInfo.InvariantCulture) + double.Parse(f[12], CultureInfo.InvariantCulture);
+                }
+                catch (IOException) { /* the process ended */ }
+                catch (UnauthorizedAccessException) { /* not ours to read */ }
+            }
+        }
+        catch (IOException) { return 0; }
+        return ticks / 100.0;   // USER_HZ
+    }
+
     private static string ReadLoadAverage()
     {
         try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; }
@@ -500,34 +535,39 @@ internal static partial class BenchCommand
     }
 
     /// <summary>Machine-wide busy CPU (from /proc/stat) and this process's CPU time between two points.</summary>
-    private readonly record struct CpuSample(long Busy, long Total, TimeSpan Process, long At)
+    private readonly record struct CpuSample(long Busy, long Steal, long Total, TimeSpan Process, long At)
     {
         public static CpuSample Take()
         {
-            var (busy, total) = ReadProcStat();
+            var (busy, steal, total) = ReadProcStat();
             using var me = System.Diagnostics.Process.GetCurrentProcess();
-            return new CpuSample(busy, total, me.TotalProcessorTime, Stopwatch.GetTimestamp());
+            return new CpuSample(busy, steal, total, me.TotalProcessorTime, Stopwatch.GetTimestamp());
         }
 
-        /// <summary>(machine busy fraction 0..1, cores used by this process).</summary>
-        public (double MachineBusy, double ProcessCores) Since()
+        /// <summary>
+        /// (machine busy fraction 0..1, cores used by this process, steal fraction 0..1: time the hypervisor gave this
+        /// virtual machine's cores to someone else; a run with much steal measured a slower machine).
+        /// </summary>
+        public (double MachineBusy, double ProcessCores, double Steal) Since()
         {
             var now = Take();
-            var busy = now.Total > Total ? (double)(now.Busy - Busy) / (now.Total - Total) : double.NaN;
+            var total = now.Total - Total;
+            var busy = total > 0 ? (double)(now.Busy - Busy) / total : double.NaN;
+            var steal = total > 0 ? (double)(now.Steal - Steal) / total : double.NaN;
             var wall = Stopwatch.GetElapsedTime(At, now.At).TotalSeconds;
-            return (busy, wall > 0 ? (now.Process - Process).TotalSeconds / wall : double.NaN);
+            return (busy, wall > 0 ? (now.Process - Process).TotalSeconds / wall : double.NaN, steal);
         }
 
-        private static (long Busy, long Total) ReadProcStat()
+        private static (long Busy, long Steal, long Total) ReadProcStat()
         {
             try
             {
                 var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8)
                     .Select(x => long.Parse(x, CultureInfo.InvariantCulture)).ToArray();
                 var total = f.Sum();
-                return (total - f[3] - f[4], total);   // idle and iowait are not busy
+                return (total - f[3] - f[4] - f[7], f[7], total);   // idle, iowait and steal are not this machine's work
             }
-            catch (IOException) { return (0, 0); }
+            catch (IOException) { return (0, 0, 0); }
         }
     }
 
@@ -613,7 +653,8 @@ internal static partial class BenchCommand
                 $"< {F(LagTargetMs, "0")} ms", lagWorst < LagTargetMs),
             ("projection lag at end of half load", $"{Ms(lagHalf.LagMsAtStop)} ms ({lagHalf.EventsBehindAtStop} events behind); " +
                                                   (lagHalf.CatchUpMs is { } h ? $"all projections 0 behind after {Ms(h)} ms" : "did not catch up in 60 s"), "", null),
-            ("CPU busy: full load / pgbench (machine)", $"{F(full.MachineBusy * 100, "0")} % / {F(pg.MachineBusy * 100, "0")} % of {Environment.ProcessorCount} cores; " +
+            ("CPU busy: full load / pgbench (machine)", $"{F(full.MachineBusy * 100, "0")} % / {F(pg.MachineBusy * 100, "0")} % of {Environment.ProcessorCount} cores " +
+                                                        $"(stolen by the hypervisor: {F(full.Steal * 100, "0")} % / {F(pg.Steal * 100, "0")} %); " +
                                                         $"escrow process {F(full.ProcessCores, "0.00")} cores", "", null),
         };
 

@@ -261,15 +261,21 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource, GroupCommitOptions
         var types = new string[eventCount]; var schemas = new int[eventCount]; var data = new string[eventCount];
         var metas = new string[eventCount]; var occurred = new DateTimeOffset[eventCount];
         var prevs = new byte[eventCount][]; var hashes = new byte[eventCount][];
+        // Streams sorted by id: bump_streams takes their row locks in this order (see sql/013).
+        var allBumps = new StreamBump[streamCount];
         int si = 0, ei = 0;
         foreach (var p in items)
-        {
             foreach (var b in p.Bumps)
-            {
-                sIds[si] = b.StreamId; sTypes[si] = b.StreamType; sTenants[si] = b.Tenant;
-                sExpected[si] = b.Expected; sNew[si] = b.New; sHashes[si] = b.Hash;
-                si++;
-            }
+                allBumps[si++] = b;
+        Array.Sort(allBumps, static (x, y) => string.CompareOrdinal(x.StreamId, y.StreamId));
+        for (si = 0; si < streamCount; si++)
+        {
+            var b = allBumps[si];
+            sIds[si] = b.StreamId; sTypes[si] = b.StreamType; sTenants[si] = b.Tenant;
+            sExpected[si] = b.Expected; sNew[si] = b.New; sHashes[si] = b.Hash;
+        }
+        foreach (var p in items)
+        {
             foreach (var e in p.Events)
             {
                 ids[ei] = e.StreamId; versions[ei] = e.Version; eventIds[ei] = e.EventId; types[ei] = e.EventType;

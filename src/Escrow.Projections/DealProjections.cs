@@ -53,7 +53,10 @@ public sealed class DealsProjection : IProjection
         if (mine.Count == 0) return;
         var ids = mine.Select(e => e.StreamId[DealStreams.Prefix.Length..]).Distinct().ToArray();
         var states = new Dictionary<string, (DealState State, long Version, long Position)>(StringComparer.Ordinal);
-        await using (var sel = new NpgsqlCommand("SELECT deal_id, state::text AS state_text FROM deal_status WHERE deal_id = ANY($1)", connection, transaction))
+        await using (var sel = new NpgsqlCommand(
+                   // unnest join, not ANY($1): see AccountBalancesProjection (generic plans scan the table for ANY over a parameter).
+                   "SELECT d.deal_id, d.state::text AS state_text FROM unnest($1::text[]) AS u(deal_id) JOIN deal_status d ON d.deal_id = u.deal_id",
+                   connection, transaction))
         {
             sel.Parameters.Add(new() { Value = ids });
             await using var r = await sel.ExecuteReaderAsync(ct).ConfigureAwait(false);

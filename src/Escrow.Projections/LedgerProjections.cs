@@ -51,7 +51,13 @@ public sealed class AccountBalancesProjection : IProjection
         if (ids.Length == 0) return;
         var rows = new Dictionary<string, Row>(StringComparer.Ordinal);
         await using (var sel = new NpgsqlCommand(
-            "SELECT account_id, tenant, owner, currency, kind, status, overdraft_limit, balance, version, opened_at, last_activity_at, global_position FROM account_balances WHERE account_id = ANY($1)",
+            // A join with unnest, not "account_id = ANY($1)": once the statement is prepared, PostgreSQL's generic plan for
+            // ANY over a parameter array is a sequential scan testing every row against every id (2.2 ms for 70 ids over
+            // 1,000 accounts in the benchmark); the join probes the primary key once per id.
+            """
+            SELECT b.account_id, b.tenant, b.owner, b.currency, b.kind, b.status, b.overdraft_limit, b.balance, b.version, b.opened_at, b.last_activity_at, b.global_position
+            FROM unnest($1::text[]) AS u(account_id) JOIN account_balances b ON b.account_id = u.account_id
+            """,
             connection, transaction))
         {
             sel.Parameters.Add(new() { Value = ids });

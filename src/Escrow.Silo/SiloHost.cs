@@ -48,7 +48,12 @@ public static class SiloHost
             if (csb.MaxAutoPrepare == 0) csb.MaxAutoPrepare = 64;
             return new NpgsqlDataSourceBuilder(csb.ConnectionString).Build();
         });
-        services.AddSingleton(sp => new PgEventStore(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
+            return new PgEventStore(sp.GetRequiredService<NpgsqlDataSource>(),
+                new GroupCommitOptions { MaxBatchSize = o.AppendBatchSize, MaxConcurrentBatches = o.AppendBatchesInFlight });
+        });
         // Metrics (Meter "Orleans.Escrow") and the dashboard's rolling window; every aggregate host records into it.
         services.AddSingleton(sp => new Dashboard.EscrowMetrics(sp.GetRequiredService<TimeProvider>(), sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton<Dashboard.DashboardSampler>();

@@ -15,6 +15,10 @@ public sealed class SiloOptions
     public int ProjectionBatchSize { get; set; } = 500;
     public int ProjectionPollMilliseconds { get; set; } = 1000;
     public int MaxPoolSize { get; set; } = 64;
+    /// <summary>Group commit: most commands in one append transaction (1 turns batching off). See <c>GroupCommitOptions</c>.</summary>
+    public int AppendBatchSize { get; set; } = 64;
+    /// <summary>Group commit: most append transactions in flight at once from this silo.</summary>
+    public int AppendBatchesInFlight { get; set; } = 2;
     /// <summary>How often the leading silo looks for due timers (deal expiry).</summary>
     public int TimerPollMilliseconds { get; set; } = 1000;
     /// <summary>
