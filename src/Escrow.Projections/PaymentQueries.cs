@@ -21,7 +21,10 @@ public sealed record PaymentStatusView(
         r.DurationSeconds, r.Version, r.UpdatedAt);
 }
 
-/// <summary>A page of payments in UETR order; <see cref="NextAfter"/> is the <c>after</c> of the next page (null at the end).</summary>
+/// <summary>
+/// A page of payments in UETR order (then tenant); <see cref="NextAfter"/> is the <c>after</c> of the next page (null at
+/// the end): the last UETR, followed by <c>/{tenant}</c> when the list spans every tenant (a UETR is unique per institution only).
+/// </summary>
 public sealed record PaymentPage(IReadOnlyList<PaymentStatusView> Payments, string? NextAfter);
 
 /// <summary>A row of <c>payment_timeline</c>: <see cref="Sequence"/> is the event's version in the payment's stream.</summary>
@@ -39,23 +42,28 @@ public sealed record PaymentCorridorStats(
     string Corridor, string SourceCurrency, string DestinationCurrency, long Payments, long Settled, long Failed, long InFlight,
     long Returned, double? SuccessRate, long Completed, double? P50DurationSeconds, double? P95DurationSeconds);
 
-/// <summary>Queries over the payment read models; <c>tenant</c> null means every tenant (root only).</summary>
+/// <summary>
+/// Queries over the payment read models. Rows are keyed by (tenant, UETR): a UETR is unique per institution, not
+/// cluster-wide. In the list and the corridors <c>tenant</c> null means every tenant (root only).
+/// </summary>
 public static class PaymentQueries
 {
-    /// <summary>The row of <paramref name="uetr"/>, or null when the read model has none (unknown, or not projected yet).</summary>
-    public static async Task<PaymentStatusRow?> StatusAsync(NpgsqlDataSource db, string uetr, CancellationToken ct)
+    /// <summary>The row of <paramref name="tenant"/>'s payment <paramref name="uetr"/>, or null when the read model has none (unknown, or not projected yet).</summary>
+    public static async Task<PaymentStatusRow?> StatusAsync(NpgsqlDataSource db, string tenant, string uetr, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand($"SELECT {PaymentsProjection.SelectList} FROM payment_status WHERE uetr = $1");
+        await using var cmd = db.CreateCommand($"SELECT {PaymentsProjection.SelectList} FROM payment_status WHERE tenant = $1 AND uetr = $2");
+        cmd.Parameters.Add(new() { Value = tenant });
         cmd.Parameters.Add(new() { Value = uetr });
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         return await r.ReadAsync(ct).ConfigureAwait(false) ? PaymentsProjection.Read(r) : null;
     }
 
-    /// <summary>The timeline of <paramref name="uetr"/> in sequence order (empty for an unknown UETR).</summary>
-    public static async Task<List<PaymentTimelineEntry>> TimelineAsync(NpgsqlDataSource db, string uetr, CancellationToken ct)
+    /// <summary>The timeline of <paramref name="tenant"/>'s payment <paramref name="uetr"/> in sequence order (empty for an unknown UETR).</summary>
+    public static async Task<List<PaymentTimelineEntry>> TimelineAsync(NpgsqlDataSource db, string tenant, string uetr, CancellationToken ct)
     {
         await using var cmd = db.CreateCommand(
-            "SELECT sequence, event_type, status, occurred_at, actor, details::text FROM payment_timeline WHERE uetr = $1 ORDER BY sequence");
+            "SELECT sequence, event_type, status, occurred_at, actor, details::text FROM payment_timeline WHERE tenant = $1 AND uetr = $2 ORDER BY sequence");
+        cmd.Parameters.Add(new() { Value = tenant });
         cmd.Parameters.Add(new() { Value = uetr });
         var list = new List<PaymentTimelineEntry>();
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -69,8 +77,9 @@ public static class PaymentQueries
     }
 
     /// <summary>
-    /// Payments of <paramref name="tenant"/> in UETR order after <paramref name="after"/>, optionally of one
-    /// <paramref name="status"/> (a <c>PaymentStatus</c> name) and one corridor (source and destination currency).
+    /// Payments of <paramref name="tenant"/> (null: every tenant) in (UETR, tenant) order after <paramref name="after"/> (a
+    /// <see cref="PaymentPage.NextAfter"/>: <c>uetr</c> or <c>uetr/tenant</c>), optionally of one <paramref name="status"/>
+    /// (a <c>PaymentStatus</c> name) and one corridor (source and destination currency).
     /// </summary>
     public static async Task<PaymentPage> ListAsync(NpgsqlDataSource db, string? tenant, string? status, string? sourceCurrency,
         string? destinationCurrency, string? after, int limit, CancellationToken ct)
@@ -79,14 +88,18 @@ public static class PaymentQueries
             $"""
             SELECT {PaymentsProjection.SelectList} FROM payment_status
             WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR status = $2)
-              AND ($3::text IS NULL OR source_currency = $3) AND ($4::text IS NULL OR destination_currency = $4) AND uetr > $5
-            ORDER BY uetr LIMIT $6
+              AND ($3::text IS NULL OR source_currency = $3) AND ($4::text IS NULL OR destination_currency = $4)
+              AND (uetr > $5 OR (uetr = $5 AND tenant > $6))
+            ORDER BY uetr, tenant LIMIT $7
             """);
         cmd.Parameters.Add(new() { Value = (object?)tenant ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new() { Value = (object?)status ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new() { Value = (object?)sourceCurrency ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new() { Value = (object?)destinationCurrency ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-        cmd.Parameters.Add(new() { Value = after ?? "" });
+        // "uetr" alone continues after every tenant's row of that UETR (tenant > NULL is never true); "uetr/tenant" after that row.
+        var cut = (after ?? "").Split('/', 2);
+        cmd.Parameters.Add(new() { Value = cut[0] });
+        cmd.Parameters.Add(new() { Value = cut.Length == 2 ? cut[1] : (object)DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new() { Value = limit + 1 });
         var rows = new List<PaymentStatusView>();
         await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
@@ -96,7 +109,7 @@ public static class PaymentQueries
         if (rows.Count > limit)
         {
             rows.RemoveAt(rows.Count - 1);
-            next = rows[^1].Uetr;
+            next = tenant is null ? $"{rows[^1].Uetr}/{rows[^1].Tenant}" : rows[^1].Uetr;
         }
         return new PaymentPage(rows, next);
     }

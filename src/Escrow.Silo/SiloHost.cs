@@ -143,6 +143,7 @@ public static class SiloHost
         api.MapLedger();
         api.MapDeals();
         api.MapPayments();
+        api.MapPaymentQueries();
         api.MapCluster();
         api.MapTenancy();
         // The dashboard's page is public (it asks for a key); its API group documents its own 401.

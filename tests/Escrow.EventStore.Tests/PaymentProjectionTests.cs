@@ -29,8 +29,8 @@ public class PaymentProjectionTests : IClassFixture<PgDatabase>
         await runner.CatchUpToHeadAsync(TimeSpan.FromSeconds(60), null, default);
     }
 
-    private async Task<PaymentStatusRow> RowAsync(string uetr) =>
-        await PaymentQueries.StatusAsync(_db.DataSource, uetr, default) ?? throw new Xunit.Sdk.XunitException($"no payment_status row for {uetr}");
+    private async Task<PaymentStatusRow> RowAsync(string tenant, string uetr) =>
+        await PaymentQueries.StatusAsync(_db.DataSource, tenant, uetr, default) ?? throw new Xunit.Sdk.XunitException($"no payment_status row for {uetr} of {tenant}");
 
     private static T Parse<T>(string xml) where T : IsoMessage => (T)IsoParser.Parse(xml).Message!;
 
@@ -61,7 +61,7 @@ public class PaymentProjectionTests : IClassFixture<PgDatabase>
 
         var pacs008 = Parse<CreditTransferMessage>(IsoSamples.Fedwire(cct1[0], accepted));
         var acsc = Parse<StatusReportMessage>(IsoSamples.Fedwire(cct1[1], accepted));
-        var a = await RowAsync(accepted);
+        var a = await RowAsync(tenant, accepted);
         Assert.Equal((tenant, "Accepted", pacs008.DebtorAgent.Id, pacs008.CreditorAgent.Id), (a.Tenant, a.Status, a.SourceAgent, a.DestinationAgent));
         Assert.Equal((pacs008.Settlement.Currency.Code, pacs008.Settlement.Currency.Code), (a.SourceCurrency, a.DestinationCurrency));
         Assert.Equal((pacs008.Settlement.Amount, pacs008.Settlement.Amount, (decimal?)null), (a.SourceAmount, a.DestinationAmount, a.Rate));
@@ -72,7 +72,7 @@ public class PaymentProjectionTests : IClassFixture<PgDatabase>
 
         var rjct = Parse<StatusReportMessage>(IsoSamples.Fedwire("CustomerCreditTransfer_Scenario2_Step2_pacs.002", rejected));
         var rInit = Parse<CreditTransferMessage>(IsoSamples.Fedwire("CustomerCreditTransfer_Scenario2_Step1_pacs.008", rejected));
-        var r = await RowAsync(rejected);
+        var r = await RowAsync(tenant, rejected);
         Assert.Equal("E433", rjct.ReasonCode);
         Assert.Equal(("Rejected", "E433"), (r.Status, r.RejectionReason));
         Assert.Null(r.SettledAt);
@@ -81,13 +81,13 @@ public class PaymentProjectionTests : IClassFixture<PgDatabase>
         Assert.Equal(2m, r.DurationSeconds);
 
         var pacs004 = Parse<PaymentReturnMessage>(IsoSamples.Fedwire("PaymentReturn_Scenario1_Step4_pacs.004", returned));
-        var p = await RowAsync(returned);
+        var p = await RowAsync(tenant, returned);
         Assert.Equal(151000.74m, pacs004.Returned.Amount);
         Assert.Equal(("PartiallyReturned", 151000.74m), (p.Status, p.ReturnedAmount));
         Assert.Equal(pacs004.Info.CreatedAt!.Value, p.SettledAt!.Value);   // the pacs.004 proves settlement
         Assert.Equal(5, p.Version);
 
-        var timeline = await PaymentQueries.TimelineAsync(_db.DataSource, returned, default);
+        var timeline = await PaymentQueries.TimelineAsync(_db.DataSource, tenant, returned, default);
         Assert.Equal([1L, 2, 3, 4, 5], timeline.Select(t => t.Sequence));
         Assert.Equal(["PAYMENT_INITIATED", "RETURN_REQUESTED", "RETURN_ANSWERED", "PAYMENT_ACCEPTED", "PAYMENT_RETURNED"], timeline.Select(t => t.EventType));
         Assert.Equal(["Initiated", "Initiated", "Initiated", "Accepted", "PartiallyReturned"], timeline.Select(t => t.Status));
@@ -96,7 +96,7 @@ public class PaymentProjectionTests : IClassFixture<PgDatabase>
         Assert.Equal("CNCL", timeline[2].Details.GetProperty("status").GetString());
         Assert.Equal(151000.74m, timeline[4].Details.GetProperty("totalReturned").GetDecimal());
         Assert.False(timeline[0].Details.TryGetProperty("rawXml", out _));   // evidence stays in the log
-        Assert.Equal(pacs008.Settlement.Amount, (await PaymentQueries.TimelineAsync(_db.DataSource, accepted, default))[0].Details.GetProperty("amount").GetDecimal());
+        Assert.Equal(pacs008.Settlement.Amount, (await PaymentQueries.TimelineAsync(_db.DataSource, tenant, accepted, default))[0].Details.GetProperty("amount").GetDecimal());
         Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM payment_timeline WHERE uetr IN ('{accepted}', '{rejected}', '{returned}') AND tenant <> '{tenant}'"));
         Assert.Equal(9L, await _db.ScalarAsync<long>($"SELECT count(*) FROM payment_timeline WHERE uetr IN ('{accepted}', '{rejected}', '{returned}')"));
     }
@@ -127,7 +127,7 @@ public class PaymentProjectionTests : IClassFixture<PgDatabase>
 
         await CatchUpAsync();
 
-        var row = await RowAsync(uetr);
+        var row = await RowAsync(tenant, uetr);
         Assert.Equal(("Notified", "BANKUS33XXX", "BANKDEFFXXX"), (row.Status, row.SourceAgent, row.DestinationAgent));
         Assert.Equal(("USD", "EUR", "q-a", "fxp-a"), (row.SourceCurrency, row.DestinationCurrency, row.QuoteId, row.FxpId));
         Assert.Equal((1000m, 921.30m, 0.9213m), (row.SourceAmount!.Value, row.DestinationAmount!.Value, row.Rate!.Value));
@@ -139,7 +139,7 @@ public class PaymentProjectionTests : IClassFixture<PgDatabase>
         Assert.Equal(95.000432m, row.DurationSeconds);   // .1234567 → .123456 and .1238888 → .123888: each instant truncated to µs
         Assert.Equal((13L, Micro(completed.AddSeconds(2))), (row.Version, row.UpdatedAt));
 
-        var timeline = await PaymentQueries.TimelineAsync(_db.DataSource, uetr, default);
+        var timeline = await PaymentQueries.TimelineAsync(_db.DataSource, tenant, uetr, default);
         Assert.Equal(Enumerable.Range(1, 13).Select(i => (long)i), timeline.Select(t => t.Sequence));
         Assert.Equal(
             ["QUOTE_REQUESTED", "QUOTE_GENERATED", "QUOTE_GENERATED", "QUOTE_SELECTED", "PROXY_RESOLUTION_REQUESTED", "PROXY_RESOLVED", "PAYMENT_INITIATED",
@@ -283,7 +283,7 @@ public class PaymentProjectionTests : IClassFixture<PgDatabase>
         foreach (var f in new[] { "PaymentReturn_Scenario4_Step1_pacs.008", "PaymentReturn_Scenario4_Step2_pacs.004" })
             await seeder.ImportAsync(IsoSamples.Fedwire(f, ret), tenant);
         await CatchUpAsync(batch: 2);   // incrementally, in many small batches
-        Assert.Equal("Returned", (await RowAsync(ret)).Status);
+        Assert.Equal("Returned", (await RowAsync(tenant, ret)).Status);
 
         async Task<(List<string> Status, List<string> Timeline)> DumpAsync()
         {

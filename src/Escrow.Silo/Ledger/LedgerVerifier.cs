@@ -19,8 +19,8 @@ public sealed record VerifyReport(bool Ok, IReadOnlyList<string> Lines, long Str
 /// <summary>
 /// The auditor's check, run by <c>escrow verify</c>:
 /// (1) every stream's SHA-256 chain holds; (2) per currency, all account balances (customer, internal and
-/// external) sum to zero, from a replay of the log; (3) the read models equal a replay of the log up to
-/// their checkpoints (all read in one REPEATABLE READ snapshot, so a running silo does not disturb it).
+/// external) sum to zero, from a replay of the log; (3) the read models (account_balances, account_statement,
+/// payment_status, payment_timeline) equal a replay of the log up to their checkpoints (all read in one REPEATABLE READ snapshot, so a running silo does not disturb it).
 /// </summary>
 public static class LedgerVerifier
 {
@@ -44,6 +44,7 @@ public static class LedgerVerifier
         await using var tx = await conn.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
         var cpBalances = await CheckpointAsync(conn, tx, AccountBalancesProjection.ProjectionName, ct).ConfigureAwait(false);
         var cpStatement = await CheckpointAsync(conn, tx, AccountStatementProjection.ProjectionName, ct).ConfigureAwait(false);
+        var payments = new PaymentReadModelCheck(await CheckpointAsync(conn, tx, PaymentsProjection.ProjectionName, ct).ConfigureAwait(false));
 
         var states = new Dictionary<string, (AccountState State, long Version)>(StringComparer.Ordinal);
         var deals = new Dictionary<string, DealState>(StringComparer.Ordinal);
@@ -61,6 +62,7 @@ public static class LedgerVerifier
                 if (atBalances is null && e.Checkpoint.CompareTo(cpBalances) > 0)
                     atBalances = new(states, StringComparer.Ordinal);
                 events++;
+                payments.Observe(e);   // payment_status / payment_timeline are compared with this replay below
                 if (DealStreams.TryDealId(e.StreamId, out var dealId))
                 {
                     // The escrow invariant at every version of every deal: funded = released + refunded + held, held >= 0.
@@ -156,6 +158,8 @@ public static class LedgerVerifier
         stmtMismatch += (int)Math.Abs(expectedRows - stmtRows);
         ok &= stmtMismatch == 0;
         lines.Add($"account_statement vs replay: {stmtRows:N0} rows, {expectedRows:N0} expected, {stmtMismatch} mismatches");
+
+        ok &= await payments.CompareAsync(conn, tx, lines, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return new VerifyReport(ok, lines, streams, events);
     }
