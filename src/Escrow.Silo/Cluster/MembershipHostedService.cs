@@ -14,7 +14,7 @@ namespace Escrow.Silo.Cluster;
 /// </summary>
 internal sealed class MembershipHostedService(
     MembershipTable table, IServer server, IHostApplicationLifetime lifetime, AggregateHost<AccountState> accounts,
-    AggregateHost<object> deals, SiloIdentity identity, TimeProvider clock, IOptions<SiloOptions> options, ILogger<MembershipHostedService> logger) : BackgroundService
+    AggregateHost<object> deals, Payments.PaymentService payments, SiloIdentity identity, TimeProvider clock, IOptions<SiloOptions> options, ILogger<MembershipHostedService> logger) : BackgroundService
 {
     public SiloMembership? Membership { get; private set; }
 
@@ -29,7 +29,7 @@ internal sealed class MembershipHostedService(
         }
         var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "in-process";
         var o = options.Value;
-        Membership = new SiloMembership(table, $"{Environment.MachineName} {address}", () => accounts.ActivationCount + deals.ActivationCount, clock,
+        Membership = new SiloMembership(table, $"{Environment.MachineName} {address}", () => accounts.ActivationCount + deals.ActivationCount + payments.Host.ActivationCount, clock,
             new MembershipOptions { BeatInterval = TimeSpan.FromMilliseconds(o.HeartbeatMilliseconds), DeadAfter = TimeSpan.FromSeconds(o.SiloDeadAfterSeconds) },
             logger, identity.Id);
         await Membership.JoinAsync(stoppingToken).ConfigureAwait(false);

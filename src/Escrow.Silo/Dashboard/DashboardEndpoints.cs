@@ -293,19 +293,20 @@ public static class DashboardEndpoints
     private static async Task<StreamInfo?> StreamAsync(PgEventStore store, HttpContext http, string streamId, CancellationToken ct)
     {
         if (streamId.Length is 0 or > 200) throw new BadRequestException("invalid_stream_id", "'streamId' must be 1-200 characters");
-        // A payment's stream is payment-{institution}-{uetr}; "payment-{uetr}" finds it among the streams the caller may see
-        // (its own institution's, or for root the first institution holding that UETR).
+        // A payment's stream is payment-{institution}-{uetr}; "payment-{uetr}" finds it among the streams the caller may see:
+        // its own institution's (an exact, indexed lookup), or for root the one of X-Escrow-Tenant, else the first
+        // institution holding that UETR (a scan of the payment streams; root only).
         var scope = Scope(http);
-        await using var cmd = store.DataSource.CreateCommand(
-            """
-            SELECT stream_id, stream_type, tenant, version, last_hash, created_at, updated_at FROM streams
-            WHERE stream_id = $1
-               OR ($1 ~ '^payment-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
-                   AND stream_id = 'payment-' || tenant || '-' || substr($1, 9) AND ($2::text IS NULL OR tenant = $2))
-            ORDER BY stream_id = $1 DESC, tenant LIMIT 1
-            """);
+        if (IsoParserUetr(streamId) is { } bare && (scope ?? http.Request.Headers[Caller.TenantHeader].ToString()) is { Length: > 0 } tenant)
+            streamId = PaymentStreams.StreamId(tenant, bare);
+        var rootScan = scope is null && IsoParserUetr(streamId) is not null;
+        await using var cmd = store.DataSource.CreateCommand(rootScan
+            ? """
+              SELECT stream_id, stream_type, tenant, version, last_hash, created_at, updated_at FROM streams
+              WHERE stream_type = 'payment' AND right(stream_id, 36) = substr($1, 9) ORDER BY tenant LIMIT 1
+              """
+            : "SELECT stream_id, stream_type, tenant, version, last_hash, created_at, updated_at FROM streams WHERE stream_id = $1");
         cmd.Parameters.Add(new() { Value = streamId });
-        cmd.Parameters.Add(new() { Value = (object?)scope ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
         var info = new StreamInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3), Convert.ToHexStringLower((byte[])r[4]),
@@ -313,6 +314,12 @@ public static class DashboardEndpoints
         // Another institution's stream is answered exactly like a missing one.
         return http.GetCaller().CanSee(info.Tenant) ? info : null;
     }
+
+    /// <summary>The UETR of a bare <c>payment-{uetr}</c> id, else null.</summary>
+    private static string? IsoParserUetr(string streamId) =>
+        streamId.StartsWith(PaymentStreams.Prefix, StringComparison.Ordinal) && Escrow.Domain.Iso20022.IsoParser.IsUetr(streamId[PaymentStreams.Prefix.Length..])
+            ? streamId[PaymentStreams.Prefix.Length..]
+            : null;
 
     private static IResult StreamNotFound(string streamId) => Results.Text(
         Problems.Serialize(Problems.Create(404, "stream_not_found", $"stream '{streamId}' does not exist")), Problems.ContentType, statusCode: 404);
