@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using static Escrow.Client.EscrowTransport;
@@ -6,8 +7,8 @@ namespace Escrow.Client;
 
 /// <summary>
 /// Cross-border payments keyed by UETR (<c>/payments</c>, <c>/fxps</c>, <c>/proxies</c>): ISO 20022 messages in, the
-/// quote → select → resolve proxy → initiate flow, generated messages out, FX providers' rates and the proxy
-/// directory. Commands need a writer or root key; reads also accept an auditor key. An unknown UETR, or
+/// quote → select → resolve proxy → initiate flow, generated messages out, FX providers' rates, the proxy directory
+/// and the payment read models (status, timeline, list, corridors). Commands need a writer or root key; reads also accept an auditor key. An unknown UETR, or
 /// one of another institution, throws <see cref="EscrowNotFoundException"/>; a malformed one
 /// <see cref="EscrowBadRequestException"/> (<c>invalid_uetr</c>). Payment commands take an optional
 /// <c>idempotencyKey</c> (default a new GUID per call, reused by its retries).
@@ -170,6 +171,58 @@ public sealed class PaymentsClient
     /// <exception cref="EscrowNotFoundException"><c>proxy_not_found</c>.</exception>
     public Task<ProxyEntry> LookupProxyAsync(string proxyType, string proxyValue, CancellationToken cancellationToken = default) =>
         _t.GetAsync<ProxyEntry>($"proxies/{Seg(proxyType, nameof(proxyType))}/{Seg(proxyValue, nameof(proxyValue))}", cancellationToken);
+
+    /// <summary>The payment's row of the read model <c>payment_status</c> (<c>GET /payments/{uetr}/status</c>; may trail by the projection lag).</summary>
+    /// <param name="uetr">The payment.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The row.</returns>
+    /// <exception cref="EscrowNotFoundException"><c>unknown_uetr</c>.</exception>
+    public Task<PaymentStatusSummary> GetStatusAsync(string uetr, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<PaymentStatusSummary>($"payments/{Seg(uetr, nameof(uetr))}/status", cancellationToken);
+
+    /// <summary>Every event of the payment in order (<c>GET /payments/{uetr}/timeline</c>, read model <c>payment_timeline</c>).</summary>
+    /// <param name="uetr">The payment.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The entries by sequence.</returns>
+    /// <exception cref="EscrowNotFoundException"><c>unknown_uetr</c>.</exception>
+    public Task<IReadOnlyList<PaymentTimelineEntry>> GetTimelineAsync(string uetr, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<IReadOnlyList<PaymentTimelineEntry>>($"payments/{Seg(uetr, nameof(uetr))}/timeline", cancellationToken);
+
+    /// <summary>Per-corridor statistics of the institution's payments (<c>GET /payments/corridors</c>).</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>One row per corridor.</returns>
+    public Task<IReadOnlyList<PaymentCorridorStats>> GetCorridorsAsync(CancellationToken cancellationToken = default) =>
+        _t.GetAsync<IReadOnlyList<PaymentCorridorStats>>("payments/corridors", cancellationToken);
+
+    /// <summary>One page of the institution's payments by UETR (<c>GET /payments</c>, read model <c>payment_status</c>).</summary>
+    /// <param name="status">Only this status (e.g. <c>Completed</c>).</param>
+    /// <param name="corridor">Only this corridor, <c>SRC-DST</c> (e.g. <c>USD-EUR</c>).</param>
+    /// <param name="after">UETRs after this (the previous page's <see cref="PaymentPage.NextAfter"/>).</param>
+    /// <param name="limit">Rows per page, 1–1000 (default 100).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The page.</returns>
+    /// <exception cref="EscrowBadRequestException"><c>invalid_status</c>, <c>invalid_corridor</c>, <c>invalid_limit</c>.</exception>
+    public Task<PaymentPage> ListPageAsync(string? status = null, string? corridor = null, string? after = null, int? limit = null, CancellationToken cancellationToken = default) =>
+        _t.GetAsync<PaymentPage>("payments" + Query(("status", status), ("corridor", corridor), ("after", after), ("limit", limit)), cancellationToken);
+
+    /// <summary>Every payment (of <paramref name="status"/>, in <paramref name="corridor"/>), fetching pages as the enumeration proceeds.</summary>
+    /// <param name="status">Only this status.</param>
+    /// <param name="corridor">Only this corridor.</param>
+    /// <param name="pageSize">Rows per request, 1–1000.</param>
+    /// <param name="cancellationToken">Cancels the enumeration.</param>
+    /// <returns>Payments by UETR.</returns>
+    public async IAsyncEnumerable<PaymentStatusSummary> ListAsync(string? status = null, string? corridor = null, int pageSize = 100,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        string? after = null;
+        while (true)
+        {
+            var page = await ListPageAsync(status, corridor, after, pageSize, cancellationToken).ConfigureAwait(false);
+            foreach (var p in page.Payments) yield return p;
+            if (page.NextAfter is not { } next) yield break;
+            after = next;
+        }
+    }
 
     private sealed record SelectQuoteBody(string QuoteId);
 

@@ -72,12 +72,29 @@ public class ClientSdkPaymentTests : IClassFixture<PgDatabase>
         Assert.Equal(Enumerable.Range(1, events.Count).Select(v => (long)v), events.Select(e => e.Version));
         Assert.Equal(2, (await auditor.Payments.GetEventsPageAsync(uetr, afterVersion: 1, limit: 2)).Count);
 
+        // The read models, once caught up.
+        var second = (await writer.Payments.InitiateAsync(Guid.NewGuid().ToString("D"),
+            new InitiationRequest(alice, 10m, "USD", CreditorAccount: "X-1", CreditorAgent: "COBADEFFXXX"))).Uetr;
+        await writer.Cluster.WaitForProjectionsAsync();
+        var status = await auditor.Payments.GetStatusAsync(uetr);
+        Assert.Equal((uetr, institution, "Accepted", "USD", "EUR", 400m), (status.Uetr, status.Tenant, status.Status, status.SourceCurrency, status.DestinationCurrency, status.SourceAmount));
+        var timeline = await auditor.Payments.GetTimelineAsync(uetr);
+        Assert.Equal(events.Select(e => e.Version), timeline.Select(t => t.Sequence));
+        Assert.Equal("Accepted", timeline[^1].Status);
+        var page = await auditor.Payments.ListPageAsync(limit: 1);
+        Assert.Single(page.Payments);
+        Assert.NotNull(page.NextAfter);
+        Assert.Equal(new[] { uetr, second }.Order(StringComparer.Ordinal), await auditor.Payments.ListAsync(pageSize: 1).Select(p => p.Uetr).ToListAsync());
+        Assert.Equal([uetr], await auditor.Payments.ListAsync(status: "Accepted").Select(p => p.Uetr).ToListAsync());
+        var corridor = Assert.Single(await auditor.Payments.GetCorridorsAsync(), c => c.Corridor == "USD-EUR");
+        Assert.Equal((1L, 1L), (corridor.Payments, corridor.Settled));
+
         var unknown = await Assert.ThrowsAsync<EscrowNotFoundException>(() => auditor.Payments.GetAsync(Guid.NewGuid().ToString("D")));
         Assert.Equal("unknown_uetr", unknown.Code);
         var malformed = await Assert.ThrowsAsync<EscrowBadRequestException>(() => auditor.Payments.GetAsync("not-a-uetr"));
         Assert.Equal("invalid_uetr", malformed.Code);
         var poor = await Assert.ThrowsAsync<EscrowConflictException>(() => writer.Payments.InitiateAsync(Guid.NewGuid().ToString("D"),
-            new InitiationRequest(alice, 600.01m, "USD", CreditorAccount: "X-1", CreditorAgent: "COBADEFFXXX")));
+            new InitiationRequest(alice, 590.01m, "USD", CreditorAccount: "X-1", CreditorAgent: "COBADEFFXXX")));
         Assert.Equal("insufficient_funds", poor.Code);
     }
 }

@@ -153,3 +153,61 @@ public sealed record FxpRate(string Tenant, string FxpId, string SourceCurrency,
 /// <param name="RegisteredAt">When (UTC).</param>
 public sealed record ProxyEntry(string Tenant, string ProxyType, string ProxyValue, string? CreditorName, string CreditorAccount, string CreditorAgent,
     string RegisteredBy, DateTimeOffset RegisteredAt);
+
+/// <summary>A payment as the read model <c>payment_status</c> holds it (may trail its stream by the projection lag). Amounts in major units.</summary>
+/// <param name="Uetr">UETR.</param>
+/// <param name="Tenant">Institution.</param>
+/// <param name="Status">Status after the last event.</param>
+/// <param name="SourceAgent">Debtor agent.</param>
+/// <param name="DestinationAgent">Creditor agent.</param>
+/// <param name="SourceCurrency">ISO 4217 from.</param>
+/// <param name="DestinationCurrency">ISO 4217 to.</param>
+/// <param name="SourceAmount">Amount sent.</param>
+/// <param name="DestinationAmount">Amount received.</param>
+/// <param name="Rate">Applied rate.</param>
+/// <param name="QuoteId">Selected quote.</param>
+/// <param name="FxpId">FX provider.</param>
+/// <param name="RejectionReason">Reason of a rejection.</param>
+/// <param name="ReturnedAmount">Returned so far.</param>
+/// <param name="InitiatedAt">Initiated (UTC).</param>
+/// <param name="SettledAt">Settled (UTC).</param>
+/// <param name="CompletedAt">Completed (UTC).</param>
+/// <param name="DurationSeconds">Completed − initiated, seconds.</param>
+/// <param name="Version">Stream version applied.</param>
+/// <param name="UpdatedAt">Row updated (UTC).</param>
+public sealed record PaymentStatusSummary(
+    string Uetr, string Tenant, string Status, string? SourceAgent, string? DestinationAgent, string? SourceCurrency,
+    string? DestinationCurrency, decimal? SourceAmount, decimal? DestinationAmount, decimal? Rate, string? QuoteId, string? FxpId,
+    string? RejectionReason, decimal ReturnedAmount, DateTimeOffset? InitiatedAt, DateTimeOffset? SettledAt, DateTimeOffset? CompletedAt,
+    decimal? DurationSeconds, long Version, DateTimeOffset UpdatedAt);
+
+/// <summary>A page of payments in UETR order.</summary>
+/// <param name="Payments">The rows.</param>
+/// <param name="NextAfter">Pass as <c>after</c> for the next page; null at the end.</param>
+public sealed record PaymentPage(IReadOnlyList<PaymentStatusSummary> Payments, string? NextAfter);
+
+/// <summary>One event of a payment (read model <c>payment_timeline</c>).</summary>
+/// <param name="Sequence">The event's version in the payment's stream.</param>
+/// <param name="EventType">Stored event name, e.g. <c>PAYMENT_INITIATED</c>.</param>
+/// <param name="Status">Status after it.</param>
+/// <param name="OccurredAt">When (UTC).</param>
+/// <param name="Actor">Who.</param>
+/// <param name="Details">Event-specific details.</param>
+public sealed record PaymentTimelineEntry(long Sequence, string EventType, string Status, DateTimeOffset OccurredAt, string Actor, JsonElement Details);
+
+/// <summary>Statistics of one corridor (source currency → destination currency).</summary>
+/// <param name="Corridor"><c>SRC-DST</c>, e.g. <c>USD-EUR</c>.</param>
+/// <param name="SourceCurrency">ISO 4217 from.</param>
+/// <param name="DestinationCurrency">ISO 4217 to.</param>
+/// <param name="Payments">All payments.</param>
+/// <param name="Settled">Settlement confirmed.</param>
+/// <param name="Failed">Rejected or failed.</param>
+/// <param name="InFlight">Neither yet.</param>
+/// <param name="Returned">Returned (partly or wholly).</param>
+/// <param name="SuccessRate">Settled ÷ (settled + failed); null while none has an outcome.</param>
+/// <param name="Completed">Settled and completed.</param>
+/// <param name="P50DurationSeconds">Median initiated → completed, seconds.</param>
+/// <param name="P95DurationSeconds">95th percentile, seconds.</param>
+public sealed record PaymentCorridorStats(
+    string Corridor, string SourceCurrency, string DestinationCurrency, long Payments, long Settled, long Failed, long InFlight,
+    long Returned, double? SuccessRate, long Completed, double? P50DurationSeconds, double? P95DurationSeconds);
