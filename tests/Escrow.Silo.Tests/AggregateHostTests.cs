@@ -88,4 +88,28 @@ public class AggregateHostTests : IClassFixture<PgDatabase>
         Assert.Equal(2, v);
         Assert.Equal(1, ledger.Host.ActivationCount);
     }
+
+    [Fact]
+    public async Task Reading_an_unknown_id_keeps_no_activation_and_a_later_command_still_works()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var ledger = Ledger(50, clock, TimeSpan.FromMinutes(1));
+        for (var i = 0; i < 50; i++)
+        {
+            var (s, v) = await ledger.Host.GetAsync(AccountStreams.StreamId("ghost-" + Guid.NewGuid().ToString("N")), default);
+            Assert.Equal(0, v);
+            Assert.False(s.Exists);
+        }
+        Assert.Equal(0, ledger.Host.ActivationCount);
+
+        var id = "late-" + Guid.NewGuid().ToString("N")[..8];
+        var probe = ledger.Host.GetAsync(AccountStreams.StreamId(id), default);
+        var open = ledger.ExecuteAsync(new OpenAccount(id, "o", "EUR", AccountKind.Customer, 0m, clock.GetUtcNow()), Ctx(), default);
+        await probe;
+        Assert.True((await open).Accepted);
+        var (after, version) = await ledger.Host.GetAsync(AccountStreams.StreamId(id), default);
+        Assert.True(after.Exists);
+        Assert.Equal(1, version);
+        Assert.Equal(1, ledger.Host.ActivationCount);
+    }
 }

@@ -135,6 +135,27 @@ public partial class OpenApiDocumentTests : IClassFixture<PgDatabase>
             transfer.GetProperty("409").GetProperty("content").GetProperty("application/problem+json").GetProperty("schema").GetProperty("$ref").GetString());
     }
 
+    [Fact]
+    public async Task The_document_declares_how_requests_authenticate_and_the_declared_header_really_works()
+    {
+        await using var silo = new SiloFactory(_db, runProjections: false);
+        using var http = silo.CreateClient();
+        using var doc = JsonDocument.Parse(await http.GetStringAsync("/openapi/v1.json"));
+        var schemes = doc.RootElement.GetProperty("components").GetProperty("securitySchemes");
+        Assert.Equal("bearer", schemes.GetProperty("bearer").GetProperty("scheme").GetString());
+        var apiKey = schemes.GetProperty("apiKey");
+        Assert.Equal("header", apiKey.GetProperty("in").GetString());
+        var header = apiKey.GetProperty("name").GetString()!;
+        var required = doc.RootElement.GetProperty("security").EnumerateArray().SelectMany(r => r.EnumerateObject().Select(p => p.Name)).ToHashSet();
+        Assert.Superset(new HashSet<string> { "bearer", "apiKey" }, required);
+
+        // The declared header is the one the silo reads: with it a root request passes, without it 401.
+        using var withHeader = new HttpRequestMessage(HttpMethod.Get, "/projections");
+        withHeader.Headers.Add(header, SiloFactory.RootKey);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.SendAsync(withHeader)).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync("/projections")).StatusCode);
+    }
+
     private static string? Text(JsonElement e, string name) =>
         e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String && v.GetString() is { Length: > 0 } s ? s : null;
 

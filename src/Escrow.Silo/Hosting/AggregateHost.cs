@@ -344,6 +344,13 @@ public sealed class AggregateHost<TState>(
             var a = held[0];
             if (!a.Loaded) await LoadAsync(a, ct).ConfigureAwait(false);
             else await RefreshAsync(a, ct).ConfigureAwait(false);
+            if (a.Version == 0)
+            {
+                // A read of a stream with no events (an unknown id) keeps no activation: probing ids must not fill the
+                // silo's memory until the idle timeout. A command waiting for this turn sees Deactivated and takes a new one.
+                a.Deactivated = true;
+                _activations.TryRemove(new KeyValuePair<string, Activation>(streamId, a));
+            }
             return (a.State!, a.Version, a.Version > 0 ? a.Tenant : null);
         }
         finally
