@@ -47,7 +47,7 @@ internal static class ClusterCommands
         {
             var cfg = CliConfig.FromEnvironment();
             await using var ds = cfg.DataSource();
-            var silos = await new MembershipTable(ds).ListAsync(DateTimeOffset.UtcNow, TimeSpan.FromSeconds(pr.GetValue(deadAfter)), TimeSpan.FromHours(1), ct);
+            var silos = await new MembershipTable(ds).ListAsync(TimeProvider.System.GetUtcNow(), TimeSpan.FromSeconds(pr.GetValue(deadAfter)), TimeSpan.FromHours(1), ct);
             if (pr.GetValue(lease) is { } wanted)
             {
                 if (!ClusterLeases.Known.Values.Contains(wanted, StringComparer.Ordinal))

@@ -29,7 +29,8 @@ var escrow = provider.GetRequiredService<EscrowClient>();
 Console.WriteLine($"silo {url}: healthy = {await escrow.Cluster.IsHealthyAsync(ct)}");
 
 // 2. A root key creates an institution and a writer key; any other key is used as it is.
-var run = DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..6];
+var clock = TimeProvider.System;
+var run = clock.GetUtcNow().ToString("HHmmss", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..6];
 var writer = escrow;
 try
 {
@@ -52,7 +53,7 @@ await writer.Accounts.OpenAsync(new OpenAccountRequest(bob, "Bob", "EUR", Overdr
 var deposit = await writer.Accounts.DepositAsync(alice, new MoneyRequest(100.50m, "EUR", "opening deposit"), cancellationToken: ct);
 Console.WriteLine($"deposited 100.50 EUR to {alice}: posting {deposit.PostingId}");
 await Task.Delay(50, ct);
-var between = DateTimeOffset.UtcNow;
+var between = clock.GetUtcNow();
 await Task.Delay(50, ct);
 var transfer = await writer.Accounts.TransferAsync(new TransferRequest(alice, bob, 40.25m, "EUR", "invoice 17"), cancellationToken: ct);
 Console.WriteLine($"transferred 40.25 EUR {alice} → {bob}: posting {transfer.PostingId}");

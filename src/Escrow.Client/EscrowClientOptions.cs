@@ -6,6 +6,9 @@ public sealed class EscrowClientOptions
     /// <summary>The silo (or the frontend in front of several), e.g. <c>http://127.0.0.1:5080/</c>. Required unless the <see cref="HttpClient"/> given to the client already has a base address.</summary>
     public Uri? BaseAddress { get; set; }
 
+    /// <summary>The clock a <c>Retry-After</c> date is measured against (default: the system clock; a test may inject its own).</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>The API key (<c>esk_…</c>, or the configured root key), sent as <c>Authorization: Bearer</c>. Null sends no key (only <c>/health</c> and <c>/openapi</c> answer then).</summary>
     public string? ApiKey { get; set; }
 

@@ -159,13 +159,13 @@ internal sealed class EscrowTransport
         return TimeSpan.FromMilliseconds(ceiling * (0.5 + Random.Shared.NextDouble() / 2));
     }
 
-    private static TimeSpan? RetryAfter(HttpResponseMessage response)
+    private TimeSpan? RetryAfter(HttpResponseMessage response)
     {
         var ra = response.Headers.RetryAfter;
         if (ra?.Delta is { } d) return d < TimeSpan.Zero ? TimeSpan.Zero : d;
         if (ra?.Date is { } at)
         {
-            var wait = at - DateTimeOffset.UtcNow;
+            var wait = at - _options.TimeProvider.GetUtcNow();
             return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
         }
         return null;
