@@ -24,23 +24,7 @@ public static class BerkaSource
     }
 
     /// <summary>$ESCROW_DATA_DIR/berka, else ../shared/data/berka next to the repository (SOURCES.md).</summary>
-    public static string DataDirectory
-    {
-        get
-        {
-            var root = Environment.GetEnvironmentVariable("ESCROW_DATA_DIR");
-            if (string.IsNullOrEmpty(root))
-            {
-                var dir = new DirectoryInfo(AppContext.BaseDirectory);
-                while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Orleans.Escrow.sln"))) dir = dir.Parent;
-                root = dir is null ? "/work/shared/data" : Path.Combine(dir.FullName, "..", "shared", "data");
-            }
-            var berka = Path.GetFullPath(Path.Combine(root, "berka"));
-            if (!File.Exists(Path.Combine(berka, "trans.asc")))
-                throw new InvalidOperationException($"the Berka data set is not at {berka}; set ESCROW_DATA_DIR");
-            return berka;
-        }
-    }
+    public static string DataDirectory => TestData.Folder("berka", "trans.asc", "the Berka data set");
 
     public static IEnumerable<string[]> Rows(string path) =>
         File.ReadLines(path, Encoding.Latin1).Skip(1).Where(l => l.Length > 0)

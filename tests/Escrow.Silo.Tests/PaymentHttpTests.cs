@@ -33,20 +33,7 @@ public class PaymentHttpTests(PgDatabase db, ITestOutputHelper output) : IClassF
         ["paymentreturn/scenario4"] = "Returned",
     };
 
-    private static string DataRoot
-    {
-        get
-        {
-            var root = Environment.GetEnvironmentVariable("ESCROW_DATA_DIR");
-            if (string.IsNullOrEmpty(root))
-            {
-                var dir = new DirectoryInfo(AppContext.BaseDirectory);
-                while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Orleans.Escrow.sln"))) dir = dir.Parent;
-                root = Path.Combine(dir!.FullName, "..", "shared", "data");
-            }
-            return Path.GetFullPath(Path.Combine(root, "iso20022"));
-        }
-    }
+    private static string DataRoot => IsoSamples.Root;
 
     private static IReadOnlyDictionary<string, IReadOnlyList<string>> FedwireScenarios() =>
         IsoFiles.Groups(Path.Combine(DataRoot, "fedwire-2025")).ToDictionary(g => g.Group.Split(':')[1], g => g.Files);
@@ -235,6 +222,10 @@ public class PaymentHttpTests(PgDatabase db, ITestOutputHelper output) : IClassF
         new("M" + uetr[..8], DateTimeOffset.UtcNow, uetr, "E2E-" + uetr[..8], new Money(amount, Currency.Parse(currency)), DateOnly.FromDateTime(DateTime.UtcNow),
             new Party("Debtor", debtorAccount), new Agent(null, debtorAgent), new Party("Creditor", creditorAccount), new Agent(null, creditorAgent));
 
+    /// <summary>The instruction of a pacs.008 the silo sent, as the network answering it (pacs.002, camt.054) quotes it.</summary>
+    private static PaymentInstruction Sent(CreditTransferMessage? m) =>
+        new(m!.Info.MessageId!, DateTimeOffset.UtcNow, m.Uetr, m.EndToEndId!, m.Settlement, m.SettlementDate!.Value, m.Debtor, m.DebtorAgent, m.Creditor, m.CreditorAgent);
+
     private static async Task<JsonElement> AccountAsync(HttpClient http, string id) => await (await http.GetAsync($"/accounts/{id}")).JsonAsync();
 
     private async Task AssertZeroSumAsync(HttpClient http)
@@ -290,8 +281,7 @@ public class PaymentHttpTests(PgDatabase db, ITestOutputHelper output) : IClassF
 
         // The network settles it: pacs.002 ACSC.
         var original = IsoParser.Parse(sentXml).Message as CreditTransferMessage;
-        var instruction = new PaymentInstruction(original!.Info.MessageId!, DateTimeOffset.UtcNow, uetr, original.EndToEndId!, original.Settlement,
-            original.SettlementDate!.Value, original.Debtor, original.DebtorAgent, original.Creditor, original.CreditorAgent);
+        var instruction = Sent(original);
         var accepted = await PostMessageAsync(http, IsoWriter.Pacs002(instruction, "ACK-" + uetr[..8], DateTimeOffset.UtcNow, "ACSC"));
         Assert.Equal("Accepted", (await accepted.JsonAsync()).GetProperty("status").GetString());
         a = await AccountAsync(http, alice);
@@ -315,7 +305,7 @@ public class PaymentHttpTests(PgDatabase db, ITestOutputHelper output) : IClassF
         // A partial return (pacs.004 of 150 USD) comes back to Alice through the FX provider.
         var ret = $"""
             <Document xmlns="urn:iso:std:iso:20022:tech:xsd:pacs.004.001.10"><PmtRtr><GrpHdr><MsgId>RET-{uetr[..8]}</MsgId><CreDtTm>2026-11-21T10:00:00Z</CreDtTm><NbOfTxs>1</NbOfTxs><SttlmInf><SttlmMtd>CLRG</SttlmMtd></SttlmInf></GrpHdr>
-            <TxInf><RtrId>R1-{uetr[..8]}</RtrId><OrgnlEndToEndId>{original.EndToEndId}</OrgnlEndToEndId><OrgnlUETR>{uetr}</OrgnlUETR><RtrdIntrBkSttlmAmt Ccy="USD">150.00</RtrdIntrBkSttlmAmt>
+            <TxInf><RtrId>R1-{uetr[..8]}</RtrId><OrgnlEndToEndId>{instruction.EndToEndId}</OrgnlEndToEndId><OrgnlUETR>{uetr}</OrgnlUETR><RtrdIntrBkSttlmAmt Ccy="USD">150.00</RtrdIntrBkSttlmAmt>
             <RtrRsnInf><Rsn><Cd>AC04</Cd></Rsn></RtrRsnInf></TxInf></PmtRtr></Document>
             """;
         var returned = await PostMessageAsync(http, ret);
@@ -359,8 +349,7 @@ public class PaymentHttpTests(PgDatabase db, ITestOutputHelper output) : IClassF
         Assert.Equal("Forwarded", initiated.GetProperty("status").GetString());
         Assert.Equal(20m, (await AccountAsync(http, alice)).GetProperty("available").GetDecimal());
         var sent = IsoParser.Parse(await (await http.GetAsync($"/payments/{uetr}/messages/pacs.008")).Content.ReadAsStringAsync()).Message as CreditTransferMessage;
-        var rejection = IsoWriter.Pacs002(new PaymentInstruction(sent!.Info.MessageId!, DateTimeOffset.UtcNow, uetr, sent.EndToEndId!, sent.Settlement,
-            sent.SettlementDate!.Value, sent.Debtor, sent.DebtorAgent, sent.Creditor, sent.CreditorAgent), "RJ-1", DateTimeOffset.UtcNow, "RJCT", "AC04");
+        var rejection = IsoWriter.Pacs002(Sent(sent), "RJ-1", DateTimeOffset.UtcNow, "RJCT", "AC04");
         var rejected = await (await PostMessageAsync(http, rejection)).JsonAsync();
         Assert.Equal("Rejected", rejected.GetProperty("status").GetString());
         Assert.Equal("AC04", rejected.GetProperty("rejectionReason").GetString());
@@ -431,8 +420,7 @@ public class PaymentHttpTests(PgDatabase db, ITestOutputHelper output) : IClassF
             var uetr = Guid.NewGuid().ToString("D");
             await a.CommandAsync($"/payments/{uetr}/initiation", $$"""{"debtorAccount":"{{alice}}","amount":10,"currency":"EUR","creditorAccount":"X-1","creditorAgent":"COBADEFFXXX"}""");
             var sent = IsoParser.Parse(await (await a.GetAsync($"/payments/{uetr}/messages/pacs.008")).Content.ReadAsStringAsync()).Message as CreditTransferMessage;
-            var status = IsoWriter.Pacs002(new PaymentInstruction(sent!.Info.MessageId!, DateTimeOffset.UtcNow, uetr, sent.EndToEndId!, sent.Settlement,
-                sent.SettlementDate!.Value, sent.Debtor, sent.DebtorAgent, sent.Creditor, sent.CreditorAgent), "ACK-" + round, DateTimeOffset.UtcNow, "ACSC");
+            var status = IsoWriter.Pacs002(Sent(sent), "ACK-" + round, DateTimeOffset.UtcNow, "ACSC");
             var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => PostMessageAsync(i % 2 == 0 ? a : b, status)));
             Assert.All(answers, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
             Assert.Equal(1, (await Task.WhenAll(answers.Select(r => r.JsonAsync()))).Count(j => j.GetProperty("changed").GetBoolean()));

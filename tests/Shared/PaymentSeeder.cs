@@ -95,23 +95,7 @@ public static class IsoSamples
     /// <summary>The UETR every Fedwire 2025 sample uses (the scenarios reuse it).</summary>
     public const string FedwireUetr = "8a562c67-ca16-48ba-b074-65581be6f011";
 
-    public static string Root
-    {
-        get
-        {
-            var root = Environment.GetEnvironmentVariable("ESCROW_DATA_DIR");
-            if (string.IsNullOrEmpty(root))
-            {
-                var dir = new DirectoryInfo(AppContext.BaseDirectory);
-                while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Orleans.Escrow.sln"))) dir = dir.Parent;
-                root = dir is null ? "/work/shared/data" : Path.Combine(dir.FullName, "..", "shared", "data");
-            }
-            var iso = Path.GetFullPath(Path.Combine(root, "iso20022"));
-            if (!Directory.Exists(Path.Combine(iso, "fedwire-2025")))
-                throw new InvalidOperationException($"the ISO 20022 samples are not at {iso}; set ESCROW_DATA_DIR");
-            return iso;
-        }
-    }
+    public static string Root => TestData.Folder("iso20022", "fedwire-2025", "the ISO 20022 samples");
 
     /// <summary>
     /// A Fedwire sample with its UETR replaced by <paramref name="uetr"/>: the scenarios all reuse one UETR, so a

@@ -241,10 +241,7 @@ public static class DashboardEndpoints
             var n = limit ?? 100;
             if (n is < 1 or > 1000) throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 1000");
             if (await StreamAsync(store, http, streamId, ct) is not { } found) return StreamNotFound(streamId);
-            var events = await store.ReadStreamAsync(found.StreamId, after ?? 0, ct, limit: n);
-            return Results.Ok(events.Select(e => new AuditEvent(e.GlobalPosition, e.Version, e.EventType, e.SchemaVersion,
-                JsonNode.Parse(e.DataJson), JsonNode.Parse(e.MetadataJson), e.OccurredAt, e.RecordedAt,
-                Convert.ToHexStringLower(e.PrevHash), Convert.ToHexStringLower(e.Hash))).ToList());
+            return Results.Ok(await LedgerQueries.StreamAsync(store, found.StreamId, after ?? 0, n, ct));
         }).WithName("dashboardStreamEvents").WithSummary("A stream's events with data, metadata and hashes, in version order").Produces<List<AuditEvent>>().ProducesProblem(400).ProducesProblem(404);
 
         api.MapGet("/streams/{streamId}/state", async (string streamId, string? at, HttpContext http, PgEventStore store, CancellationToken ct) =>

@@ -168,10 +168,7 @@ public static class PaymentEndpoints
             var id = Uetr(uetr);
             var tenant = http.GetCaller().ActingTenant(http.Request);
             if (await service.GetAsync(tenant, id, ct) is null) return UnknownUetr(id);
-            var events = await store.ReadStreamAsync(PaymentService.StreamId(tenant, id), after ?? 0, ct, limit: Math.Clamp(limit ?? 100, 1, 1000));
-            return Results.Ok(events.Select(e => new AuditEvent(e.GlobalPosition, e.Version, e.EventType, e.SchemaVersion,
-                System.Text.Json.Nodes.JsonNode.Parse(e.DataJson), System.Text.Json.Nodes.JsonNode.Parse(e.MetadataJson), e.OccurredAt, e.RecordedAt,
-                Convert.ToHexStringLower(e.PrevHash), Convert.ToHexStringLower(e.Hash))).ToList());
+            return Results.Ok(await LedgerQueries.StreamAsync(store, PaymentService.StreamId(tenant, id), after ?? 0, Math.Clamp(limit ?? 100, 1, 1000), ct));
         }).Produces<IReadOnlyList<AuditEvent>>().Problems(400, 404).Doc("getPaymentEvents", "The payment's stream with metadata and hash links (audit view)");
 
         payments.MapGet("/{uetr}/messages/{definition}", async (string uetr, string definition, HttpContext http, PaymentService service, CancellationToken ct) =>

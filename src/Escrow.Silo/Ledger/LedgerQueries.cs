@@ -17,7 +17,13 @@ public sealed record BalanceAt(string AccountId, string Currency, decimal Balanc
 /// <summary>One event of a stream with its metadata: the audit view.</summary>
 public sealed record AuditEvent(
     long GlobalPosition, long Version, string EventType, int SchemaVersion, JsonNode? Data, JsonNode? Metadata,
-    DateTimeOffset OccurredAt, DateTimeOffset RecordedAt, string PrevHash, string Hash);
+    DateTimeOffset OccurredAt, DateTimeOffset RecordedAt, string PrevHash, string Hash)
+{
+    /// <summary>A stored event as the audit view shows it: data and metadata as JSON, hash links in lower-case hex.</summary>
+    public static AuditEvent From(StoredEvent e) => new(e.GlobalPosition, e.Version, e.EventType, e.SchemaVersion,
+        JsonNode.Parse(e.DataJson), JsonNode.Parse(e.MetadataJson), e.OccurredAt, e.RecordedAt,
+        Convert.ToHexStringLower(e.PrevHash), Convert.ToHexStringLower(e.Hash));
+}
 
 /// <summary>Read side of the ledger: read models for speed, the log for audits.</summary>
 public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
@@ -99,8 +105,6 @@ public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
     public static async Task<IReadOnlyList<AuditEvent>> StreamAsync(PgEventStore store, string streamId, long afterVersion, int limit, CancellationToken ct)
     {
         var events = await store.ReadStreamAsync(streamId, afterVersion, ct, limit: limit).ConfigureAwait(false);
-        return events.Select(e => new AuditEvent(e.GlobalPosition, e.Version, e.EventType, e.SchemaVersion,
-            JsonNode.Parse(e.DataJson), JsonNode.Parse(e.MetadataJson), e.OccurredAt, e.RecordedAt,
-            Convert.ToHexStringLower(e.PrevHash), Convert.ToHexStringLower(e.Hash))).ToList();
+        return events.Select(AuditEvent.From).ToList();
     }
 }
