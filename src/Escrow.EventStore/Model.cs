@@ -94,4 +94,14 @@ public sealed record GroupCommitOptions
 
     /// <summary>Most append transactions in flight at once from this store (each holds one pooled connection while it runs).</summary>
     public int MaxConcurrentBatches { get; init; } = 2;
+
+    /// <summary>
+    /// Optional pool for the append transactions and the wake-up NOTIFY, built on the same server and role with
+    /// <c>No Reset On Close=true</c>. These are single implicit transactions that set no session state, take no session
+    /// advisory lock and never LISTEN, so the reset Npgsql otherwise sends when a pooled connection is reused (seven
+    /// statements: <c>SET SESSION AUTHORIZATION DEFAULT; RESET ALL; CLOSE ALL; UNLISTEN *;
+    /// SELECT pg_advisory_unlock_all(); DISCARD SEQUENCES; DISCARD TEMP</c>) is pure overhead there. Null: the
+    /// store's own data source, with its reset.
+    /// </summary>
+    public Npgsql.NpgsqlDataSource? AppendDataSource { get; init; }
 }

@@ -244,7 +244,7 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource, GroupCommitOptions
     /// </summary>
     private NpgsqlBatch BuildBatch(List<PendingAppend> items)
     {
-        var batch = DataSource.CreateBatch();
+        var batch = (GroupCommit.AppendDataSource ?? DataSource).CreateBatch();
         int streamCount = 0, eventCount = 0, idemCount = 0, auditCount = 0, snapCount = 0, auditStreams = 0;
         foreach (var p in items)
         {
@@ -421,7 +421,7 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource, GroupCommitOptions
             {
                 try
                 {
-                    await using var cmd = DataSource.CreateCommand($"SELECT pg_notify('{NotifyChannel}', '')");
+                    await using var cmd = (GroupCommit.AppendDataSource ?? DataSource).CreateCommand($"SELECT pg_notify('{NotifyChannel}', '')");
                     await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is NpgsqlException or ObjectDisposedException)

@@ -176,8 +176,8 @@ public sealed class AccountStatementProjection : IProjection
         }
         await using var ins = new NpgsqlCommand(
             """
-            INSERT INTO account_statement (account_id, version, global_position, posting_id, kind, counterparty, reference, reversal_of, amount, balance_after, occurred_at)
-            SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::numeric[], $10::numeric[], $11::timestamptz[])
+            INSERT INTO account_statement (account_id, version, global_position, posting_id, kind, counterparty, reference, reversal_of, amount, balance_after, occurred_at, tenant)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::numeric[], $10::numeric[], $11::timestamptz[], $12::text[])
             """, connection, transaction);
         ins.Parameters.Add(new() { Value = legs.Select(l => l.Account).ToArray() });
         ins.Parameters.Add(new() { Value = legs.Select(l => l.E.Version).ToArray() });
@@ -190,6 +190,8 @@ public sealed class AccountStatementProjection : IProjection
         ins.Parameters.Add(new() { Value = legs.Select(l => l.Signed).ToArray() });
         ins.Parameters.Add(new() { Value = after });
         ins.Parameters.Add(new() { Value = legs.Select(l => l.At.ToUniversalTime()).ToArray() });
+        // The tenant from the event's metadata; none (events older than tenancy) leaves it to the row trigger (sql/015).
+        ins.Parameters.Add(new() { Value = legs.Select(l => AccountStreams.TenantOf(l.E) is { Length: > 0 } t ? t : null).ToArray() });
         await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 

@@ -51,8 +51,26 @@ public static class SiloHost
         services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
-            return new PgEventStore(sp.GetRequiredService<NpgsqlDataSource>(),
-                new GroupCommitOptions { MaxBatchSize = o.AppendBatchSize, MaxConcurrentBatches = o.AppendBatchesInFlight });
+            var csb = new NpgsqlConnectionStringBuilder(o.ConnectionString)
+            {
+                MaxPoolSize = o.AppendBatchesInFlight + 2,   // the batches in flight, the NOTIFY, one spare
+                ApplicationName = sp.GetRequiredService<Cluster.SiloIdentity>().ApplicationName,
+                NoResetOnClose = true,
+            };
+            if (csb.MaxAutoPrepare == 0) csb.MaxAutoPrepare = 64;
+            return new AppendPool(new NpgsqlDataSourceBuilder(csb.ConnectionString).Build());
+        });
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
+            var ds = sp.GetRequiredService<NpgsqlDataSource>();
+            return new PgEventStore(ds, new GroupCommitOptions
+            {
+                MaxBatchSize = o.AppendBatchSize,
+                MaxConcurrentBatches = o.AppendBatchesInFlight,
+                // Appends and NOTIFYs: a pool of their own without Npgsql's per-reuse reset (see AppendDataSource).
+                AppendDataSource = sp.GetRequiredService<AppendPool>().DataSource,
+            });
         });
         // Metrics (Meter "Orleans.Escrow") and the dashboard's rolling window; every aggregate host records into it.
         services.AddSingleton(sp => new Dashboard.EscrowMetrics(sp.GetRequiredService<TimeProvider>(), sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
@@ -230,4 +248,12 @@ internal sealed class MigrationAndProjectionService(
         await _stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_tasks).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
+}
+
+/// <summary>The append transactions' own connection pool (<see cref="GroupCommitOptions.AppendDataSource"/>); disposed with the host.</summary>
+internal sealed class AppendPool(NpgsqlDataSource dataSource) : IAsyncDisposable
+{
+    public NpgsqlDataSource DataSource { get; } = dataSource;
+
+    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
 }
