@@ -8,8 +8,9 @@
 ALTER FUNCTION bump_streams(text[], text[], text[], bigint[], bigint[], bytea[]) SET plan_cache_mode = force_generic_plan;
 
 -- 2. account_statement's tenant was stamped by a plpgsql row trigger (003) that looked the stream up for every posting
---    leg. The projection now writes the tenant itself (from the event's metadata), so the trigger only runs for a row
---    inserted without one (the WHEN clause is checked without calling the function).
+--    leg. The projection now reads each account's tenant from its stream once per batch (with its last balance) and
+--    writes it, so the trigger only runs for a row inserted without one (the WHEN clause is checked without calling
+--    the function).
 DROP TRIGGER account_statement_tenant ON account_statement;
 CREATE TRIGGER account_statement_tenant BEFORE INSERT ON account_statement
     FOR EACH ROW WHEN (NEW.tenant IS NULL) EXECUTE FUNCTION stamp_statement_tenant();

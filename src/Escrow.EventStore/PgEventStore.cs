@@ -632,6 +632,54 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource, GroupCommitOptions
         return await ReadEventsAsync(cmd, ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// One batch of the global log in commit-safe order, like <see cref="ReadAllAsync(GlobalCheckpoint, int, CancellationToken, NpgsqlConnection?, NpgsqlTransaction?)"/>,
+    /// for a reader interested only in streams whose id starts with one of <paramref name="streamPrefixes"/>: up to
+    /// <paramref name="max"/> events are scanned; those of matching streams come back whole, the others only move
+    /// <c>Last</c> (their data and metadata are not converted to text nor sent). <c>Scanned</c> is 0 when nothing lies
+    /// beyond <paramref name="after"/> below the horizon.
+    /// </summary>
+    public async Task<(IReadOnlyList<StoredEvent> Events, GlobalCheckpoint Last, int Scanned)> ReadAllAsync(
+        GlobalCheckpoint after, int max, IReadOnlyList<string> streamPrefixes, CancellationToken ct, NpgsqlConnection connection, NpgsqlTransaction? transaction = null)
+    {
+        const string sql = """
+            SELECT e.global_position, e.transaction_id::text AS transaction_id_text, e.stream_id, e.version, e.event_type, e.schema_version,
+                   CASE WHEN f.wanted THEN e.data::text END, CASE WHEN f.wanted THEN e.metadata::text END,
+                   e.occurred_at, e.recorded_at, e.prev_hash, e.hash
+            FROM events e CROSS JOIN LATERAL (SELECT e.stream_id LIKE ANY ($4::text[]) AS wanted) f
+            WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
+              AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY e.transaction_id, e.global_position
+            LIMIT $3
+            """;
+        await using var cmd = new NpgsqlCommand(sql, connection, transaction);
+        cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        cmd.Parameters.Add(new() { Value = after.Position });
+        cmd.Parameters.Add(new() { Value = max });
+        cmd.Parameters.Add(new() { Value = streamPrefixes.Select(LikePrefix).ToArray() });
+        var list = new List<StoredEvent>();
+        var last = after;
+        var scanned = 0;
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            scanned++;
+            if (r.IsDBNull(6))
+                last = new GlobalCheckpoint(ulong.Parse(r.GetString(1), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(0));
+            else
+            {
+                var e = ReadEvent(r);
+                list.Add(e);
+                last = e.Checkpoint;
+            }
+        }
+        return (list, last, scanned);
+    }
+
+    /// <summary>A LIKE pattern matching ids that start with <paramref name="prefix"/> (its wildcards escaped).</summary>
+    private static string LikePrefix(string prefix) =>
+        prefix.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%";
+
     /// <summary>Every stream id with its type, version and tenant, in id order (for verification).</summary>
     public async IAsyncEnumerable<(string StreamId, string StreamType, long Version, byte[] LastHash)> ListStreamsAsync(
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)

@@ -44,6 +44,9 @@ public static class DealStreams
 /// </summary>
 public sealed class DealsProjection : IProjection
 {
+    /// <summary>Only deal streams: the ledger's postings are not fetched for this projection.</summary>
+    public IReadOnlyList<string>? StreamPrefixes => [DealStreams.Prefix];
+
     public const string ProjectionName = "deals";
     public string Name => ProjectionName;
 

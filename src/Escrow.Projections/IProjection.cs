@@ -14,6 +14,13 @@ public interface IProjection
 
     Task ApplyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<StoredEvent> events, CancellationToken ct);
 
+    /// <summary>
+    /// The stream-id prefixes (e.g. <c>deal-</c>) whose events this projection applies; null for every stream. Events of
+    /// other streams still move the checkpoint, in the same commit order, but their data and metadata are not fetched
+    /// from PostgreSQL, and <see cref="ApplyAsync"/> sees only matching events (a batch may then be empty).
+    /// </summary>
+    IReadOnlyList<string>? StreamPrefixes => null;
+
     /// <summary>Deletes every row of the read model (before a rebuild from position 0).</summary>
     Task ResetAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken ct);
 }

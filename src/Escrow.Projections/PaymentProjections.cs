@@ -193,6 +193,9 @@ public static class PaymentReadModel
 /// </summary>
 public sealed class PaymentsProjection : IProjection
 {
+    /// <summary>Only payment streams: the ledger's postings are not fetched for this projection.</summary>
+    public IReadOnlyList<string>? StreamPrefixes => [PaymentStreams.Prefix];
+
     public const string ProjectionName = "payments";
     public string Name => ProjectionName;
 

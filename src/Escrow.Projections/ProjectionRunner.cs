@@ -166,14 +166,23 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
         await using var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
         var cp = await LockCheckpointAsync(conn, tx, projection.Name, ct).ConfigureAwait(false);
-        var events = await store.ReadAllAsync(cp, options.BatchSize, ct, conn, tx).ConfigureAwait(false);
-        if (events.Count == 0)
+        IReadOnlyList<StoredEvent> events;
+        GlobalCheckpoint last;
+        int scanned;
+        if (projection.StreamPrefixes is { } prefixes)
+            (events, last, scanned) = await store.ReadAllAsync(cp, options.BatchSize, prefixes, ct, conn, tx).ConfigureAwait(false);
+        else
+        {
+            events = await store.ReadAllAsync(cp, options.BatchSize, ct, conn, tx).ConfigureAwait(false);
+            scanned = events.Count;
+            last = scanned > 0 ? events[^1].Checkpoint : cp;
+        }
+        if (scanned == 0)
         {
             await tx.RollbackAsync(ct).ConfigureAwait(false);
             return 0;
         }
-        await projection.ApplyAsync(conn, tx, events, ct).ConfigureAwait(false);
-        var last = events[^1].Checkpoint;
+        if (events.Count > 0) await projection.ApplyAsync(conn, tx, events, ct).ConfigureAwait(false);
         await using (var upd = new NpgsqlCommand(
             "UPDATE projection_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, events_applied = events_applied + $4, updated_at = now() WHERE projection = $1",
             conn, tx))
@@ -181,11 +190,11 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
             upd.Parameters.Add(new() { Value = projection.Name });
             upd.Parameters.Add(new() { Value = last.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
             upd.Parameters.Add(new() { Value = last.Position });
-            upd.Parameters.Add(new() { Value = (long)events.Count });
+            upd.Parameters.Add(new() { Value = (long)scanned });
             await upd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
         await tx.CommitAsync(ct).ConfigureAwait(false);
-        return events.Count;
+        return scanned;
     }
 
     /// <summary>Processes batches until none is left; returns the events applied.</summary>
