@@ -6,8 +6,8 @@ namespace Escrow.Client;
 
 /// <summary>
 /// Institutions (tenants) and their API keys (<c>/institutions</c>): root key only, anything else throws
-/// <see cref="EscrowForbiddenException"/>. The silo does not deduplicate these writes by Idempotency-Key, so
-/// they are repeated only when the request certainly never reached the silo.
+/// <see cref="EscrowForbiddenException"/>. Each write carries an Idempotency-Key (the caller's, or a new one per logical
+/// call) that the silo deduplicates, so a transient failure is retried safely.
 /// </summary>
 public sealed class InstitutionsClient
 {
@@ -21,9 +21,10 @@ public sealed class InstitutionsClient
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The institution (no keys yet).</returns>
     /// <exception cref="EscrowBadRequestException"><c>invalid_institution_id</c>.</exception>
+    /// <param name="idempotencyKey">Optional key for the logical call (default: a new GUID reused by every retry of this call).</param>
     /// <exception cref="EscrowConflictException"><c>institution_exists</c>.</exception>
-    public Task<Institution> CreateAsync(string institutionId, string? name = null, CancellationToken cancellationToken = default) =>
-        _t.UnkeyedPostAsync<Institution>("institutions", new CreateInstitutionBody(institutionId, name), cancellationToken);
+    public Task<Institution> CreateAsync(string institutionId, string? name = null, CancellationToken cancellationToken = default, string? idempotencyKey = null) =>
+        _t.CommandAsync<Institution>("institutions", new CreateInstitutionBody(institutionId, name), idempotencyKey, cancellationToken);
 
     /// <summary>Every institution with its number of keys (<c>GET /institutions</c>).</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
@@ -38,9 +39,13 @@ public sealed class InstitutionsClient
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The key with its secret <see cref="CreatedApiKey.ApiKey"/>.</returns>
     /// <exception cref="EscrowNotFoundException"><c>institution_not_found</c>.</exception>
+    /// <param name="idempotencyKey">Optional key for the logical call (default: a new GUID reused by every retry of this call).</param>
     /// <exception cref="EscrowBadRequestException"><c>invalid_role</c>, <c>invalid_institution_id</c>.</exception>
-    public Task<CreatedApiKey> CreateKeyAsync(string institutionId, ApiKeyRole role, string? name = null, CancellationToken cancellationToken = default) =>
-        _t.UnkeyedPostAsync<CreatedApiKey>($"institutions/{Seg(institutionId, nameof(institutionId))}/keys", new CreateKeyBody(role, name), cancellationToken);
+    /// <exception cref="EscrowConflictException"><c>api_key_already_created</c>: this call's key already created a key (named in the
+    /// problem) whose answer was lost; the silo never stores a secret, so create a new key and stop using that one.</exception>
+    public Task<CreatedApiKey> CreateKeyAsync(string institutionId, ApiKeyRole role, string? name = null, CancellationToken cancellationToken = default,
+        string? idempotencyKey = null) =>
+        _t.CommandAsync<CreatedApiKey>($"institutions/{Seg(institutionId, nameof(institutionId))}/keys", new CreateKeyBody(role, name), idempotencyKey, cancellationToken);
 
     private sealed record CreateInstitutionBody(string InstitutionId, string? Name);
 

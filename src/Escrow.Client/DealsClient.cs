@@ -18,8 +18,8 @@ public sealed class DealsClient
 
     /// <summary>
     /// Creates an escrow product of the caller's institution (<c>POST /templates</c>, 201). Templates never
-    /// change; the silo does not deduplicate this call by Idempotency-Key, so it is repeated only when the
-    /// request certainly did not reach the silo (a repeat that did would answer 409 <c>template_exists</c>).
+    /// change; the call carries an Idempotency-Key that the silo deduplicates, so a retry after a lost answer
+    /// gets the first answer (not 409 <c>template_exists</c>).
     /// </summary>
     /// <param name="request">Id, currency, amount range (major units), default expiry, refund at expiry.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
@@ -29,8 +29,8 @@ public sealed class DealsClient
     public Task<DealTemplate> CreateTemplateAsync(DealTemplateRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        // The route reads an Idempotency-Key like every command, but does not store answers under it.
-        return _t.SendAsync<DealTemplate>(HttpMethod.Post, "templates", request, Guid.NewGuid().ToString(), Repeat.OnlyIfUnsent, cancellationToken);
+        // Deduplicated by the silo under the Idempotency-Key: a retry gets the first answer.
+        return _t.CommandAsync<DealTemplate>("templates", request, null, cancellationToken);
     }
 
     /// <summary>The caller's institution's templates (root: every institution's), <c>GET /templates</c>. The built-in <c>default</c> template is not listed.</summary>

@@ -133,7 +133,7 @@ public sealed class PaymentsClient
         _t.SendAsync(HttpMethod.Get, $"payments/{Seg(uetr, nameof(uetr))}/messages/{Seg(definition, nameof(definition))}", null, null, Repeat.Safe,
             cancellationToken, "application/xml", static (_, text) => text);
 
-    /// <summary>Publishes an FX provider's rate for a currency pair (<c>POST /fxps/{fxpId}/rates</c>, 201). Not deduplicated by the silo: repeated only when the request certainly did not reach it.</summary>
+    /// <summary>Publishes an FX provider's rate for a currency pair (<c>POST /fxps/{fxpId}/rates</c>, 201). Deduplicated by the silo under the call's Idempotency-Key, so retried safely.</summary>
     /// <param name="fxpId">The provider (account-id syntax).</param>
     /// <param name="request">Pair, mid rate, spread, validity.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
@@ -142,7 +142,7 @@ public sealed class PaymentsClient
     public Task<FxpRate> PublishFxpRateAsync(string fxpId, FxpRateRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return _t.SendAsync<FxpRate>(HttpMethod.Post, $"fxps/{Seg(fxpId, nameof(fxpId))}/rates", request, Guid.NewGuid().ToString(), Repeat.OnlyIfUnsent, cancellationToken);
+        return _t.CommandAsync<FxpRate>($"fxps/{Seg(fxpId, nameof(fxpId))}/rates", request, null, cancellationToken);
     }
 
     /// <summary>Current rates of the institution's FX providers (<c>GET /fxps/rates</c>).</summary>
@@ -153,14 +153,14 @@ public sealed class PaymentsClient
     public Task<IReadOnlyList<FxpRate>> ListFxpRatesAsync(string? sourceCurrency = null, string? targetCurrency = null, CancellationToken cancellationToken = default) =>
         _t.GetAsync<IReadOnlyList<FxpRate>>("fxps/rates" + Query(("source", sourceCurrency), ("target", targetCurrency)), cancellationToken);
 
-    /// <summary>Registers a proxy in the institution's directory (<c>POST /proxies</c>, 201). Not deduplicated by the silo: repeated only when the request certainly did not reach it.</summary>
+    /// <summary>Registers a proxy in the institution's directory (<c>POST /proxies</c>, 201). Deduplicated by the silo under the call's Idempotency-Key, so retried safely.</summary>
     /// <param name="request">Proxy type and value, the creditor it names.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The entry.</returns>
     public Task<ProxyEntry> RegisterProxyAsync(ProxyRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return _t.SendAsync<ProxyEntry>(HttpMethod.Post, "proxies", request, Guid.NewGuid().ToString(), Repeat.OnlyIfUnsent, cancellationToken);
+        return _t.CommandAsync<ProxyEntry>("proxies", request, null, cancellationToken);
     }
 
     /// <summary>Looks a proxy up in the institution's directory (<c>GET /proxies/{type}/{value}</c>).</summary>

@@ -440,7 +440,12 @@ public sealed class PgEventStore(NpgsqlDataSource dataSource, GroupCommitOptions
     /// <summary>The last failure to send a wake-up NOTIFY (diagnostics; the runners' polling covers it).</summary>
     public Exception? LastNotifyError { get; private set; }
 
-    private static NpgsqlBatchCommand IdempotencyInsert(IdempotencyRecord r)
+    /// <summary>
+    /// The INSERT of one idempotency record, for a batch of the caller's: with the write it answers for, so both commit or
+    /// neither. A second record for the same (tenant, key) fails the batch with a unique violation on <c>idempotency_pkey</c>
+    /// (an in-flight first one is waited for).
+    /// </summary>
+    public static NpgsqlBatchCommand IdempotencyInsert(IdempotencyRecord r)
     {
         var c = new NpgsqlBatchCommand(
             "INSERT INTO idempotency (tenant, key, request_hash, status_code, response_body) VALUES ($1, $2, $3, $4, $5)");

@@ -272,13 +272,18 @@ public class ClientSdkTests : IClassFixture<PgDatabase>
         Assert.Equal(50m, again.Accounts.Single(a => a.AccountId == alice).Balance);
         Assert.Equal(before + 2, await _db.EventCountAsync());
 
-        // 4. A write the silo does not deduplicate (an institution) is not repeated after a lost answer.
+        // 4. An institution is deduplicated by the silo too: after a lost answer the retry gets the first answer (not 409).
         var rootDrop = new FaultHandler(FaultHandler.Fault.DropAnswer, failures: 1);
         var root = Sdk(silo, SiloFactory.RootKey, rootDrop);
         var institution = SiloFactory.NewInstitution();
-        await Assert.ThrowsAsync<HttpRequestException>(() => root.Institutions.CreateAsync(institution));
-        Assert.Equal(1, rootDrop.Requests);
-        Assert.Contains(await root.Institutions.ListAsync(), i => i.InstitutionId == institution);   // it did reach the silo
+        Assert.Equal(institution, (await root.Institutions.CreateAsync(institution)).InstitutionId);
+        Assert.Equal(2, rootDrop.Requests);
+        Assert.Single(rootDrop.Keys.Distinct());
+        // An API key whose answer was lost: the retry names the key it created, and there is still exactly one key.
+        var keyDrop = new FaultHandler(FaultHandler.Fault.DropAnswer, failures: 1);
+        var lost = await Assert.ThrowsAsync<EscrowConflictException>(() => Sdk(silo, SiloFactory.RootKey, keyDrop).Institutions.CreateKeyAsync(institution, ApiKeyRole.Auditor));
+        Assert.Equal(("api_key_already_created", 2), (lost.Code, keyDrop.Requests));
+        Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM api_keys WHERE institution_id = '{institution}'"));
 
         // 5. Reads are retried too (no key needed: they change nothing).
         var readDrop = new FaultHandler(FaultHandler.Fault.DropAnswer, failures: 2);
@@ -340,7 +345,7 @@ public class ClientSdkTests : IClassFixture<PgDatabase>
         Assert.Single(slow.Keys.Distinct());
         Assert.Equal(before + 2, await _db.EventCountAsync());
 
-        // A write the silo does not deduplicate is repeated when the connection was refused (the silo never saw it)...
+        // A write is repeated when the connection was refused (the silo never saw it)...
         var refused = new FaultHandler(FaultHandler.Fault.RefuseConnection, failures: 2);
         var institution = SiloFactory.NewInstitution();
         Assert.Equal(institution, (await Sdk(silo, SiloFactory.RootKey, refused).Institutions.CreateAsync(institution)).InstitutionId);

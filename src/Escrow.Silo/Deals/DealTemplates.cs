@@ -18,13 +18,16 @@ public sealed class DealTemplateStore(NpgsqlDataSource dataSource)
     public const string DefaultTemplateId = "default";
     public static readonly TimeSpan DefaultExpiry = TimeSpan.FromDays(7);
 
-    /// <summary>Creates a template; false when the institution already has one with that id (templates are never changed).</summary>
-    public async Task<bool> CreateAsync(DealTemplate t, CancellationToken ct)
+    /// <summary>
+    /// The INSERT of a new template (with its <see cref="DealTemplate.CreatedAt"/>), for a caller's batch; fails with a unique
+    /// violation on <c>deal_templates_pkey</c> when the institution already has one with that id.
+    /// </summary>
+    public static NpgsqlBatchCommand Insert(DealTemplate t)
     {
-        await using var cmd = dataSource.CreateCommand(
+        var cmd = new NpgsqlBatchCommand(
             """
-            INSERT INTO deal_templates (tenant, template_id, name, currency, min_amount, max_amount, default_expiry_seconds, refund_at_expiry, created_by)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING
+            INSERT INTO deal_templates (tenant, template_id, name, currency, min_amount, max_amount, default_expiry_seconds, refund_at_expiry, created_by, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             """);
         cmd.Parameters.Add(new() { Value = t.Tenant });
         cmd.Parameters.Add(new() { Value = t.TemplateId });
@@ -35,7 +38,8 @@ public sealed class DealTemplateStore(NpgsqlDataSource dataSource)
         cmd.Parameters.Add(new() { Value = (long)t.DefaultExpiry.TotalSeconds });
         cmd.Parameters.Add(new() { Value = t.RefundAtExpiry });
         cmd.Parameters.Add(new() { Value = t.CreatedBy });
-        return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1;
+        cmd.Parameters.Add(new() { Value = t.CreatedAt });
+        return cmd;
     }
 
     public async Task<DealTemplate?> GetAsync(string tenant, string templateId, CancellationToken ct) =>

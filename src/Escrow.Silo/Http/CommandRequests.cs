@@ -75,11 +75,19 @@ public static partial class CommandRequests
     /// <summary>
     /// Reads the body (optional when <paramref name="optional"/>), the Idempotency-Key and builds the command
     /// context from the authenticated caller: its key id is the actor, its institution the tenant (root: the
-    /// <c>X-Escrow-Tenant</c> header, default <c>default</c>, and not tenant-scoped).
+    /// <c>X-Escrow-Tenant</c> header, default <c>default</c>, and not tenant-scoped). With <paramref name="keyRequired"/> false a
+    /// request without the header gets a context without a key (400 <c>idempotency_key_required</c> otherwise).
     /// </summary>
-    public static async Task<(T Body, CommandContext Context)> ReadAsync<T>(HttpRequest request, bool optional, CancellationToken ct) where T : class
+    public static async Task<(T Body, CommandContext Context)> ReadAsync<T>(HttpRequest request, bool optional, CancellationToken ct, bool keyRequired = true) where T : class
     {
         var key = request.Headers[IdempotencyHeader].ToString();
+        if (string.IsNullOrWhiteSpace(key) && !keyRequired)
+        {
+            var (b, d) = await ReadBodyAsync<T>(request, optional, ct).ConfigureAwait(false);
+            var who = request.HttpContext.GetCaller();
+            var corr = Guid.TryParse(request.Headers[CorrelationHeader].ToString(), out var cc) ? cc : Guid.CreateVersion7();
+            return (b, new CommandContext(who.ActingTenant(request), who.KeyId, null, d, corr, TenantScoped: !who.IsRoot));
+        }
         if (string.IsNullOrWhiteSpace(key))
             throw new BadRequestException("idempotency_key_required",
                 $"every mutating request needs an '{IdempotencyHeader}' header (1-200 characters), so a retry never applies twice");

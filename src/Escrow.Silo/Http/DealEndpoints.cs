@@ -9,6 +9,7 @@ using Escrow.Silo.Deals;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Ledger;
 using Escrow.Silo.Tenancy;
+using Npgsql;
 
 namespace Escrow.Silo.Http;
 
@@ -72,7 +73,7 @@ public static partial class DealEndpoints
           .Doc("createDeal", "Create an escrow deal (CREATED) with its escrow account escrow-{dealId}");
 
         var templatesGroup = app.MapGroup("/templates").WithTags("Deals");
-        templatesGroup.MapPost("/", async (HttpContext http, DealTemplateStore store, CancellationToken ct) =>
+        templatesGroup.MapPost("/", async (HttpContext http, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<TemplateRequest>(http.Request, false, ct);
             var id = CommandRequests.AccountId(b.TemplateId, "templateId");
@@ -84,12 +85,15 @@ public static partial class DealEndpoints
             if (max < min) throw new BadRequestException("invalid_range", "'maxAmount' must be at least 'minAmount'");
             var days = b.DefaultExpiryDays ?? 7;
             if (days is <= 0 or > 3650) throw new BadRequestException("invalid_expiry", "'defaultExpiryDays' must be between 1 and 3650");
-            var t = new DealTemplate(ctx.Tenant, id, b.Name ?? id, currency.Code, min, max, TimeSpan.FromDays(days), b.RefundAtExpiry ?? false, ctx.Actor, DateTimeOffset.MinValue);
-            return await store.CreateAsync(t, ct)
-                ? Results.Created($"/templates/{id}", await store.GetAsync(ctx.Tenant, id, ct))
-                : Results.Text(Problems.Serialize(Problems.Create(409, "template_exists", $"template '{id}' exists; templates never change, create a new id")),
-                    Problems.ContentType, statusCode: 409);
-        }).RequireRoles(Role.Root, Role.Writer).Accepts<TemplateRequest>("application/json").Produces<DealTemplate>(201).IdempotentCommand(deduplicates: false).Problems(409)
+            var at = HashChain.ToStoredPrecision(clock.GetUtcNow());
+            var t = new DealTemplate(ctx.Tenant, id, b.Name ?? id, currency.Code, min, max, TimeSpan.FromDays(days), b.RefundAtExpiry ?? false, ctx.Actor, at);
+            var audit = new AuditRecord(Guid.CreateVersion7(at), at, ctx.Actor, ctx.Tenant, "CreateTemplate", AuditRecord.Accepted, 201, null,
+                ctx.RequestHash, ["template-" + id], ctx.CorrelationId, ctx.IdempotencyKey);
+            return await IdempotentWrites.RunAsync(http, store, ctx, audit, [DealTemplateStore.Insert(t)], 201, t,
+                ex => ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "deal_templates_pkey"
+                    ? Problems.Outcome(409, "template_exists", $"template '{id}' exists; templates never change, create a new id") : null,
+                ct, location: $"/templates/{id}");
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<TemplateRequest>("application/json").Produces<DealTemplate>(201).IdempotentCommand().Problems(409)
           .Doc("createTemplate", "Create a deal template (an escrow product of the caller's institution); never changed (409 template_exists)");
         templatesGroup.MapGet("/", async (HttpContext http, DealTemplateStore store, CancellationToken ct) =>
         {

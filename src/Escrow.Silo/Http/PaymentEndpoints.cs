@@ -199,12 +199,14 @@ public static class PaymentEndpoints
             if (b.ValidForSeconds is not (> 0 and <= 86_400)) throw new BadRequestException("invalid_validity", "'validForSeconds' must be 1-86400");
             var rate = new FxpRate(ctx.Tenant, fxpId, source.Code, target.Code, b.Rate.Value, b.Spread ?? 0, TimeSpan.FromSeconds(b.ValidForSeconds.Value),
                 ctx.Actor, clock.GetUtcNow());
-            await directory.PublishRateAsync(rate, ct);
-            await store.AppendAuditAsync(new AuditRecord(Guid.CreateVersion7(), clock.GetUtcNow(), ctx.Actor, ctx.Tenant, "PublishFxpRate",
-                AuditRecord.Accepted, 201, null, ctx.RequestHash, [], ctx.CorrelationId, ctx.IdempotencyKey), ct);
-            return Results.Json(rate, statusCode: 201);
-        }).RequireRoles(Role.Root, Role.Writer).Accepts<FxpRateRequest>("application/json").Produces<FxpRate>(201).IdempotentCommand(deduplicates: false)
-            .Problems(403, 404).Doc("publishFxpRate", "Publish an FX provider's rate for a currency pair");
+            var audit = new AuditRecord(Guid.CreateVersion7(), clock.GetUtcNow(), ctx.Actor, ctx.Tenant, "PublishFxpRate",
+                AuditRecord.Accepted, 201, null, ctx.RequestHash, [], ctx.CorrelationId, ctx.IdempotencyKey);
+            return await IdempotentWrites.RunAsync(http, store, ctx, audit, [PaymentDirectory.RateInsert(rate)], 201, rate,
+                // The rate's key includes its publication instant (microseconds): two publications of one pair at the same instant.
+                ex => ex.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "fxp_rates_pkey"
+                    ? Problems.Outcome(409, "rate_published_concurrently", $"another rate of '{fxpId}' for {source.Code}/{target.Code} was published at the same instant; publish again") : null, ct);
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<FxpRateRequest>("application/json").Produces<FxpRate>(201).IdempotentCommand()
+            .Problems(403, 404, 409).Doc("publishFxpRate", "Publish an FX provider's rate for a currency pair");
         fxps.MapGet("/rates", async (string? source, string? target, HttpContext http, PaymentDirectory directory, CancellationToken ct) =>
             Results.Ok(await directory.RatesAsync(http.GetCaller().ActingTenant(http.Request), source, target, ct)))
             .Produces<IReadOnlyList<FxpRate>>().Doc("listFxpRates", "Current rates of the institution's FX providers");
@@ -218,12 +220,13 @@ public static class PaymentEndpoints
             if (string.IsNullOrWhiteSpace(b.CreditorAccount) || string.IsNullOrWhiteSpace(b.CreditorAgent))
                 throw new BadRequestException("missing_field", "'creditorAccount' and 'creditorAgent' are required");
             var entry = new ProxyEntry(ctx.Tenant, b.ProxyType, b.ProxyValue, b.CreditorName, b.CreditorAccount, b.CreditorAgent, ctx.Actor, clock.GetUtcNow());
-            await directory.RegisterProxyAsync(entry, ct);
-            await store.AppendAuditAsync(new AuditRecord(Guid.CreateVersion7(), clock.GetUtcNow(), ctx.Actor, ctx.Tenant, "RegisterProxy",
-                AuditRecord.Accepted, 201, null, ctx.RequestHash, [], ctx.CorrelationId, ctx.IdempotencyKey), ct);
-            return Results.Json(entry, statusCode: 201);
-        }).RequireRoles(Role.Root, Role.Writer).Accepts<ProxyRequest>("application/json").Produces<ProxyEntry>(201).IdempotentCommand(deduplicates: false)
-            .Problems(403).Doc("registerProxy", "Register a proxy (alias) in the institution's directory");
+            var audit = new AuditRecord(Guid.CreateVersion7(), clock.GetUtcNow(), ctx.Actor, ctx.Tenant, "RegisterProxy",
+                AuditRecord.Accepted, 201, null, ctx.RequestHash, [], ctx.CorrelationId, ctx.IdempotencyKey);
+            return await IdempotentWrites.RunAsync(http, store, ctx, audit, [PaymentDirectory.ProxyInsert(entry)], 201, entry,
+                ex => ex.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "proxy_directory_pkey"
+                    ? Problems.Outcome(409, "proxy_registered_concurrently", $"{b.ProxyType} '{b.ProxyValue}' was registered by another request at the same instant; register again") : null, ct);
+        }).RequireRoles(Role.Root, Role.Writer).Accepts<ProxyRequest>("application/json").Produces<ProxyEntry>(201).IdempotentCommand()
+            .Problems(403, 409).Doc("registerProxy", "Register a proxy (alias) in the institution's directory");
         proxies.MapGet("/{proxyType}/{proxyValue}", async (string proxyType, string proxyValue, HttpContext http, PaymentDirectory directory, CancellationToken ct) =>
             await directory.ResolveAsync(http.GetCaller().ActingTenant(http.Request), proxyType, proxyValue, ct) is { } entry
                 ? Results.Ok(entry)

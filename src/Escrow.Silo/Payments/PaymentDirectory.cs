@@ -27,10 +27,10 @@ public sealed record ProxyEntry(
 /// </summary>
 public sealed class PaymentDirectory(NpgsqlDataSource dataSource)
 {
-    /// <summary>Publishes a rate (a new row; the newest per provider and pair wins).</summary>
-    public async Task PublishRateAsync(FxpRate r, CancellationToken ct)
+    /// <summary>The INSERT that publishes a rate (a new row; the newest per provider and pair wins), for a caller's batch.</summary>
+    public static NpgsqlBatchCommand RateInsert(FxpRate r)
     {
-        await using var cmd = dataSource.CreateCommand(
+        var cmd = new NpgsqlBatchCommand(
             """
             INSERT INTO fxp_rates (tenant, fxp_id, source_currency, target_currency, rate, spread, valid_seconds, published_by, published_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -44,7 +44,15 @@ public sealed class PaymentDirectory(NpgsqlDataSource dataSource)
         cmd.Parameters.Add(new() { Value = (int)r.ValidFor.TotalSeconds });
         cmd.Parameters.Add(new() { Value = r.PublishedBy });
         cmd.Parameters.Add(new() { Value = r.PublishedAt });
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        return cmd;
+    }
+
+    /// <summary>Publishes a rate in its own transaction (see <see cref="RateInsert"/>).</summary>
+    public async Task PublishRateAsync(FxpRate r, CancellationToken ct)
+    {
+        await using var batch = dataSource.CreateBatch();
+        batch.BatchCommands.Add(RateInsert(r));
+        await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>The current rate of every FX provider of <paramref name="tenant"/> for the pair, by provider id; a pair filter of null lists all pairs.</summary>
@@ -69,10 +77,10 @@ public sealed class PaymentDirectory(NpgsqlDataSource dataSource)
         return list;
     }
 
-    /// <summary>Registers (or re-points) a proxy: a new row; the newest per type and value wins.</summary>
-    public async Task RegisterProxyAsync(ProxyEntry p, CancellationToken ct)
+    /// <summary>The INSERT that registers (or re-points) a proxy: a new row; the newest per type and value wins. For a caller's batch.</summary>
+    public static NpgsqlBatchCommand ProxyInsert(ProxyEntry p)
     {
-        await using var cmd = dataSource.CreateCommand(
+        var cmd = new NpgsqlBatchCommand(
             """
             INSERT INTO proxy_directory (tenant, proxy_type, proxy_value, creditor_name, creditor_account, creditor_agent, registered_by, registered_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -85,7 +93,15 @@ public sealed class PaymentDirectory(NpgsqlDataSource dataSource)
         cmd.Parameters.Add(new() { Value = p.CreditorAgent });
         cmd.Parameters.Add(new() { Value = p.RegisteredBy });
         cmd.Parameters.Add(new() { Value = p.RegisteredAt });
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        return cmd;
+    }
+
+    /// <summary>Registers a proxy in its own transaction (see <see cref="ProxyInsert"/>).</summary>
+    public async Task RegisterProxyAsync(ProxyEntry p, CancellationToken ct)
+    {
+        await using var batch = dataSource.CreateBatch();
+        batch.BatchCommands.Add(ProxyInsert(p));
+        await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>The current entry for a proxy, or null when the directory has none.</summary>

@@ -4,6 +4,7 @@ using System.Text;
 using Escrow.EventStore;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Http;
+using Npgsql;
 using NpgsqlTypes;
 
 namespace Escrow.Silo.Tenancy;
@@ -28,43 +29,45 @@ public static class TenancyEndpoints
     {
         var admin = app.MapGroup("/institutions").WithTags("Admin").RequireRoles(Role.Root);
 
-        admin.MapPost("/", async (HttpContext http, TenancyStore tenancy, TimeProvider clock, CancellationToken ct) =>
+        admin.MapPost("/", async (HttpContext http, TenancyStore tenancy, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
         {
-            var (b, digest) = await CommandRequests.ReadBodyAsync<CreateInstitutionRequest>(http.Request, false, ct);
+            var (b, ctx) = await CommandRequests.ReadAsync<CreateInstitutionRequest>(http.Request, false, ct, keyRequired: false);
             var id = Tenants.Id(b.InstitutionId);
             var name = string.IsNullOrWhiteSpace(b.Name) ? id : b.Name.Trim();
             var caller = http.GetCaller();
-            var audit = Audit(http, clock, id, "CreateInstitution", AuditRecord.Accepted, 201, null, digest, ["institution-" + id]);
-            if (!await tenancy.CreateInstitutionAsync(id, name, caller.KeyId, audit, ct))
-            {
-                await http.RequestServices.GetRequiredService<PgEventStore>().AppendAuditAsync(
-                    audit with { Outcome = AuditRecord.Rejected, Status = 409, Code = "institution_exists" }, ct);
-                return Problem(409, "institution_exists", $"institution '{id}' already exists");
-            }
-            return Results.Json(new Institution(id, name, audit.At, caller.KeyId, 0), statusCode: 201);
-        }).Accepts<CreateInstitutionRequest>("application/json").Produces<Institution>(201).Problems(400, 409)
-          .Doc("createInstitution", "Create an institution (tenant); root only");
+            var at = HashChain.ToStoredPrecision(clock.GetUtcNow());
+            var audit = Audit(http, clock, id, "CreateInstitution", AuditRecord.Accepted, 201, null, ctx.RequestHash, ["institution-" + id])
+                with { CorrelationId = ctx.CorrelationId, IdempotencyKey = ctx.IdempotencyKey };
+            return await IdempotentWrites.RunAsync(http, store, ctx, audit, [tenancy.InstitutionInsert(id, name, caller.KeyId, at)],
+                201, new Institution(id, name, at, caller.KeyId, 0),
+                ex => ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "institutions_pkey"
+                    ? Problems.Outcome(409, "institution_exists", $"institution '{id}' already exists") : null, ct);
+        }).Accepts<CreateInstitutionRequest>("application/json").Produces<Institution>(201).IdempotentCommand(keyRequired: false).Problems(409)
+          .Doc("createInstitution", "Create an institution (tenant); root only. With an Idempotency-Key, a retry gets the first answer");
 
         admin.MapGet("/", async (TenancyStore tenancy, CancellationToken ct) => Results.Ok(await tenancy.ListInstitutionsAsync(ct)))
             .Produces<IReadOnlyList<Institution>>().Doc("listInstitutions", "Every institution with its number of keys; root only");
 
-        admin.MapPost("/{id}/keys", async (string id, HttpContext http, TenancyStore tenancy, TimeProvider clock, CancellationToken ct) =>
+        admin.MapPost("/{id}/keys", async (string id, HttpContext http, TenancyStore tenancy, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
         {
-            var (b, digest) = await CommandRequests.ReadBodyAsync<CreateKeyRequest>(http.Request, false, ct);
+            var (b, ctx) = await CommandRequests.ReadAsync<CreateKeyRequest>(http.Request, false, ct, keyRequired: false);
             Tenants.Id(id, "id");
             if (!Caller.TryParseRole(b.Role, out var role))
                 throw new BadRequestException("invalid_role", "'role' must be writer, auditor or root");
-            var audit = Audit(http, clock, id, $"CreateApiKey.{Caller.RoleName(role)}", AuditRecord.Accepted, 201, null, digest, ["institution-" + id]);
-            var key = await tenancy.CreateKeyAsync(id, role, string.IsNullOrWhiteSpace(b.Name) ? null : b.Name.Trim(), http.GetCaller().KeyId, audit, ct);
-            if (key is null)
-            {
-                await http.RequestServices.GetRequiredService<PgEventStore>().AppendAuditAsync(
-                    audit with { Outcome = AuditRecord.Rejected, Status = 404, Code = "institution_not_found" }, ct);
-                return Problem(404, "institution_not_found", $"institution '{id}' does not exist");
-            }
-            return Results.Json(key, statusCode: 201);
-        }).Accepts<CreateKeyRequest>("application/json").Produces<CreatedKey>(201).Problems(400, 404)
-          .Doc("createApiKey", "Create an API key (writer, auditor or root) for an institution; the secret is shown only in this answer");
+            var (key, insert) = tenancy.NewKey(id, role, string.IsNullOrWhiteSpace(b.Name) ? null : b.Name.Trim(), http.GetCaller().KeyId);
+            var audit = Audit(http, clock, id, $"CreateApiKey.{Caller.RoleName(role)}", AuditRecord.Accepted, 201, null, ctx.RequestHash, ["institution-" + id, key.KeyId])
+                with { CorrelationId = ctx.CorrelationId, IdempotencyKey = ctx.IdempotencyKey };
+            return await IdempotentWrites.RunAsync(http, store, ctx, audit, [insert], 201, key,
+                ex => ex.SqlState == PostgresErrorCodes.ForeignKeyViolation
+                    ? Problems.Outcome(404, "institution_not_found", $"institution '{id}' does not exist") : null, ct,
+                // The secret is stored only as its SHA-256, never in an idempotency record: a retry learns which key its first
+                // request created, not the secret.
+                retryAnswer: Problems.Outcome(409, "api_key_already_created",
+                    $"this Idempotency-Key already created key '{key.KeyId}' of institution '{id}'; its secret was shown only in that first answer " +
+                    "and is not stored anywhere. If that answer was lost, create a new key and stop using this one"));
+        }).Accepts<CreateKeyRequest>("application/json").Produces<CreatedKey>(201).IdempotentCommand(keyRequired: false).Problems(404, 409)
+          .Doc("createApiKey", "Create an API key (writer, auditor or root) for an institution; the secret is shown only in this answer " +
+               "(a retry under the same Idempotency-Key gets 409 api_key_already_created with the key's id, never the secret)");
 
         // ?deal=<id> is shorthand for ?stream=deal-<id> (a deal's audit trail).
         app.MapGet("/audit", async (HttpContext http, string? actor, string? from, string? to, string? stream, string? deal, string? tenant, string? outcome,

@@ -20,16 +20,22 @@ public sealed class TenancyStore(PgEventStore store, TimeProvider clock)
 
     private static string Base64Url(byte[] b) => Convert.ToBase64String(b).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
-    /// <summary>Creates an institution with its audit record in one transaction; false when the id is taken.</summary>
-    public async Task<bool> CreateInstitutionAsync(string id, string name, string actor, AuditRecord audit, CancellationToken ct)
+    /// <summary>The INSERT of a new institution, for a caller's batch; fails with a unique violation on <c>institutions_pkey</c> when the id is taken.</summary>
+    public NpgsqlBatchCommand InstitutionInsert(string id, string name, string actor, DateTimeOffset at)
     {
-        await using var batch = store.DataSource.CreateBatch();
         var c = new NpgsqlBatchCommand("INSERT INTO institutions (institution_id, name, created_by, created_at) VALUES ($1, $2, $3, $4)");
         c.Parameters.Add(new() { Value = id });
         c.Parameters.Add(new() { Value = name });
         c.Parameters.Add(new() { Value = actor });
-        c.Parameters.Add(new() { Value = clock.GetUtcNow() });
-        batch.BatchCommands.Add(c);
+        c.Parameters.Add(new() { Value = at });
+        return c;
+    }
+
+    /// <summary>Creates an institution with its audit record in one transaction; false when the id is taken.</summary>
+    public async Task<bool> CreateInstitutionAsync(string id, string name, string actor, AuditRecord audit, CancellationToken ct)
+    {
+        await using var batch = store.DataSource.CreateBatch();
+        batch.BatchCommands.Add(InstitutionInsert(id, name, actor, clock.GetUtcNow()));
         batch.BatchCommands.Add(PgEventStore.AuditInsert(audit));
         try
         {
@@ -42,12 +48,14 @@ public sealed class TenancyStore(PgEventStore store, TimeProvider clock)
         }
     }
 
-    /// <summary>Creates a key of <paramref name="role"/> for an institution, with its audit record; null when the institution does not exist.</summary>
-    public async Task<CreatedKey?> CreateKeyAsync(string institution, Role role, string? name, string actor, AuditRecord audit, CancellationToken ct)
+    /// <summary>
+    /// A new key of <paramref name="role"/> for an institution, and the INSERT that stores it (its secret only as SHA-256),
+    /// for a caller's batch; the INSERT fails with a foreign-key violation when the institution does not exist.
+    /// </summary>
+    public (CreatedKey Key, NpgsqlBatchCommand Insert) NewKey(string institution, Role role, string? name, string actor)
     {
         var secret = NewSecret();
         var keyId = "key_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        await using var batch = store.DataSource.CreateBatch();
         var c = new NpgsqlBatchCommand(
             "INSERT INTO api_keys (key_id, institution_id, role, name, secret_sha256, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)");
         c.Parameters.Add(new() { Value = keyId });
@@ -57,12 +65,20 @@ public sealed class TenancyStore(PgEventStore store, TimeProvider clock)
         c.Parameters.Add(new() { Value = Hash(secret) });
         c.Parameters.Add(new() { Value = actor });
         c.Parameters.Add(new() { Value = clock.GetUtcNow() });
-        batch.BatchCommands.Add(c);
-        batch.BatchCommands.Add(PgEventStore.AuditInsert(audit with { StreamIds = [.. audit.StreamIds, keyId] }));
+        return (new CreatedKey(keyId, institution, Caller.RoleName(role), name, secret), c);
+    }
+
+    /// <summary>Creates a key of <paramref name="role"/> for an institution, with its audit record; null when the institution does not exist.</summary>
+    public async Task<CreatedKey?> CreateKeyAsync(string institution, Role role, string? name, string actor, AuditRecord audit, CancellationToken ct)
+    {
+        var (key, insert) = NewKey(institution, role, name, actor);
+        await using var batch = store.DataSource.CreateBatch();
+        batch.BatchCommands.Add(insert);
+        batch.BatchCommands.Add(PgEventStore.AuditInsert(audit with { StreamIds = [.. audit.StreamIds, key.KeyId] }));
         try
         {
             await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            return new CreatedKey(keyId, institution, Caller.RoleName(role), name, secret);
+            return key;
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.ForeignKeyViolation)
         {

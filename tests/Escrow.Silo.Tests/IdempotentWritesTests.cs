@@ -1,0 +1,192 @@
+using System.Net;
+using System.Text;
+using Escrow.Testing;
+
+namespace Escrow.Silo.Tests;
+
+/// <summary>
+/// The writes that are not aggregate commands (institutions, API keys, deal templates, FX rates, proxies) keep the
+/// idempotency contract of commands: a retry with the same key and request gets the first answer and writes nothing,
+/// another request under the key gets 422, and requests racing under one key write once.
+/// </summary>
+public class IdempotentWritesTests : IClassFixture<PgDatabase>, IAsyncLifetime
+{
+    private readonly PgDatabase _db;
+    private readonly SiloFactory _silo;
+    public IdempotentWritesTests(PgDatabase db)
+    {
+        _db = db;
+        _silo = new SiloFactory(db, runProjections: false);
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+    public async Task DisposeAsync() => await _silo.DisposeAsync();
+
+    private static async Task<HttpResponseMessage> PostAsync(HttpClient http, string path, string json, string? key)
+    {
+        using var req = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        if (key is not null) req.Headers.Add("Idempotency-Key", key);
+        return await http.SendAsync(req);
+    }
+
+    private Task<long> CountAsync(string sql) => _db.ScalarAsync<long>(sql);
+
+    private Task<long> AuditCountAsync(string key, string outcome) =>
+        CountAsync($"SELECT count(*) FROM audit_log WHERE idempotency_key = '{key}' AND outcome = '{outcome}'");
+
+    /// <summary>First answer, a retry of it, another request under the same key; returns the first answer's body.</summary>
+    private async Task<string> AssertRetriedOnceAsync(HttpClient http, string path, string json, string otherJson, Func<Task<long>> rows)
+    {
+        var key = "k-" + Guid.NewGuid().ToString("N");
+        var first = await PostAsync(http, path, json, key);
+        var body = await first.Content.ReadAsStringAsync();
+        Assert.True(first.StatusCode == HttpStatusCode.Created, $"{path}: {(int)first.StatusCode} {body}");
+        Assert.Equal(1, await rows());
+
+        var again = await PostAsync(http, path, json, key);
+        Assert.Equal(HttpStatusCode.Created, again.StatusCode);
+        Assert.Equal(body, await again.Content.ReadAsStringAsync());
+        Assert.Equal(1, await rows());
+
+        var other = await PostAsync(http, path, otherJson, key);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, other.StatusCode);
+        Assert.Contains("idempotency_key_reused", await other.Content.ReadAsStringAsync());
+        Assert.Equal(1, await rows());
+
+        Assert.Equal(1, await AuditCountAsync(key, "accepted"));
+        Assert.Equal(1, await AuditCountAsync(key, "replayed"));
+        Assert.Equal(1, await AuditCountAsync(key, "rejected"));
+        return body;
+    }
+
+    [Fact]
+    public async Task Institutions_templates_rates_and_proxies_retried_under_their_key_answer_the_first_answer_and_write_once()
+    {
+        using var root = _silo.RootClient();
+        var inst = SiloFactory.NewInstitution();
+        var body = await AssertRetriedOnceAsync(root, "/institutions", $$"""{"institutionId":"{{inst}}","name":"Acme"}""",
+            $$"""{"institutionId":"{{inst}}","name":"Another name"}""",
+            () => CountAsync($"SELECT count(*) FROM institutions WHERE institution_id = '{inst}'"));
+        Assert.Contains(inst, body);
+        // Before: the retry of a create that had succeeded answered 409 institution_exists.
+
+        using var writer = await _silo.ClientForAsync(inst);
+        var template = "t-" + Guid.NewGuid().ToString("N")[..8];
+        await AssertRetriedOnceAsync(writer, "/templates", $$"""{"templateId":"{{template}}","currency":"EUR","minAmount":1,"maxAmount":500}""",
+            $$"""{"templateId":"{{template}}","currency":"EUR","minAmount":1,"maxAmount":900}""",
+            () => CountAsync($"SELECT count(*) FROM deal_templates WHERE tenant = '{inst}' AND template_id = '{template}'"));
+
+        await AssertRetriedOnceAsync(writer, "/fxps/fxp-1/rates", """{"sourceCurrency":"EUR","targetCurrency":"USD","rate":1.08,"validForSeconds":60}""",
+            """{"sourceCurrency":"EUR","targetCurrency":"USD","rate":1.09,"validForSeconds":60}""",
+            () => CountAsync($"SELECT count(*) FROM fxp_rates WHERE tenant = '{inst}' AND fxp_id = 'fxp-1'"));
+
+        await AssertRetriedOnceAsync(writer, "/proxies",
+            """{"proxyType":"EMAL","proxyValue":"a@example.com","creditorAccount":"DE89370400440532013000","creditorAgent":"DEUTDEFF"}""",
+            """{"proxyType":"EMAL","proxyValue":"a@example.com","creditorAccount":"DE89370400440532013001","creditorAgent":"DEUTDEFF"}""",
+            () => CountAsync($"SELECT count(*) FROM proxy_directory WHERE tenant = '{inst}' AND proxy_value = 'a@example.com'"));
+    }
+
+    [Fact]
+    public async Task A_refusal_is_stored_under_its_key_and_a_retry_gets_the_same_refusal()
+    {
+        using var root = _silo.RootClient();
+        var inst = SiloFactory.NewInstitution();
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(root, "/institutions", $$"""{"institutionId":"{{inst}}"}""", null)).StatusCode);
+
+        var key = "k-" + Guid.NewGuid().ToString("N");
+        var taken = await PostAsync(root, "/institutions", $$"""{"institutionId":"{{inst}}"}""", key);
+        Assert.Equal(HttpStatusCode.Conflict, taken.StatusCode);
+        var problem = await taken.Content.ReadAsStringAsync();
+        Assert.Contains("institution_exists", problem);
+        var again = await PostAsync(root, "/institutions", $$"""{"institutionId":"{{inst}}"}""", key);
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.Equal(problem, await again.Content.ReadAsStringAsync());
+        Assert.Equal(1, await AuditCountAsync(key, "rejected"));
+        Assert.Equal(1, await AuditCountAsync(key, "replayed"));
+
+        // A key for an unknown institution: 404, stored; nothing written.
+        var missing = SiloFactory.NewInstitution();
+        var k2 = "k-" + Guid.NewGuid().ToString("N");
+        var r1 = await PostAsync(root, $"/institutions/{missing}/keys", """{"role":"writer"}""", k2);
+        var r2 = await PostAsync(root, $"/institutions/{missing}/keys", """{"role":"writer"}""", k2);
+        Assert.Equal(HttpStatusCode.NotFound, r1.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, r2.StatusCode);
+        Assert.Equal(await r1.Content.ReadAsStringAsync(), await r2.Content.ReadAsStringAsync());
+        Assert.Equal(0, await CountAsync($"SELECT count(*) FROM api_keys WHERE institution_id = '{missing}'"));
+    }
+
+    [Fact]
+    public async Task An_api_key_is_created_once_per_idempotency_key_and_its_secret_is_never_stored_or_shown_again()
+    {
+        using var root = _silo.RootClient();
+        var inst = SiloFactory.NewInstitution();
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(root, "/institutions", $$"""{"institutionId":"{{inst}}"}""", null)).StatusCode);
+        var key = "k-" + Guid.NewGuid().ToString("N");
+
+        // Eight requests racing under one key (a client retrying while the first is in flight, or a proxy's retry).
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            var r = await PostAsync(root, $"/institutions/{inst}/keys", """{"role":"writer","name":"ci"}""", key);
+            return (r.StatusCode, Body: await r.Content.ReadAsStringAsync());
+        }));
+        var created = Assert.Single(answers, a => a.StatusCode == HttpStatusCode.Created);
+        Assert.All(answers.Where(a => a.StatusCode != HttpStatusCode.Created), a =>
+        {
+            Assert.Equal(HttpStatusCode.Conflict, a.StatusCode);
+            Assert.Contains("api_key_already_created", a.Body);
+        });
+        Assert.Equal(1, await CountAsync($"SELECT count(*) FROM api_keys WHERE institution_id = '{inst}'"));
+
+        var json = System.Text.Json.JsonDocument.Parse(created.Body).RootElement;
+        var secret = json.GetProperty("apiKey").GetString()!;
+        var keyId = json.GetProperty("keyId").GetString()!;
+        // A retry names the key, never its secret; the secret is nowhere in the database.
+        Assert.All(answers.Where(a => a.StatusCode == HttpStatusCode.Conflict), a =>
+        {
+            Assert.Contains(keyId, a.Body);
+            Assert.DoesNotContain(secret, a.Body);
+        });
+        Assert.Equal(0, await CountAsync($"SELECT count(*) FROM idempotency WHERE response_body LIKE '%{secret}%'"));
+        Assert.Equal(0, await CountAsync($"SELECT count(*) FROM audit_log WHERE audit_log::text LIKE '%{secret}%'"));
+        // The one key works.
+        using var writer = _silo.ClientWithKey(secret);
+        Assert.Equal(HttpStatusCode.Created, (await writer.OpenAsync("acct-" + Guid.NewGuid().ToString("N")[..10])).StatusCode);
+    }
+
+    [Fact]
+    public async Task Proxies_registered_concurrently_under_one_key_are_written_once_and_every_answer_is_the_first()
+    {
+        using var writer = await _silo.ClientForAsync();
+        var key = "k-" + Guid.NewGuid().ToString("N");
+        var value = Guid.NewGuid().ToString("N")[..10] + "@example.com";
+        var json = $$"""{"proxyType":"EMAL","proxyValue":"{{value}}","creditorAccount":"DE89370400440532013000","creditorAgent":"DEUTDEFF"}""";
+        var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            var r = await PostAsync(writer, "/proxies", json, key);
+            return (r.StatusCode, Body: await r.Content.ReadAsStringAsync());
+        }));
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Created, a.StatusCode));
+        Assert.Single(answers.Select(a => a.Body).Distinct());
+        Assert.Equal(1, await CountAsync($"SELECT count(*) FROM proxy_directory WHERE proxy_value = '{value}'"));
+        Assert.Equal(1, await AuditCountAsync(key, "accepted"));
+        Assert.Equal(7, await AuditCountAsync(key, "replayed"));
+    }
+
+    [Fact]
+    public async Task Templates_rates_and_proxies_still_require_a_key_while_institutions_and_api_keys_accept_none()
+    {
+        using var writer = await _silo.ClientForAsync();
+        var missing = await PostAsync(writer, "/proxies",
+            """{"proxyType":"EMAL","proxyValue":"x@example.com","creditorAccount":"DE89370400440532013000","creditorAgent":"DEUTDEFF"}""", null);
+        Assert.Equal(HttpStatusCode.BadRequest, missing.StatusCode);
+        Assert.Contains("idempotency_key_required", await missing.Content.ReadAsStringAsync());
+
+        using var root = _silo.RootClient();
+        var inst = SiloFactory.NewInstitution();
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(root, "/institutions", $$"""{"institutionId":"{{inst}}"}""", null)).StatusCode);
+        // Without a key nothing is deduplicated: two requests, two keys.
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(root, $"/institutions/{inst}/keys", """{"role":"auditor"}""", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(root, $"/institutions/{inst}/keys", """{"role":"auditor"}""", null)).StatusCode);
+        Assert.Equal(2, await CountAsync($"SELECT count(*) FROM api_keys WHERE institution_id = '{inst}'"));
+    }
+}
