@@ -39,19 +39,41 @@ internal static partial class BenchCommand
             Description = "In-process silo only: trace server requests and every PostgreSQL command during the full-load phase " +
                           "and print where the time goes (adds some overhead; the headline numbers are best taken without it)",
         };
+        var sweep = new Option<string?>("--sweep")
+        {
+            Description = "Comma-separated further client counts (e.g. 64,128): after the main run, a full load, a half load and pgbench at each, " +
+                          "then one table comparing them (ratio to pgbench at the same clients and to the best pgbench of the run)",
+        };
         var bench = new Command("bench", "Benchmark transfers through the HTTP API against pgbench on the same database; prints a table.")
         {
-            clients, seconds, accounts, url, profile,
+            clients, seconds, accounts, url, profile, sweep,
         };
         bench.SetAction(async (pr, ct) =>
         {
-            var settings = new Settings(pr.GetValue(clients), pr.GetValue(seconds), pr.GetValue(accounts), pr.GetValue(url), pr.GetValue(profile));
+            var settings = new Settings(pr.GetValue(clients), pr.GetValue(seconds), pr.GetValue(accounts), pr.GetValue(url), pr.GetValue(profile),
+                ParseSweep(pr.GetValue(sweep)));
             return await RunAsync(settings, ct);
         });
         root.Subcommands.Add(bench);
     }
 
-    private sealed record Settings(int Clients, int Seconds, int Accounts, string? Url, bool Profile);
+    private sealed record Settings(int Clients, int Seconds, int Accounts, string? Url, bool Profile, int[] Sweep);
+
+    private static int[] ParseSweep(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return [];
+        var list = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n is < 1 or > 1000)
+                throw new CliException($"--sweep takes client counts from 1 to 1000 separated by commas, got '{part}'");
+            list.Add(n);
+        }
+        return [.. list];
+    }
+
+    /// <summary>One client count of a sweep: the full and half load at it, pgbench at it, CPU and group commit during the full load.</summary>
+    private sealed record SweepRow(int Clients, Phase Full, Phase Half, PgbenchResult? Pg, string? PgError, double PgCoresFull, double AppendsPerTransaction);
 
     private sealed record Phase(
         long Created, long Refused, long Other, double[] SortedMs, TimeSpan Elapsed, double MachineBusy, double ProcessCores, double Steal, long Late,
@@ -102,12 +124,16 @@ internal static partial class BenchCommand
             await ClosedLoopAsync(http, ids, run + "w", s.Clients, warmUp, ct);
 
             var stats0 = await PgStatsAsync(cfg.Owner, ct);
+            var groupCommit = silo?.Services.GetService<Escrow.EventStore.PgEventStore>();
+            var (fullBatches0, fullAppends0) = (groupCommit?.AppendBatches ?? 0, groupCommit?.AppendsBatched ?? 0);
             var pgCpu0 = PostgresCpuSeconds();
             using var profiler = s.Profile ? new Profiler() : null;
             Info($"full load: {s.Clients} clients in a closed loop for {s.Seconds} s");
             var full = await ClosedLoopAsync(http, ids, run + "f", s.Clients, TimeSpan.FromSeconds(s.Seconds), ct);
             profiler?.Stop();
             var pgCores = (PostgresCpuSeconds() - pgCpu0) / full.Elapsed.TotalSeconds;
+            var fullPerTx = groupCommit is null || groupCommit.AppendBatches == fullBatches0 ? double.NaN
+                : (double)(groupCommit.AppendsBatched - fullAppends0) / (groupCommit.AppendBatches - fullBatches0);
             var stats1 = await PgStatsAsync(cfg.Owner, ct);
             var lagFull = await MeasureLagAsync(http, cfg.Owner, ct);
             Info($"full load done: {full.CreatedPerSecond:0.0} transfers/s; projections: {lagFull.Detail}");
@@ -129,9 +155,39 @@ internal static partial class BenchCommand
             if (pgCores > 0)
                 Console.WriteLine($"CPU during full load: PostgreSQL processes {F(pgCores, "0.00")} cores ({F(pgCores * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms per transfer), " +
                                   $"escrow process {F(full.ProcessCores, "0.00")} cores ({F(full.ProcessCores * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms per transfer, clients included)");
-            if (silo?.Services.GetService<Escrow.EventStore.PgEventStore>() is { AppendBatches: > 0 } store)
+            var eventStore = silo?.Services.GetService<Escrow.EventStore.PgEventStore>();
+            if (eventStore is { AppendBatches: > 0 } store)
                 Console.WriteLine($"group commit: {store.AppendsBatched} appends in {store.AppendBatches} transactions " +
                                   $"({F((double)store.AppendsBatched / store.AppendBatches, "0.00")} per transaction, whole run), {store.BatchRetries} retried without a conflicting command");
+            if (s.Sweep.Length > 0)
+            {
+                var rows = new List<SweepRow> { new(s.Clients, full, half, pg, null, pgCores, fullPerTx) };
+                foreach (var n in s.Sweep)
+                {
+                    Info($"sweep: {n} clients, warming up for {warmUp.TotalSeconds:0.#} s");
+                    await ClosedLoopAsync(http, ids, run + $"w{n}", n, warmUp, ct);
+                    var (batches0, appends0) = (eventStore?.AppendBatches ?? 0, eventStore?.AppendsBatched ?? 0);
+                    var cpu0 = PostgresCpuSeconds();
+                    var f = await ClosedLoopAsync(http, ids, run + $"f{n}", n, TimeSpan.FromSeconds(s.Seconds), ct);
+                    var cores = (PostgresCpuSeconds() - cpu0) / f.Elapsed.TotalSeconds;
+                    var perTx = eventStore is null || eventStore.AppendBatches == batches0 ? double.NaN
+                        : (double)(eventStore.AppendsBatched - appends0) / (eventStore.AppendBatches - batches0);
+                    await MeasureLagAsync(http, cfg.Owner, ct);
+                    var h = await PacedAsync(http, ids, run + $"h{n}", n, Math.Max(1, f.CreatedPerSecond / 2), halfDuration, ct);
+                    await MeasureLagAsync(http, cfg.Owner, ct);
+                    Info($"sweep: {n} clients: {f.CreatedPerSecond:0.0} transfers/s, half-load p99 {Ms(h.Percentile(0.99))} ms; pgbench at {n} clients");
+                    try
+                    {
+                        rows.Add(new SweepRow(n, f, h, await RunPgbenchAsync(pgbench, owner, run + $"s{n}", n, s.Seconds, ct), null, cores, perTx));
+                    }
+                    catch (CliException ex)
+                    {
+                        // e.g. max_connections: the silo's pools and pgbench's clients together exceed it.
+                        rows.Add(new SweepRow(n, f, h, null, ex.Message.Split('\n')[0], cores, perTx));
+                    }
+                }
+                ReportSweep(rows);
+            }
             return 0;
         }
     }
@@ -628,6 +684,29 @@ internal static partial class BenchCommand
     private static string Ms(double ms) => double.IsNaN(ms) ? "n/a" : ms.ToString(ms < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture);
     private static string F(double x, string format = "0.0") => x.ToString(format, CultureInfo.InvariantCulture);
     private static void Info(string line) => Console.WriteLine("· " + line);
+
+    /// <summary>The sweep's table: throughput, CPU and latency per client count, against pgbench at the same count and at its best.</summary>
+    private static void ReportSweep(List<SweepRow> rows)
+    {
+        var best = rows.Where(r => r.Pg is not null).Select(r => r.Pg!.Tps).DefaultIfEmpty(double.NaN).Max();
+        var md = new StringBuilder();
+        md.AppendLine().AppendLine("client sweep (full load, half load and pgbench at each client count; CPU per transfer during the full load):")
+          .AppendLine("| clients | transfers/s | commands per append transaction | PostgreSQL / escrow CPU per transfer | pgbench tps at these clients | ratio | ratio to the run's best pgbench | half-load p99 |")
+          .AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (var r in rows)
+        {
+            var tps = r.Full.CreatedPerSecond;
+            var pgText = r.Pg is { } p ? F(p.Tps) : $"n/a ({r.PgError})";
+            var ratio = r.Pg is { } q && q.Tps > 0 ? F(tps / q.Tps, "0.00") : "n/a";
+            var ratioBest = double.IsNaN(best) || best <= 0 ? "n/a" : F(tps / best, "0.00");
+            var p99 = r.Half.Percentile(0.99);
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Clients} | {F(tps)} | {(double.IsNaN(r.AppendsPerTransaction) ? "n/a" : F(r.AppendsPerTransaction, "0.0"))} | " +
+                $"{F(r.PgCoresFull * 1000 / Math.Max(1, tps), "0.00")} / {F(r.Full.ProcessCores * 1000 / Math.Max(1, tps), "0.00")} ms | {pgText} | {ratio} | {ratioBest} | " +
+                $"{Ms(p99)} ms ({(p99 < HalfLoadP99TargetMs ? "met" : "missed")}) |");
+        }
+        Console.WriteLine(md.ToString());
+    }
 
     private static void Report(Settings s, ServerInfo server, string load, Phase full, Phase half, double halfRate, Lag lagFull, Lag lagHalf, PgbenchResult pg)
     {

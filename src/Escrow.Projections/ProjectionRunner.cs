@@ -158,7 +158,8 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
 
     /// <summary>
     /// Applies one batch (at most <see cref="ProjectionRunnerOptions.BatchSize"/> events) and advances the
-    /// checkpoint in the same transaction. Returns the number of events applied. Safe to call from any
+    /// checkpoint in the same transaction. Returns the number of events the checkpoint passed (with
+    /// <see cref="IProjection.StreamPrefixes"/>, more than were applied: other streams' events are passed, not fetched). Safe to call from any
     /// process: the checkpoint row is locked for the duration, so two callers never apply the same batch.
     /// </summary>
     public async Task<int> ProcessBatchAsync(CancellationToken ct)
@@ -197,7 +198,7 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
         return scanned;
     }
 
-    /// <summary>Processes batches until none is left; returns the events applied.</summary>
+    /// <summary>Processes batches until none is left; returns the events the checkpoint passed.</summary>
     public async Task<long> CatchUpAsync(IProgress<long>? progress, CancellationToken ct)
     {
         long total = 0;
@@ -214,7 +215,7 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
     /// Applies batches until no committed event lies beyond the checkpoint. <see cref="CatchUpAsync"/> stops at
     /// the first empty batch, which can come early: an event above the cluster-wide horizon (some older
     /// transaction, in any database, still running) is committed but not yet readable. This waits it out,
-    /// up to <paramref name="timeout"/>; returns the events applied.
+    /// up to <paramref name="timeout"/>; returns the events the checkpoint passed.
     /// </summary>
     public async Task<long> CatchUpToHeadAsync(TimeSpan timeout, IProgress<long>? progress, CancellationToken ct)
     {

@@ -57,6 +57,7 @@ public static class SiloHost
                 ApplicationName = sp.GetRequiredService<Cluster.SiloIdentity>().ApplicationName,
                 NoResetOnClose = true,
             };
+            csb.MinPoolSize = Math.Min(csb.MinPoolSize, csb.MaxPoolSize);   // an operator's Minimum Pool Size above it would refuse to build
             if (csb.MaxAutoPrepare == 0) csb.MaxAutoPrepare = 64;
             return new AppendPool(new NpgsqlDataSourceBuilder(csb.ConnectionString).Build());
         });

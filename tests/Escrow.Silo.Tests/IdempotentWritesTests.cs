@@ -147,6 +147,9 @@ public class IdempotentWritesTests : IClassFixture<PgDatabase>, IAsyncLifetime
             Assert.DoesNotContain(secret, a.Body);
         });
         Assert.Equal(0, await CountAsync($"SELECT count(*) FROM idempotency WHERE response_body LIKE '%{secret}%'"));
+        // The audit log names the one key that exists, on the accepted record only; the seven replays name no key.
+        Assert.Equal(1, await CountAsync($"SELECT count(*) FROM audit_log WHERE idempotency_key = '{key}' AND outcome = 'accepted' AND '{keyId}' = ANY (stream_ids)"));
+        Assert.Equal(7, await CountAsync($"SELECT count(*) FROM audit_log WHERE idempotency_key = '{key}' AND outcome = 'replayed' AND stream_ids = ARRAY['institution-{inst}']"));
         Assert.Equal(0, await CountAsync($"SELECT count(*) FROM audit_log WHERE audit_log::text LIKE '%{secret}%'"));
         // The one key works.
         using var writer = _silo.ClientWithKey(secret);
@@ -170,6 +173,28 @@ public class IdempotentWritesTests : IClassFixture<PgDatabase>, IAsyncLifetime
         Assert.Equal(1, await CountAsync($"SELECT count(*) FROM proxy_directory WHERE proxy_value = '{value}'"));
         Assert.Equal(1, await AuditCountAsync(key, "accepted"));
         Assert.Equal(7, await AuditCountAsync(key, "replayed"));
+    }
+
+    [Fact]
+    public async Task Two_rates_published_at_the_same_instant_the_second_gets_409_not_stored_so_its_retry_runs_again()
+    {
+        // A stopped clock: both publications carry the same published_at, the rate's primary key (before: a 500).
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        await using var silo = new SiloFactory(_db, runProjections: false, clock: clock);
+        using var writer = await silo.ClientForAsync();
+        const string path = "/fxps/fxp-same-instant/rates";
+        var first = """{"sourceCurrency":"EUR","targetCurrency":"GBP","rate":0.85,"validForSeconds":60}""";
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(writer, path, first, "k-" + Guid.NewGuid())).StatusCode);
+        var key = "k-" + Guid.NewGuid().ToString("N");
+        var second = """{"sourceCurrency":"EUR","targetCurrency":"GBP","rate":0.86,"validForSeconds":60}""";
+        var race = await PostAsync(writer, path, second, key);
+        Assert.Equal(HttpStatusCode.Conflict, race.StatusCode);
+        Assert.Contains("rate_published_concurrently", await race.Content.ReadAsStringAsync());
+        Assert.Equal(0, await CountAsync($"SELECT count(*) FROM idempotency WHERE key = '{key}'"));
+        // Once the clock moves on, the retry under the same key publishes (it was not answered from a stored 409).
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(writer, path, second, key)).StatusCode);
+        Assert.Equal(2, await CountAsync("SELECT count(*) FROM fxp_rates WHERE fxp_id = 'fxp-same-instant'"));
     }
 
     [Fact]

@@ -31,19 +31,25 @@ internal static class IdempotentWrites
     /// <param name="retryAnswer">What a retry gets when it must differ from the first answer (an API key's secret is never stored).</param>
     /// <param name="ct">Cancels the request.</param>
     /// <param name="location">The <c>Location</c> header of a 201 (first answer or its replay).</param>
+    /// <param name="acceptedStreams">The audit record's stream ids when the write commits (e.g. with the new key's id), if they
+    /// differ from <paramref name="audit"/>'s: replays, 422s and refusals name only what exists.</param>
+    /// <param name="storeRefusals">False when the only refusal is a transient race ("publish again"): it is audited but not
+    /// stored under the key, so a retry with the same key runs again.</param>
     public static async Task<IResult> RunAsync(
         HttpContext http, PgEventStore store, CommandContext context, AuditRecord audit, IReadOnlyList<NpgsqlBatchCommand> writes,
         int status, object body, Func<PostgresException, CommandOutcome?> refusal, CancellationToken ct, CommandOutcome? retryAnswer = null,
-        string? location = null)
+        string? location = null, IReadOnlyList<string>? acceptedStreams = null, bool storeRefusals = true)
     {
-        var result = await RunCoreAsync(http, store, context, audit, writes, status, body, refusal, ct, retryAnswer).ConfigureAwait(false);
+        var result = await RunCoreAsync(http, store, context, audit, writes, status, body, refusal, ct, retryAnswer, acceptedStreams, storeRefusals)
+            .ConfigureAwait(false);
         if (location is not null && result.Status == 201) http.Response.Headers.Location = location;
         return LedgerEndpoints.Result(result);
     }
 
     private static async Task<CommandOutcome> RunCoreAsync(
         HttpContext http, PgEventStore store, CommandContext context, AuditRecord audit, IReadOnlyList<NpgsqlBatchCommand> writes,
-        int status, object body, Func<PostgresException, CommandOutcome?> refusal, CancellationToken ct, CommandOutcome? retryAnswer)
+        int status, object body, Func<PostgresException, CommandOutcome?> refusal, CancellationToken ct, CommandOutcome? retryAnswer,
+        IReadOnlyList<string>? acceptedStreams, bool storeRefusals)
     {
         var json = System.Text.Json.JsonSerializer.Serialize(body, body.GetType(),
             http.RequestServices.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions);
@@ -59,7 +65,10 @@ internal static class IdempotentWrites
             await using var batch = store.DataSource.CreateBatch();
             foreach (var w in writes) batch.BatchCommands.Add(w);
             if (record is not null) batch.BatchCommands.Add(PgEventStore.IdempotencyInsert(record));
-            batch.BatchCommands.Add(PgEventStore.AuditInsert(audit with { Outcome = AuditRecord.Accepted, Status = status, Code = null }));
+            batch.BatchCommands.Add(PgEventStore.AuditInsert(audit with
+            {
+                Outcome = AuditRecord.Accepted, Status = status, Code = null, StreamIds = acceptedStreams ?? audit.StreamIds,
+            }));
             await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             return answer;
         }
@@ -72,7 +81,7 @@ internal static class IdempotentWrites
         catch (PostgresException ex) when (refusal(ex) is { } refused)
         {
             var rejected = audit with { Outcome = AuditRecord.Rejected, Status = refused.Status, Code = refused.RejectionCode };
-            if (record is null)
+            if (record is null || !storeRefusals)
             {
                 await store.AppendAuditAsync(rejected, ct).ConfigureAwait(false);
                 return refused;

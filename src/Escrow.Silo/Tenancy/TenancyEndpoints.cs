@@ -55,7 +55,7 @@ public static class TenancyEndpoints
             if (!Caller.TryParseRole(b.Role, out var role))
                 throw new BadRequestException("invalid_role", "'role' must be writer, auditor or root");
             var (key, insert) = tenancy.NewKey(id, role, string.IsNullOrWhiteSpace(b.Name) ? null : b.Name.Trim(), http.GetCaller().KeyId);
-            var audit = Audit(http, clock, id, $"CreateApiKey.{Caller.RoleName(role)}", AuditRecord.Accepted, 201, null, ctx.RequestHash, ["institution-" + id, key.KeyId])
+            var audit = Audit(http, clock, id, $"CreateApiKey.{Caller.RoleName(role)}", AuditRecord.Accepted, 201, null, ctx.RequestHash, ["institution-" + id])
                 with { CorrelationId = ctx.CorrelationId, IdempotencyKey = ctx.IdempotencyKey };
             return await IdempotentWrites.RunAsync(http, store, ctx, audit, [insert], 201, key,
                 ex => ex.SqlState == PostgresErrorCodes.ForeignKeyViolation
@@ -64,7 +64,9 @@ public static class TenancyEndpoints
                 // request created, not the secret.
                 retryAnswer: Problems.Outcome(409, "api_key_already_created",
                     $"this Idempotency-Key already created key '{key.KeyId}' of institution '{id}'; its secret was shown only in that first answer " +
-                    "and is not stored anywhere. If that answer was lost, create a new key and stop using this one"));
+                    "and is stored nowhere (only its SHA-256), so if that answer was lost nobody can use the key: create a new one"),
+                // Only the committed key is named in the audit log (a replay's or a refusal's record names no key).
+                acceptedStreams: ["institution-" + id, key.KeyId]);
         }).Accepts<CreateKeyRequest>("application/json").Produces<CreatedKey>(201).IdempotentCommand(keyRequired: false).Problems(404, 409)
           .Doc("createApiKey", "Create an API key (writer, auditor or root) for an institution; the secret is shown only in this answer " +
                "(a retry under the same Idempotency-Key gets 409 api_key_already_created with the key's id, never the secret)");
