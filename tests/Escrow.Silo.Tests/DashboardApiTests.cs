@@ -34,6 +34,46 @@ public class DashboardApiTests : IClassFixture<PgDatabase>, IAsyncLifetime
     ];
 
     [Fact]
+    public async Task The_overview_shows_the_clusters_commands_from_every_silos_heartbeat()
+    {
+        // A second silo on the same database: commands sent through it show in the first silo's cluster figures.
+        await using var other = new SiloFactory(_db);
+        using var rootHere = _silo.RootClient();
+        var before = await rootHere.GetAsync("/dashboard/api/overview");
+        var here = (await before.JsonAsync()).GetProperty("siloId").GetString();
+        using var writer = await other.ClientForAsync();
+        var id = "cl-" + Guid.NewGuid().ToString("N")[..10];
+        Assert.Equal(HttpStatusCode.Created, (await writer.OpenAsync(id)).StatusCode);
+        for (var i = 0; i < 6; i++)
+            Assert.Equal(HttpStatusCode.Created, (await writer.DepositAsync(id, 1m)).StatusCode);
+        var otherId = (await (await other.RootClient().GetAsync("/dashboard/api/overview")).JsonAsync()).GetProperty("siloId").GetString();
+        Assert.NotEqual(here, otherId);
+
+        // The other silo's beat (every 2 s) carries its rate and total; poll until it has landed.
+        JsonElement o = default, entry = default;
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < deadline)
+        {
+            o = await (await rootHere.GetAsync("/dashboard/api/overview")).JsonAsync();
+            entry = o.GetProperty("silos").EnumerateArray().FirstOrDefault(s => s.GetProperty("siloId").GetString() == otherId);
+            if (entry.ValueKind == JsonValueKind.Object && entry.GetProperty("commands").GetInt64() >= 7) break;
+            await Task.Delay(200);
+        }
+        Assert.True(entry.ValueKind == JsonValueKind.Object, "the other silo is in the membership table");
+        var otherCommands = entry.GetProperty("commands").GetInt64();
+        Assert.True(otherCommands >= 7, $"the other silo reported {otherCommands} commands");   // the open and six deposits
+        var cluster = o.GetProperty("cluster");
+        var mine = o.GetProperty("totals").GetProperty("commands").GetInt64();
+        // This silo ran none of those commands; the cluster total is this silo's plus every other alive silo's.
+        var othersAlive = o.GetProperty("silos").EnumerateArray()
+            .Where(s => s.GetProperty("status").GetString() == "Alive" && s.GetProperty("siloId").GetString() != here)
+            .Sum(s => s.GetProperty("commands").GetInt64());
+        Assert.Equal(mine + othersAlive, cluster.GetProperty("commands").GetInt64());
+        Assert.True(cluster.GetProperty("commands").GetInt64() >= mine + 7);
+        Assert.True(cluster.GetProperty("silos").GetInt32() >= 2);
+    }
+
+    [Fact]
     public async Task The_api_answers_401_without_a_valid_key_403_to_a_writer_and_reads_for_root_and_auditors()
     {
         var institution = SiloFactory.NewInstitution();

@@ -109,5 +109,10 @@ public enum SiloStatus
 /// <param name="StoppedAt">Clean stop (UTC), if any.</param>
 /// <param name="Status">Alive, dead or stopped.</param>
 /// <param name="Leases">The cluster's single-holder jobs this silo leads now: <c>projection:{name}</c>, <c>timer-firer</c>.</param>
+/// <param name="CommandsPerSecond">Commands per second over its last 10 whole seconds, as of its last beat.</param>
+/// <param name="RejectionsPerSecond">Rejected commands per second, same window.</param>
+/// <param name="EventsPerSecond">Events appended per second, same window.</param>
+/// <param name="Commands">Commands since the silo started, as of its last beat.</param>
 public sealed record SiloInfo(Guid SiloId, string Address, string Version, DateTimeOffset StartedAt, DateTimeOffset LastBeat, int Activations,
-    DateTimeOffset? StoppedAt, SiloStatus Status, IReadOnlyList<string>? Leases);
+    DateTimeOffset? StoppedAt, SiloStatus Status, IReadOnlyList<string>? Leases,
+    double CommandsPerSecond = 0, double RejectionsPerSecond = 0, double EventsPerSecond = 0, long Commands = 0);

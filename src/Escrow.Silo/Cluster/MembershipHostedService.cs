@@ -14,7 +14,8 @@ namespace Escrow.Silo.Cluster;
 /// </summary>
 internal sealed class MembershipHostedService(
     MembershipTable table, IServer server, IHostApplicationLifetime lifetime, AggregateHost<AccountState> accounts,
-    AggregateHost<object> deals, Payments.PaymentService payments, SiloIdentity identity, TimeProvider clock, IOptions<SiloOptions> options, ILogger<MembershipHostedService> logger) : BackgroundService
+    AggregateHost<object> deals, Payments.PaymentService payments, SiloIdentity identity, TimeProvider clock, IOptions<SiloOptions> options, ILogger<MembershipHostedService> logger,
+    Dashboard.EscrowMetrics metrics) : BackgroundService
 {
     public SiloMembership? Membership { get; private set; }
 
@@ -29,9 +30,15 @@ internal sealed class MembershipHostedService(
         }
         var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "in-process";
         var o = options.Value;
-        Membership = new SiloMembership(table, $"{Environment.MachineName} {address}", () => accounts.ActivationCount + deals.ActivationCount + payments.Host.ActivationCount, clock,
+        int Activations() => accounts.ActivationCount + deals.ActivationCount + payments.Host.ActivationCount;
+        SiloLoad Load()
+        {
+            var (_, commands, rejections, events) = metrics.Window.Recent();
+            return new SiloLoad(Activations(), commands, rejections, events, metrics.Window.TotalCommands);
+        }
+        Membership = new SiloMembership(table, $"{Environment.MachineName} {address}", Activations, clock,
             new MembershipOptions { BeatInterval = TimeSpan.FromMilliseconds(o.HeartbeatMilliseconds), DeadAfter = TimeSpan.FromSeconds(o.SiloDeadAfterSeconds) },
-            logger, identity.Id);
+            logger, identity.Id, Load);
         await Membership.JoinAsync(stoppingToken).ConfigureAwait(false);
         // Record the clean stop as soon as the host starts stopping: that is before hosted services stop and
         // long before the container (and its data source) is disposed.

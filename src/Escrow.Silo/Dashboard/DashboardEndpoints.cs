@@ -27,12 +27,19 @@ public sealed record DashboardRates(int Seconds, double CommandsPerSecond, doubl
 public sealed record DashboardTotals(long Commands, long Rejections, long Events);
 
 /// <summary>
-/// <c>GET /dashboard/api/overview</c>: the cluster's silos (membership table), and this silo's activations by aggregate
-/// type, totals, recent rates and per-second series (oldest first) from its rolling window.
+/// <c>GET /dashboard/api/overview</c>: the cluster's silos (membership table), this silo's activations by aggregate
+/// type, totals, recent rates and per-second series (oldest first) from its rolling window, and the cluster's rates.
 /// </summary>
 public sealed record DashboardOverview(
     DateTimeOffset Now, Guid? SiloId, IReadOnlyList<SiloInfo> Silos, int SilosAlive, int SilosDead,
-    IReadOnlyDictionary<string, int> Activations, DashboardTotals Totals, DashboardRates Recent, IReadOnlyList<WindowPoint> Series);
+    IReadOnlyDictionary<string, int> Activations, DashboardTotals Totals, DashboardRates Recent, IReadOnlyList<WindowPoint> Series,
+    DashboardClusterRates Cluster);
+
+/// <summary>
+/// The cluster's load: this silo's last 10 s plus every other alive silo's as of its last heartbeat (at most one heartbeat
+/// interval old, default 2 s). Rates per second; <see cref="Commands"/> since each silo started (a restarted silo starts at 0).
+/// </summary>
+public sealed record DashboardClusterRates(int Silos, double CommandsPerSecond, double RejectionsPerSecond, double EventsPerSecond, long Commands);
 
 /// <summary>
 /// One projection as the dashboard shows it: checkpoint (transaction id, position), events applied, lag in events and
@@ -111,13 +118,17 @@ public static class DashboardEndpoints
             var w = metrics.Window;
             var series = w.Series(n);
             // Rates over the last 10 whole seconds (the current second is still filling); latency over the last minute.
-            var last = series.Count > 10 ? series.Skip(series.Count - 11).Take(10).ToList() : series.ToList();
+            var (secs, cmds, rejs, evts) = w.Recent();
             var (p50, p99, _) = w.Percentiles(60);
-            var recent = new DashboardRates(last.Count, Rate(last.Sum(p => p.Commands), last.Count), Rate(last.Sum(p => p.Rejections), last.Count),
-                Rate(last.Sum(p => p.Events), last.Count), p50, p99);
+            var recent = new DashboardRates(secs, Math.Round(cmds, 2), Math.Round(rejs, 2), Math.Round(evts, 2), p50, p99);
             var siloId = hosted.OfType<MembershipHostedService>().FirstOrDefault()?.Membership?.SiloId;
+            // The cluster: every alive silo's rates as of its last heartbeat (this silo's own from its window, which is fresher).
+            var alive = silos.Where(s => s.Status == SiloStatus.Alive && s.SiloId != siloId).ToList();
+            var cluster = new DashboardClusterRates(alive.Count + 1,
+                Math.Round(cmds + alive.Sum(s => s.CommandsPerSecond), 2), Math.Round(rejs + alive.Sum(s => s.RejectionsPerSecond), 2),
+                Math.Round(evts + alive.Sum(s => s.EventsPerSecond), 2), w.TotalCommands + alive.Sum(s => s.Commands));
             return Results.Ok(new DashboardOverview(now, siloId, silos, silos.Count(s => s.Status == SiloStatus.Alive), silos.Count(s => s.Status == SiloStatus.Dead),
-                metrics.Activations(), new DashboardTotals(w.TotalCommands, w.TotalRejections, w.TotalEvents), recent, series));
+                metrics.Activations(), new DashboardTotals(w.TotalCommands, w.TotalRejections, w.TotalEvents), recent, series, cluster));
         }).WithName("dashboardOverview").WithSummary("Silos, activations, and this silo's command rates and latency over the last seconds (default 300)")
             .Produces<DashboardOverview>().ProducesProblem(400);
 
@@ -271,7 +282,6 @@ public static class DashboardEndpoints
         }).WithName("dashboardStreamVerify").WithSummary("Recomputes the stream's SHA-256 hash chain and names the first broken link").Produces<StreamVerification>().ProducesProblem(404);
     }
 
-    private static double Rate(long count, int seconds) => seconds == 0 ? 0 : Math.Round((double)count / seconds, 2);
 
     /// <summary>The tenant the caller's reads are limited to: null (all) for root, its institution otherwise.</summary>
     private static string? Scope(HttpContext http) => http.GetCaller() is { IsRoot: false } c ? c.Institution : null;

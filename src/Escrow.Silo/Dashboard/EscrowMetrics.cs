@@ -193,6 +193,15 @@ public sealed class RollingWindow(TimeProvider clock)
     }
 
     /// <summary>The last <paramref name="seconds"/> complete-or-current seconds, oldest first (empty seconds as zeros).</summary>
+    /// <summary>Commands, rejections and events per second over the last <paramref name="seconds"/> whole seconds (the current one is still filling).</summary>
+    public (int Seconds, double Commands, double Rejections, double Events) Recent(int seconds = 10)
+    {
+        var series = Series(seconds + 1);
+        var last = series.Count > seconds ? series.Take(series.Count - 1).Skip(Math.Max(0, series.Count - 1 - seconds)).ToList() : series.ToList();
+        double Rate(long n) => last.Count == 0 ? 0 : (double)n / last.Count;
+        return (last.Count, Rate(last.Sum(p => p.Commands)), Rate(last.Sum(p => p.Rejections)), Rate(last.Sum(p => p.Events)));
+    }
+
     public IReadOnlyList<WindowPoint> Series(int seconds)
     {
         seconds = Math.Clamp(seconds, 1, Seconds);

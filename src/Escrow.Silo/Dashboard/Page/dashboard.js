@@ -95,6 +95,8 @@
     const o = await api("/dashboard/api/overview?seconds=300");
     $("silos-alive").textContent = o.silosAlive;
     $("silos-dead").textContent = o.silosDead;
+    $("cluster-cmd-rate").textContent = fmt(o.cluster.commandsPerSecond, 1);
+    $("cluster-cmd-total").textContent = fmt(o.cluster.commands, 0);
     $("cmd-rate").textContent = fmt(o.recent.commandsPerSecond, 1);
     $("rej-rate").textContent = fmt(o.recent.rejectionsPerSecond, 1);
     $("evt-rate").textContent = fmt(o.recent.eventsPerSecond, 1);
@@ -114,7 +116,7 @@
       const status = el("span", s.status, s.status);
       const id = el("span", short(s.siloId, 13) + (s.siloId === o.siloId ? " (this)" : ""));
       id.title = s.siloId;
-      return [id, s.address, status, time(s.startedAt), time(s.lastBeat), s.activations];
+      return [id, s.address, status, time(s.startedAt), time(s.lastBeat), s.activations, fmt(s.commandsPerSecond, 1), fmt(s.commands, 0)];
     });
   }
 
