@@ -71,7 +71,41 @@ internal static class TenancyCommands
             Console.WriteLine(key.ApiKey);
             return 0;
         });
-        root.Subcommands.Add(new Command("keys", "API keys.") { keyCreate });
+        var revokeInst = new Argument<string>("institution-id") { Description = "The key's institution" };
+        var revokeKey = new Argument<string>("key-id") { Description = "The key's public id (key_…)" };
+        var reason = new Option<string?>("--reason") { Description = "Why (kept with the revocation)" };
+        var keyRevoke = new Command("revoke", "Revoke an API key: it stops authenticating (silos drop it from their cache within Escrow:KeyCacheSeconds).")
+        {
+            revokeInst, revokeKey, reason,
+        };
+        keyRevoke.SetAction(async (pr, ct) =>
+        {
+            var (id, keyId) = (pr.GetValue(revokeInst)!, pr.GetValue(revokeKey)!);
+            await using var ds = CliConfig.FromEnvironment().DataSource();
+            var store = new PgEventStore(ds);
+            var tenancy = new TenancyStore(store, TimeProvider.System);
+            var audit = Audit($"keys revoke {id} {keyId}", id, "RevokeApiKey", ["institution-" + id, keyId]) with { Status = 200 };
+            if (!await tenancy.KeyExistsAsync(id, keyId, ct))
+            {
+                await store.AppendAuditAsync(audit with { Outcome = AuditRecord.Rejected, Status = 404, Code = "key_not_found" }, ct);
+                throw new CliException($"institution '{id}' has no key '{keyId}'");
+            }
+            await using var batch = ds.CreateBatch();
+            batch.BatchCommands.Add(TenancyStore.RevocationInsert(keyId, TimeProvider.System.GetUtcNow(), Actor, pr.GetValue(reason)));
+            batch.BatchCommands.Add(PgEventStore.AuditInsert(audit));
+            try
+            {
+                await batch.ExecuteNonQueryAsync(ct);
+            }
+            catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation)
+            {
+                await store.AppendAuditAsync(audit with { Outcome = AuditRecord.Rejected, Status = 409, Code = "key_already_revoked" }, ct);
+                throw new CliException($"key '{keyId}' is already revoked");
+            }
+            Console.Error.WriteLine($"revoked key {keyId} of {id}");
+            return 0;
+        });
+        root.Subcommands.Add(new Command("keys", "API keys.") { keyCreate, keyRevoke });
     }
 
     private static AuditRecord Audit(string commandLine, string tenant, string operation, string[] streams) => new(

@@ -47,6 +47,22 @@ public sealed class InstitutionsClient
         string? idempotencyKey = null) =>
         _t.CommandAsync<CreatedApiKey>($"institutions/{Seg(institutionId, nameof(institutionId))}/keys", new CreateKeyBody(role, name), idempotencyKey, cancellationToken);
 
+    /// <summary>Revokes an API key (<c>POST /institutions/{id}/keys/{keyId}/revocation</c>, 200): it stops authenticating.</summary>
+    /// <param name="institutionId">The key's institution.</param>
+    /// <param name="keyId">The key's public id (<c>key_…</c>).</param>
+    /// <param name="reason">Optional reason (at most 500 characters), kept with the revocation.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <param name="idempotencyKey">Optional key for the logical call (default: a new GUID reused by every retry of this call).</param>
+    /// <returns>The revocation.</returns>
+    /// <exception cref="EscrowNotFoundException"><c>key_not_found</c>.</exception>
+    /// <exception cref="EscrowConflictException"><c>key_already_revoked</c>.</exception>
+    public Task<RevokedApiKey> RevokeKeyAsync(string institutionId, string keyId, string? reason = null, CancellationToken cancellationToken = default,
+        string? idempotencyKey = null) =>
+        _t.CommandAsync<RevokedApiKey>($"institutions/{Seg(institutionId, nameof(institutionId))}/keys/{Seg(keyId, nameof(keyId))}/revocation",
+            new RevokeKeyBody(reason), idempotencyKey, cancellationToken);
+
+    private sealed record RevokeKeyBody(string? Reason);
+
     private sealed record CreateInstitutionBody(string InstitutionId, string? Name);
 
     private sealed record CreateKeyBody(ApiKeyRole Role, string? Name);

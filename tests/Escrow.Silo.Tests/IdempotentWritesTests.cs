@@ -198,6 +198,52 @@ public class IdempotentWritesTests : IClassFixture<PgDatabase>, IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_revoked_key_stops_authenticating_and_the_revocation_is_idempotent_audited_and_root_only()
+    {
+        using var root = _silo.RootClient();
+        var inst = SiloFactory.NewInstitution();
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(root, "/institutions", $$"""{"institutionId":"{{inst}}"}""", null)).StatusCode);
+        var created = await (await PostAsync(root, $"/institutions/{inst}/keys", """{"role":"writer"}""", null)).JsonAsync();
+        var (keyId, secret) = (created.GetProperty("keyId").GetString()!, created.GetProperty("apiKey").GetString()!);
+        var other = await (await PostAsync(root, $"/institutions/{inst}/keys", """{"role":"writer"}""", null)).JsonAsync();
+        using var writer = _silo.ClientWithKey(secret);
+        Assert.Equal(HttpStatusCode.Created, (await writer.OpenAsync("rv-" + Guid.NewGuid().ToString("N")[..10])).StatusCode);   // cached now
+
+        // Only root revokes: a writer of the institution is refused.
+        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(writer, $"/institutions/{inst}/keys/{keyId}/revocation", "{}", "k-" + Guid.NewGuid())).StatusCode);
+
+        var key = "k-" + Guid.NewGuid().ToString("N");
+        var first = await PostAsync(root, $"/institutions/{inst}/keys/{keyId}/revocation", """{"reason":"laptop lost"}""", key);
+        var body = await first.Content.ReadAsStringAsync();
+        Assert.True(first.StatusCode == HttpStatusCode.OK, body);
+        Assert.Contains("laptop lost", body);
+        // At once on this silo, although the key was cached.
+        var refused = await writer.OpenAsync("rv-" + Guid.NewGuid().ToString("N")[..10]);
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        // The other key of the institution still works.
+        using var otherWriter = _silo.ClientWithKey(other.GetProperty("apiKey").GetString()!);
+        Assert.Equal(HttpStatusCode.Created, (await otherWriter.OpenAsync("rv-" + Guid.NewGuid().ToString("N")[..10])).StatusCode);
+
+        // A retry gets the first answer; a second revocation under a new key is 409; an unknown key or another institution's key is 404.
+        var again = await PostAsync(root, $"/institutions/{inst}/keys/{keyId}/revocation", """{"reason":"laptop lost"}""", key);
+        Assert.Equal((HttpStatusCode.OK, body), (again.StatusCode, await again.Content.ReadAsStringAsync()));
+        var twice = await PostAsync(root, $"/institutions/{inst}/keys/{keyId}/revocation", "{}", "k-" + Guid.NewGuid());
+        Assert.Equal(HttpStatusCode.Conflict, twice.StatusCode);
+        Assert.Contains("key_already_revoked", await twice.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.NotFound, (await PostAsync(root, $"/institutions/{inst}/keys/key_0000000000000000/revocation", "{}", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await PostAsync(root, $"/institutions/{SiloFactory.NewInstitution()}/keys/{keyId}/revocation", "{}", null)).StatusCode);
+
+        Assert.Equal(1, await CountAsync($"SELECT count(*) FROM api_key_revocations WHERE key_id = '{keyId}'"));
+        Assert.Equal(1, await CountAsync($"SELECT count(*) FROM audit_log WHERE operation = 'RevokeApiKey' AND outcome = 'accepted' AND '{keyId}' = ANY (stream_ids)"));
+        // The key row itself is unchanged (insert-only), and the revocation cannot be undone by the application role.
+        Assert.Equal(1, await CountAsync($"SELECT count(*) FROM api_keys WHERE key_id = '{keyId}'"));
+        await using var app = new Npgsql.NpgsqlConnection(_db.AppConnectionString);
+        await app.OpenAsync();
+        await using var delete = new Npgsql.NpgsqlCommand($"DELETE FROM api_key_revocations WHERE key_id = '{keyId}'", app);
+        await Assert.ThrowsAsync<Npgsql.PostgresException>(() => delete.ExecuteNonQueryAsync());
+    }
+
+    [Fact]
     public async Task Templates_rates_and_proxies_still_require_a_key_while_institutions_and_api_keys_accept_none()
     {
         using var writer = await _silo.ClientForAsync();

@@ -30,6 +30,14 @@ public sealed record Institution(string InstitutionId, string Name, DateTimeOffs
 /// <param name="ApiKey">The secret (<c>esk_…</c>); send as <c>Authorization: Bearer</c>.</param>
 public sealed record CreatedApiKey(string KeyId, string InstitutionId, string Role, string? Name, string ApiKey);
 
+/// <summary>A revoked API key: it no longer authenticates (at once on the silo that revoked it, within its key cache time on the others).</summary>
+/// <param name="KeyId">The key.</param>
+/// <param name="InstitutionId">Its institution.</param>
+/// <param name="RevokedAt">When (UTC).</param>
+/// <param name="RevokedBy">The key id that revoked it.</param>
+/// <param name="Reason">Optional reason.</param>
+public sealed record RevokedApiKey(string KeyId, string InstitutionId, DateTimeOffset RevokedAt, string RevokedBy, string? Reason);
+
 /// <summary>Filters of <c>GET /audit</c>. Every member is optional; an auditor always sees only its own tenant.</summary>
 public sealed record AuditQuery
 {

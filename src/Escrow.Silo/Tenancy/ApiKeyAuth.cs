@@ -11,8 +11,8 @@ namespace Escrow.Silo.Tenancy;
 /// <summary>
 /// Resolves an API key to its <see cref="Caller"/>. The root key comes from configuration
 /// (<c>Escrow:RootApiKey</c>, env <c>Escrow__RootApiKey</c>); every other key from <c>api_keys</c> by the
-/// SHA-256 of the presented secret. Found keys are cached for <see cref="SiloOptions.KeyCacheSeconds"/>
-/// (keys are never changed, only created); unknown keys are never cached.
+/// SHA-256 of the presented secret. Found keys are cached for <see cref="SiloOptions.KeyCacheSeconds"/> (a revocation drops
+/// the key from this silo's cache at once; other silos stop accepting it when their entry expires); unknown keys are never cached.
 /// </summary>
 public sealed class ApiKeyAuthenticator(TenancyStore store, IOptions<SiloOptions> options, TimeProvider clock)
 {
@@ -41,6 +41,14 @@ public sealed class ApiKeyAuthenticator(TenancyStore store, IOptions<SiloOptions
         var caller = await store.FindKeyAsync(hash, ct).ConfigureAwait(false);
         if (caller is not null) _cache[cacheKey] = (caller, clock.GetTimestamp());
         return caller;
+    }
+
+    /// <summary>Drops <paramref name="keyId"/> from this silo's cache (after its revocation committed).</summary>
+    public void Forget(string keyId)
+    {
+        foreach (var (hash, entry) in _cache)
+            if (string.Equals(entry.Caller.KeyId, keyId, StringComparison.Ordinal))
+                _cache.TryRemove(hash, out _);
     }
 }
 

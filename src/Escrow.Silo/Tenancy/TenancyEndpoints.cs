@@ -15,6 +15,9 @@ public sealed record CreateInstitutionRequest(string? InstitutionId, string? Nam
 /// <summary>Body of <c>POST /institutions/{id}/keys</c>: <c>role</c> writer | auditor | root.</summary>
 public sealed record CreateKeyRequest(string? Role, string? Name);
 
+/// <summary>The body of a key revocation (optional): why, at most 500 characters.</summary>
+public sealed record RevokeKeyRequest(string? Reason);
+
 /// <summary>One audit record as the API shows it.</summary>
 public sealed record AuditEntry(
     long Position, Guid AuditId, DateTimeOffset At, string Actor, string Tenant, string Operation, string Outcome, int Status,
@@ -64,12 +67,40 @@ public static class TenancyEndpoints
                 // request created, not the secret.
                 retryAnswer: Problems.Outcome(409, "api_key_already_created",
                     $"this Idempotency-Key already created key '{key.KeyId}' of institution '{id}'; its secret was shown only in that first answer " +
-                    "and is stored nowhere (only its SHA-256), so if that answer was lost nobody can use the key: create a new one"),
+                    "and is stored nowhere (only its SHA-256), so if that answer was lost nobody can use the key: create a new one " +
+                    $"(and revoke this one: POST /institutions/{id}/keys/{key.KeyId}/revocation)"),
                 // Only the committed key is named in the audit log (a replay's or a refusal's record names no key).
                 acceptedStreams: ["institution-" + id, key.KeyId]);
         }).Accepts<CreateKeyRequest>("application/json").Produces<CreatedKey>(201).IdempotentCommand(keyRequired: false).Problems(404, 409)
           .Doc("createApiKey", "Create an API key (writer, auditor or root) for an institution; the secret is shown only in this answer " +
                "(a retry under the same Idempotency-Key gets 409 api_key_already_created with the key's id, never the secret)");
+
+        admin.MapPost("/{id}/keys/{keyId}/revocation", async (string id, string keyId, HttpContext http, TenancyStore tenancy, PgEventStore store,
+            ApiKeyAuthenticator keys, TimeProvider clock, CancellationToken ct) =>
+        {
+            var (b, ctx) = await CommandRequests.ReadAsync<RevokeKeyRequest>(http.Request, true, ct, keyRequired: false);
+            Tenants.Id(id, "id");
+            var caller = http.GetCaller();
+            var audit = Audit(http, clock, id, "RevokeApiKey", AuditRecord.Accepted, 200, null, ctx.RequestHash, ["institution-" + id, keyId])
+                with { CorrelationId = ctx.CorrelationId, IdempotencyKey = ctx.IdempotencyKey };
+            var reason = string.IsNullOrWhiteSpace(b.Reason) ? null : b.Reason.Trim();
+            if (reason is { Length: > 500 }) throw new BadRequestException("reason_too_long", "'reason' is at most 500 characters");
+            // Keys are never deleted, so this check cannot go stale; an unknown key (or another institution's) is 404.
+            if (!await tenancy.KeyExistsAsync(id, keyId, ct))
+            {
+                await store.AppendAuditAsync(audit with { Outcome = AuditRecord.Rejected, Status = 404, Code = "key_not_found" }, ct);
+                return Problem(404, "key_not_found", $"institution '{id}' has no key '{keyId}'");
+            }
+            var at = HashChain.ToStoredPrecision(clock.GetUtcNow());
+            var result = await IdempotentWrites.RunAsync(http, store, ctx, audit, [TenancyStore.RevocationInsert(keyId, at, caller.KeyId, reason)],
+                200, new RevokedKey(keyId, id, at, caller.KeyId, reason),
+                ex => ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "api_key_revocations_pkey"
+                    ? Problems.Outcome(409, "key_already_revoked", $"key '{keyId}' is already revoked") : null, ct);
+            keys.Forget(keyId);
+            return result;
+        }).Accepts<RevokeKeyRequest>("application/json").Produces<RevokedKey>().IdempotentCommand(keyRequired: false).Problems(404, 409)
+          .Doc("revokeApiKey", "Revoke an institution's API key (root only): it stops authenticating at once on this silo and within " +
+               "Escrow:KeyCacheSeconds (default 60 s) on the others; the key row stays, the revocation is a row of its own");
 
         // ?deal=<id> is shorthand for ?stream=deal-<id> (a deal's audit trail).
         app.MapGet("/audit", async (HttpContext http, string? actor, string? from, string? to, string? stream, string? deal, string? tenant, string? outcome,

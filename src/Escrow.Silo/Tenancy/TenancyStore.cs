@@ -10,6 +10,9 @@ public sealed record Institution(string InstitutionId, string Name, DateTimeOffs
 /// <summary>A key as created: <see cref="ApiKey"/> is the secret, shown this once and stored only as its SHA-256.</summary>
 public sealed record CreatedKey(string KeyId, string InstitutionId, string Role, string? Name, string ApiKey);
 
+/// <summary>A revoked key: it no longer authenticates (at once on the silo that revoked it, within the key cache time on the others).</summary>
+public sealed record RevokedKey(string KeyId, string InstitutionId, DateTimeOffset RevokedAt, string RevokedBy, string? Reason);
+
 /// <summary>Institutions and API keys in PostgreSQL (application role: SELECT and INSERT only).</summary>
 public sealed class TenancyStore(PgEventStore store, TimeProvider clock)
 {
@@ -86,6 +89,29 @@ public sealed class TenancyStore(PgEventStore store, TimeProvider clock)
         }
     }
 
+    /// <summary>Whether <paramref name="keyId"/> is a key of <paramref name="institution"/> (keys are never deleted).</summary>
+    public async Task<bool> KeyExistsAsync(string institution, string keyId, CancellationToken ct)
+    {
+        await using var cmd = store.DataSource.CreateCommand("SELECT EXISTS (SELECT 1 FROM api_keys WHERE key_id = $1 AND institution_id = $2)");
+        cmd.Parameters.Add(new() { Value = keyId });
+        cmd.Parameters.Add(new() { Value = institution });
+        return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    /// <summary>
+    /// The INSERT that revokes a key, for a caller's batch; fails with a unique violation on <c>api_key_revocations_pkey</c>
+    /// when it is already revoked.
+    /// </summary>
+    public static NpgsqlBatchCommand RevocationInsert(string keyId, DateTimeOffset at, string actor, string? reason)
+    {
+        var c = new NpgsqlBatchCommand("INSERT INTO api_key_revocations (key_id, revoked_at, revoked_by, reason) VALUES ($1, $2, $3, $4)");
+        c.Parameters.Add(new() { Value = keyId });
+        c.Parameters.Add(new() { Value = at });
+        c.Parameters.Add(new() { Value = actor });
+        c.Parameters.Add(new() { Value = (object?)reason ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        return c;
+    }
+
     public async Task<IReadOnlyList<Institution>> ListInstitutionsAsync(CancellationToken ct)
     {
         await using var cmd = store.DataSource.CreateCommand(
@@ -103,7 +129,10 @@ public sealed class TenancyStore(PgEventStore store, TimeProvider clock)
     /// <summary>The key whose secret hashes to <paramref name="sha256"/>, if any.</summary>
     public async Task<Caller?> FindKeyAsync(byte[] sha256, CancellationToken ct)
     {
-        await using var cmd = store.DataSource.CreateCommand("SELECT key_id, institution_id, role FROM api_keys WHERE secret_sha256 = $1");
+        // A revoked key (sql/017) no longer authenticates.
+        await using var cmd = store.DataSource.CreateCommand(
+            "SELECT k.key_id, k.institution_id, k.role FROM api_keys k WHERE k.secret_sha256 = $1 " +
+            "AND NOT EXISTS (SELECT 1 FROM api_key_revocations r WHERE r.key_id = k.key_id)");
         cmd.Parameters.Add(new() { Value = sha256 });
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
