@@ -12,7 +12,9 @@ data=${ESCROW_DATA_DIR:-$root/../shared/data}
 
 pg_ensure_installed
 pgdata=${ESCROW_PG_DATA:-$root/.data/pg}
-pg_start "$pgdata" "$port"
+# A write-heavy ledger: checkpoints by time (15 min) rather than every 1 GB of WAL (about 2 minutes at 1,500 transfers/s),
+# which showed as latency spikes in the benchmark (README, Benchmark).
+pg_start "$pgdata" "$port" max_wal_size=4GB checkpoint_timeout=15min
 pg_createdb "$port" escrow
 
 export Escrow__OwnerConnectionString="Host=127.0.0.1;Port=$port;Username=postgres;Database=escrow"
