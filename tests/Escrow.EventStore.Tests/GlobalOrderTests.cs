@@ -19,23 +19,7 @@ public class GlobalOrderTests : IClassFixture<PgDatabase>
     {
         var conn = await _db.DataSource.OpenConnectionAsync();
         var tx = await conn.BeginTransactionAsync();
-        var id = Guid.NewGuid();
-        await using var batch = new NpgsqlBatch(conn, tx);
-        var bump = new NpgsqlBatchCommand("SELECT bump_stream($1, 'test', 't1', 0, 1, $2)");
-        bump.Parameters.Add(new() { Value = stream });
-        bump.Parameters.Add(new() { Value = new byte[32] });
-        var insert = new NpgsqlBatchCommand(
-            """
-            INSERT INTO events (stream_id, version, event_id, event_type, schema_version, data, metadata, occurred_at, prev_hash, hash)
-            VALUES ($1, 1, $2, 'TestHappened', 1, '{}', jsonb_build_object('eventId', $2::uuid), now(), $3, $3)
-            """);
-        insert.Parameters.Add(new() { Value = stream });
-        insert.Parameters.Add(new() { Value = id });
-        insert.Parameters.Add(new() { Value = new byte[32] });
-        batch.BatchCommands.Add(bump);
-        batch.BatchCommands.Add(insert);
-        await batch.ExecuteNonQueryAsync();
-        return (conn, tx, id);
+        return (conn, tx, await TestLog.AppendAsync(_db, stream, conn, tx));
     }
 
     [Fact]
@@ -228,20 +212,7 @@ public class GlobalOrderTests : IClassFixture<PgDatabase>
         return (long)(await cmd.ExecuteScalarAsync())!;
     }
 
-    private async Task<GlobalCheckpoint> HeadAsync()
-    {
-        var cp = GlobalCheckpoint.Start;
-        while (true)
-        {
-            var page = await _db.Store.ReadAllAsync(cp, 1000, default);
-            if (page.Count == 0) return cp;
-            cp = page[^1].Checkpoint;
-        }
-    }
+    private Task<GlobalCheckpoint> HeadAsync() => TestLog.HeadAsync(_db.Store);
 
-    private static Guid IdOf(StoredEvent e)
-    {
-        using var doc = System.Text.Json.JsonDocument.Parse(e.MetadataJson);
-        return doc.RootElement.GetProperty("eventId").GetGuid();
-    }
+    private static Guid IdOf(StoredEvent e) => TestLog.IdOf(e);
 }
