@@ -29,6 +29,10 @@ set +e
 dotnet test Orleans.Escrow.sln -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
+# Every failed test again at the end, with its message and the top of its stack, so that the tail of a
+# long CI log names what failed.
+awk '/^  Failed [A-Za-z_]/ { n = 40; print "" } n > 0 { if (n < 40 && /^  (Passed|Failed|Skipped) |^\[xUnit/) { n = 0; next } print; n-- }' "$log" \
+  | sed -e '1s/^$/==> failed tests:/'
 # One plain closing line over every test assembly: "N passed, N failed, N skipped".
 awk '/^ +Passed: +[0-9]+$/ { p += $2 } /^ +Failed: +[0-9]+$/ { f += $2 } /^ +Skipped: +[0-9]+$/ { s += $2 }
      END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"

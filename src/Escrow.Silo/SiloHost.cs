@@ -151,7 +151,13 @@ public static class SiloHost
 
     public static void MapEscrow(WebApplication app)
     {
-        app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = WriteProblemAsync, StatusCodeSelector = StatusFor });
+        // A refused request (4xx) is the client's error, already answered and audited: it is not logged as an unhandled exception.
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            ExceptionHandler = WriteProblemAsync,
+            StatusCodeSelector = StatusFor,
+            SuppressDiagnosticsCallback = c => StatusFor(c.Exception) < 500,
+        });
         app.UseStatusCodePages();
         app.Use(Authorization.AuthenticateAsync);
         app.MapOpenApi();

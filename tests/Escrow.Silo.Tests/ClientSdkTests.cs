@@ -340,7 +340,7 @@ public class ClientSdkTests : IClassFixture<PgDatabase>
         // The answer comes too late for the attempt timeout: the retry gets the stored answer, applied once.
         var slow = new FaultHandler(FaultHandler.Fault.SlowAnswerAfterApplying, failures: 1);
         var before = await _db.EventCountAsync();
-        var deposit = await Sdk(silo, key, slow, o => o.AttemptTimeout = TimeSpan.FromMilliseconds(500)).Accounts.DepositAsync(alice, new MoneyRequest(7m, "EUR"));
+        var deposit = await Sdk(silo, key, slow, o => o.AttemptTimeout = TimeSpan.FromSeconds(2)).Accounts.DepositAsync(alice, new MoneyRequest(7m, "EUR"));
         Assert.Equal((2, 8m), (slow.Requests, deposit.Accounts.Single(a => a.AccountId == alice).Balance));
         Assert.Single(slow.Keys.Distinct());
         Assert.Equal(before + 2, await _db.EventCountAsync());

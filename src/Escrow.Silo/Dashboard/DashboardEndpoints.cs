@@ -124,11 +124,13 @@ public static class DashboardEndpoints
             var siloId = hosted.OfType<MembershipHostedService>().FirstOrDefault()?.Membership?.SiloId;
             // The cluster: every alive silo's rates as of its last heartbeat (this silo's own from its window, which is fresher).
             var alive = silos.Where(s => s.Status == SiloStatus.Alive && s.SiloId != siloId).ToList();
+            // One reading of the counters, so that the cluster total is exactly this silo's total plus the others'.
+            var totals = new DashboardTotals(w.TotalCommands, w.TotalRejections, w.TotalEvents);
             var cluster = new DashboardClusterRates(alive.Count + 1,
                 Math.Round(cmds + alive.Sum(s => s.CommandsPerSecond), 2), Math.Round(rejs + alive.Sum(s => s.RejectionsPerSecond), 2),
-                Math.Round(evts + alive.Sum(s => s.EventsPerSecond), 2), w.TotalCommands + alive.Sum(s => s.Commands));
+                Math.Round(evts + alive.Sum(s => s.EventsPerSecond), 2), totals.Commands + alive.Sum(s => s.Commands));
             return Results.Ok(new DashboardOverview(now, siloId, silos, silos.Count(s => s.Status == SiloStatus.Alive), silos.Count(s => s.Status == SiloStatus.Dead),
-                metrics.Activations(), new DashboardTotals(w.TotalCommands, w.TotalRejections, w.TotalEvents), recent, series, cluster));
+                metrics.Activations(), totals, recent, series, cluster));
         }).WithName("dashboardOverview").WithSummary("Silos, activations, and this silo's command rates and latency over the last seconds (default 300)")
             .Produces<DashboardOverview>().ProducesProblem(400);
 

@@ -80,6 +80,10 @@ internal static class IdempotentWrites
         }
         catch (PostgresException ex) when (refusal(ex) is { } refused)
         {
+            // The row this write collided with may be a concurrent request's under the same key (same instant, same id):
+            // that request has committed, and its answer is this request's answer, not a refusal.
+            if (record is not null && await store.FindIdempotencyAsync(context.Tenant, record.Key, ct).ConfigureAwait(false) is { } winner)
+                return await ReplayAsync(store, context, audit, winner, ct).ConfigureAwait(false);
             var rejected = audit with { Outcome = AuditRecord.Rejected, Status = refused.Status, Code = refused.RejectionCode };
             if (record is null || !storeRefusals)
             {
