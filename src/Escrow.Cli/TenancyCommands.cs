@@ -74,7 +74,7 @@ internal static class TenancyCommands
         var revokeInst = new Argument<string>("institution-id") { Description = "The key's institution" };
         var revokeKey = new Argument<string>("key-id") { Description = "The key's public id (key_…)" };
         var reason = new Option<string?>("--reason") { Description = "Why (kept with the revocation)" };
-        var keyRevoke = new Command("revoke", "Revoke an API key: it stops authenticating (silos drop it from their cache within Escrow:KeyCacheSeconds).")
+        var keyRevoke = new Command("revoke", "Revoke an API key: it stops authenticating on every silo once the revocation commits (they are notified).")
         {
             revokeInst, revokeKey, reason,
         };

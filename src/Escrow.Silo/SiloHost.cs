@@ -133,6 +133,7 @@ public static class SiloHost
         services.AddHostedService<Cluster.MembershipHostedService>();
         services.AddSingleton<TenancyStore>();
         services.AddSingleton<ApiKeyAuthenticator>();
+        services.AddHostedService<KeyRevocationListener>();
         services.AddSingleton<RefusalAudit>();
         services.AddHostedService<MigrationAndProjectionService>();
         services.AddProblemDetails();

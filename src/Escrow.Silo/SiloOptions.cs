@@ -32,7 +32,8 @@ public sealed class SiloOptions
     public int SiloDeadAfterSeconds { get; set; } = 10;
     /// <summary>The operator's root API key (env <c>Escrow__RootApiKey</c>); without it no request can create institutions.</summary>
     public string? RootApiKey { get; set; }
-    /// <summary>How long a silo trusts a looked-up API key before looking it up again.</summary>
+    /// <summary>How long (seconds) a silo trusts a looked-up API key before looking it up again. Revocations are pushed to
+    /// every silo (<see cref="Tenancy.KeyRevocationListener"/>), so this bounds only a revocation whose notification was lost.</summary>
     public int KeyCacheSeconds { get; set; } = 60;
 
     /// <summary>

@@ -247,6 +247,77 @@ public class IdempotentWritesTests : IClassFixture<PgDatabase>, IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_revocation_reaches_every_silo_at_once_whoever_writes_it_and_a_lost_notification_is_made_good_on_reconnect()
+    {
+        // Two silos whose key cache would keep a key for an hour: only the revocation push can make them refuse it sooner.
+        var hour = new Dictionary<string, string> { ["Escrow:KeyCacheSeconds"] = "3600" };
+        await using var a = new SiloFactory(_db, runProjections: false, settings: hour);
+        await using var b = new SiloFactory(_db, runProjections: false, settings: hour);
+        using var root = a.RootClient();
+        var inst = SiloFactory.NewInstitution();
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(root, "/institutions", $$"""{"institutionId":"{{inst}}"}""", null)).StatusCode);
+        var keys = new List<(string Id, HttpClient OnB)>();
+        for (var i = 0; i < 4; i++)
+        {
+            var k = await (await PostAsync(root, $"/institutions/{inst}/keys", """{"role":"writer"}""", null)).JsonAsync();
+            var onB = b.ClientWithKey(k.GetProperty("apiKey").GetString()!);
+            Assert.Equal(HttpStatusCode.Created, (await onB.OpenAsync("rp-" + Guid.NewGuid().ToString("N")[..10])).StatusCode);   // cached on b
+            keys.Add((k.GetProperty("keyId").GetString()!, onB));
+        }
+        static async Task<HttpStatusCode> UseAsync(HttpClient http) => (await http.GetAsync("/projections")).StatusCode;
+        static async Task RefusedSoonAsync(HttpClient http, string what)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (await UseAsync(http) != HttpStatusCode.Unauthorized)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"silo b still accepts {what} 10 s after its revocation committed");
+                await Task.Delay(50);
+            }
+        }
+
+        // 1. Revoked through silo a's endpoint: silo b drops it too.
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(root, $"/institutions/{inst}/keys/{keys[0].Id}/revocation", "{}", "k-" + Guid.NewGuid())).StatusCode);
+        await RefusedSoonAsync(keys[0].OnB, "a key revoked through another silo");
+
+        // 2. Revoked straight in the database, as `escrow keys revoke` does: the trigger notifies every silo.
+        await using (var batch = _db.DataSource.CreateBatch())
+        {
+            batch.BatchCommands.Add(Escrow.Silo.Tenancy.TenancyStore.RevocationInsert(keys[1].Id, DateTimeOffset.UtcNow, "cli", "by hand"));
+            await batch.ExecuteNonQueryAsync();
+        }
+        await RefusedSoonAsync(keys[1].OnB, "a key revoked by the CLI");
+
+        // 3. A revocation that rolls back tells no one, and the key keeps working.
+        await using (var conn = await _db.DataSource.OpenConnectionAsync())
+        await using (var tx = await conn.BeginTransactionAsync())
+        {
+            await using var insert = new Npgsql.NpgsqlBatch(conn, tx);
+            insert.BatchCommands.Add(Escrow.Silo.Tenancy.TenancyStore.RevocationInsert(keys[2].Id, DateTimeOffset.UtcNow, "cli", "changed my mind"));
+            await insert.ExecuteNonQueryAsync();
+            await tx.RollbackAsync();
+        }
+        Assert.Equal(HttpStatusCode.OK, await UseAsync(keys[2].OnB));
+
+        // 4. A notification lost (here: the trigger disabled for one insert) leaves b's cache stale until its listening
+        //    session is replaced: a reconnect drops the whole cache.
+        await _db.ExecAsOwnerAsync($"""
+            ALTER TABLE api_key_revocations DISABLE TRIGGER api_key_revocations_notify;
+            INSERT INTO api_key_revocations (key_id, revoked_at, revoked_by) VALUES ('{keys[3].Id}', now(), 'cli');
+            ALTER TABLE api_key_revocations ENABLE TRIGGER api_key_revocations_notify;
+            """);
+        await Task.Delay(300);
+        Assert.Equal(HttpStatusCode.OK, await UseAsync(keys[3].OnB));   // stale: nothing told b
+        var terminated = await _db.ScalarAsync<long>($"""
+            SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = '{Escrow.Silo.Tenancy.KeyRevocationListener.ApplicationName}') t
+            """);
+        Assert.True(terminated >= 2, $"expected each silo's named listening session, found {terminated}");
+        await RefusedSoonAsync(keys[3].OnB, "a key whose notification was lost, after the listener reconnected");
+        Assert.Equal(HttpStatusCode.OK, await UseAsync(keys[2].OnB));   // dropping the cache refused nothing else
+        foreach (var (_, onB) in keys) onB.Dispose();
+    }
+
+    [Fact]
     public async Task Templates_rates_and_proxies_still_require_a_key_while_institutions_and_api_keys_accept_none()
     {
         using var writer = await _silo.ClientForAsync();

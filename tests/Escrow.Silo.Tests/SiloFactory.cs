@@ -9,7 +9,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Escrow.Silo.Tests;
 
 /// <summary>One in-process silo over a test database; several factories on one database make a cluster.</summary>
-public sealed class SiloFactory(PgDatabase db, bool runProjections = true, TimeProvider? clock = null, int snapshotEvery = 50)
+public sealed class SiloFactory(PgDatabase db, bool runProjections = true, TimeProvider? clock = null, int snapshotEvery = 50,
+    IReadOnlyDictionary<string, string>? settings = null)
     : WebApplicationFactory<Escrow.Silo.Ledger.LedgerService>   // any type of the silo assembly; its entry point is used
 {
     /// <summary>The root key every test silo is configured with.</summary>
@@ -55,6 +56,8 @@ public sealed class SiloFactory(PgDatabase db, bool runProjections = true, TimeP
         builder.UseSetting("Escrow:TimerPollMilliseconds", "50");
         builder.UseSetting("Escrow:SnapshotEvery", snapshotEvery.ToString(System.Globalization.CultureInfo.InvariantCulture));
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        foreach (var (name, value) in settings ?? new Dictionary<string, string>())
+            builder.UseSetting(name, value);
         if (clock is not null)
             builder.ConfigureServices(s => s.AddSingleton(clock));
     }

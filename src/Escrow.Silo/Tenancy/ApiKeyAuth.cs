@@ -11,12 +11,17 @@ namespace Escrow.Silo.Tenancy;
 /// <summary>
 /// Resolves an API key to its <see cref="Caller"/>. The root key comes from configuration
 /// (<c>Escrow:RootApiKey</c>, env <c>Escrow__RootApiKey</c>); every other key from <c>api_keys</c> by the
-/// SHA-256 of the presented secret. Found keys are cached for <see cref="SiloOptions.KeyCacheSeconds"/> (a revocation drops
-/// the key from this silo's cache at once; other silos stop accepting it when their entry expires); unknown keys are never cached.
+/// SHA-256 of the presented secret. Found keys are cached for <see cref="SiloOptions.KeyCacheSeconds"/>; unknown keys are
+/// never cached. A revocation drops the key from every silo's cache as soon as it commits: the revoking silo calls
+/// <see cref="Forget"/>, and every silo's <see cref="KeyRevocationListener"/> does on the database's notification
+/// (migration 018). The expiry stays as the backstop for a notification lost with a broken connection.
 /// </summary>
 public sealed class ApiKeyAuthenticator(TenancyStore store, IOptions<SiloOptions> options, TimeProvider clock)
 {
     private readonly ConcurrentDictionary<string, (Caller Caller, long At)> _cache = new(StringComparer.Ordinal);
+    // Bumped by every Forget: a lookup that overlapped a revocation may have read the key as valid, so it is not cached.
+    private readonly Lock _gate = new();
+    private long _epoch;
     private readonly byte[]? _rootHash = string.IsNullOrEmpty(options.Value.RootApiKey) ? null : TenancyStore.Hash(options.Value.RootApiKey);
 
     /// <summary>The key a request presents: <c>Authorization: Bearer &lt;key&gt;</c> or <c>X-Api-Key: &lt;key&gt;</c>.</summary>
@@ -38,17 +43,35 @@ public sealed class ApiKeyAuthenticator(TenancyStore store, IOptions<SiloOptions
         var ttl = TimeSpan.FromSeconds(options.Value.KeyCacheSeconds);
         if (_cache.TryGetValue(cacheKey, out var hit) && clock.GetElapsedTime(hit.At) < ttl)
             return hit.Caller;
+        var epoch = Volatile.Read(ref _epoch);
         var caller = await store.FindKeyAsync(hash, ct).ConfigureAwait(false);
-        if (caller is not null) _cache[cacheKey] = (caller, clock.GetTimestamp());
+        if (caller is not null)
+            lock (_gate)
+                if (_epoch == epoch) _cache[cacheKey] = (caller, clock.GetTimestamp());
         return caller;
     }
 
-    /// <summary>Drops <paramref name="keyId"/> from this silo's cache (after its revocation committed).</summary>
+    /// <summary>Drops <paramref name="keyId"/> from this silo's cache (after its revocation committed): its next request is
+    /// checked against the database, which refuses it.</summary>
     public void Forget(string keyId)
     {
-        foreach (var (hash, entry) in _cache)
-            if (string.Equals(entry.Caller.KeyId, keyId, StringComparison.Ordinal))
-                _cache.TryRemove(hash, out _);
+        lock (_gate)
+        {
+            _epoch++;
+            foreach (var (hash, entry) in _cache)
+                if (string.Equals(entry.Caller.KeyId, keyId, StringComparison.Ordinal))
+                    _cache.TryRemove(hash, out _);
+        }
+    }
+
+    /// <summary>Drops every cached key (revocations may have been missed while no notification could arrive).</summary>
+    public void ForgetAll()
+    {
+        lock (_gate)
+        {
+            _epoch++;
+            _cache.Clear();
+        }
     }
 }
 

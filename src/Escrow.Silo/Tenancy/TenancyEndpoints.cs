@@ -99,8 +99,8 @@ public static class TenancyEndpoints
             keys.Forget(keyId);
             return result;
         }).Accepts<RevokeKeyRequest>("application/json").Produces<RevokedKey>().IdempotentCommand(keyRequired: false).Problems(404, 409)
-          .Doc("revokeApiKey", "Revoke an institution's API key (root only): it stops authenticating at once on this silo and within " +
-               "Escrow:KeyCacheSeconds (default 60 s) on the others; the key row stays, the revocation is a row of its own");
+          .Doc("revokeApiKey", "Revoke an institution's API key (root only): it stops authenticating on every silo as soon as the revocation " +
+               "commits (NOTIFY escrow_key_revoked); the key row stays, the revocation is a row of its own");
 
         // ?deal=<id> is shorthand for ?stream=deal-<id> (a deal's audit trail).
         app.MapGet("/audit", async (HttpContext http, string? actor, string? from, string? to, string? stream, string? deal, string? tenant, string? outcome,
