@@ -362,8 +362,13 @@ public class ClientSdkTests : IClassFixture<PgDatabase>
 
         // The caller's cancellation ends the call at once and is not retried.
         var hang = new FaultHandler(FaultHandler.Fault.Hang, failures: 100);
-        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Sdk(silo, key, hang).Accounts.DepositAsync(alice, new MoneyRequest(1m, "EUR"), cancellationToken: cts.Token));
+        using var cts = new CancellationTokenSource();
+        var call = Sdk(silo, key, hang).Accounts.DepositAsync(alice, new MoneyRequest(1m, "EUR"), cancellationToken: cts.Token);
+        // Cancelled once the first attempt is on the wire (a fixed delay could fire before it, on a slow machine).
+        await TestCluster.WaitUntilAsync(() => Task.FromResult(hang.Requests >= 1), TimeSpan.FromSeconds(10), "the call did not start");
+        await Task.Delay(100);
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
         Assert.Equal(1, hang.Requests);
         Assert.Equal(8m, (await writerClient.Accounts.GetAsync(alice)).Balance);
     }

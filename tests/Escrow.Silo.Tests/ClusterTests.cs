@@ -36,7 +36,10 @@ public class ClusterTests : IClassFixture<PgDatabase>
         var results = await Task.WhenAll(tasks);
 
         Assert.Equal(50, results.Count(r => r.StatusCode == HttpStatusCode.Created));
-        Assert.Equal(150, results.Count(r => r.StatusCode == HttpStatusCode.Conflict && r.Body.Contains("insufficient_funds")));
+        // Every other one is refused: for want of funds, or (rarely, after losing MaxConcurrencyRetries races in a row
+        // to the other silo) as a concurrency conflict to retry. Neither moves money.
+        Assert.Equal(150, results.Count(r => r.StatusCode == HttpStatusCode.Conflict &&
+            (r.Body.Contains("insufficient_funds") || r.Body.Contains("concurrency_conflict"))));
         Assert.Equal(0m, await c1.BalanceAsync(account));
         Assert.Equal(0m, await c2.BalanceAsync(account));
 

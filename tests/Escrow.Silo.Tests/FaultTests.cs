@@ -73,10 +73,19 @@ public class FaultTests(ITestOutputHelper output)
     /// <summary>A port p such that p .. p+count-1 are free on loopback right now (nginx on p, silos after it).</summary>
     private static int FreePortBlock(int count)
     {
+        // Below the kernel's ephemeral range (32768-60999 by default): between this check and the silos' and nginx's bind,
+        // an outgoing connection of a parallel test could otherwise be given one of these ports.
+        var (low, high) = (20000, 60000);
+        try
+        {
+            var range = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+            if (int.TryParse(range[0], out var ephemeralLow) && ephemeralLow > 11000) (low, high) = (10000, ephemeralLow);
+        }
+        catch (IOException) { /* not Linux: any free block */ }
         var random = new Random();
         for (var attempt = 0; attempt < 200; attempt++)
         {
-            var p = random.Next(20000, 60000 - count);
+            var p = random.Next(low, high - count);
             var listeners = new List<TcpListener>();
             try
             {

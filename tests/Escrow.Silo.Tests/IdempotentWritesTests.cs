@@ -309,9 +309,9 @@ public class IdempotentWritesTests : IClassFixture<PgDatabase>, IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, await UseAsync(keys[3].OnB));   // stale: nothing told b
         var terminated = await _db.ScalarAsync<long>($"""
             SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-            WHERE datname = current_database() AND application_name = '{Escrow.Silo.Tenancy.KeyRevocationListener.ApplicationName}') t
+            WHERE datname = current_database() AND query = '{Escrow.Silo.Tenancy.KeyRevocationListener.ListenStatement}') t
             """);
-        Assert.True(terminated >= 2, $"expected each silo's named listening session, found {terminated}");
+        Assert.True(terminated >= 2, $"expected each silo's listening session, found {terminated}");
         await RefusedSoonAsync(keys[3].OnB, "a key whose notification was lost, after the listener reconnected");
         Assert.Equal(HttpStatusCode.OK, await UseAsync(keys[2].OnB));   // dropping the cache refused nothing else
         foreach (var (_, onB) in keys) onB.Dispose();

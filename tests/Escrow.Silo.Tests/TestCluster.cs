@@ -80,16 +80,19 @@ public sealed class TestCluster(PgDatabase db, TestClusterOptions? options = nul
     }
 
     /// <summary>
-    /// An abrupt stop, as PostgreSQL sees a process that dies: the silo's data source is disposed (it opens no new
-    /// session) and every session it holds is terminated at once (pg_terminate_backend by its application_name), so
-    /// an open transaction rolls back and its advisory locks end with the session — including the runners' and the
-    /// firer's dedicated lock connections. Nothing records a leave: the membership row keeps its last beat and turns
-    /// dead. Only then is the host torn down (its loops find the database gone and stop).
+    /// An abrupt stop, as PostgreSQL sees a process that dies: the silo's data sources (the main pool and the append
+    /// pool) are disposed, so it opens no new session (<see cref="TestSilo.CutOffAt"/>), and every session it holds is
+    /// terminated at once (pg_terminate_backend by its application_name; <see cref="TestSilo.CrashedAt"/> is when none is
+    /// left), so an open transaction rolls back and its advisory locks end with the session — including the runners' and the firer's dedicated lock
+    /// connections. Nothing records a leave: the membership row keeps its last beat and turns dead. Only then is the
+    /// host torn down (its loops find the database gone and stop).
     /// </summary>
     public async Task CrashAsync(TestSilo silo)
     {
         silo.IsRunning = false;
         await silo.App.Services.GetRequiredService<NpgsqlDataSource>().DisposeAsync();
+        await silo.App.Services.GetRequiredService<AppendPool>().DisposeAsync();
+        silo.CutOffAt = DateTimeOffset.UtcNow;
         await TerminateSessionsAsync(silo);
         silo.CrashedAt = DateTimeOffset.UtcNow;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
@@ -167,6 +170,9 @@ public sealed class TestSilo(int index, WebApplication app, SiloIdentity identit
     public Guid Id => Identity.Id;
     public string BaseUrl { get; } = baseUrl;
     public bool IsRunning { get; internal set; } = true;
+    /// <summary>When a crash disposed its data sources: from then on it opens no session (an open one may still commit).</summary>
+    public DateTimeOffset? CutOffAt { get; internal set; }
+    /// <summary>When a crash had terminated every session of it: nothing of it reaches the database after this.</summary>
     public DateTimeOffset? CrashedAt { get; internal set; }
 
     /// <summary>An HTTP client of this silo sending <paramref name="key"/> (the root key by default).</summary>

@@ -8,7 +8,7 @@ namespace Escrow.Silo.Tenancy;
 /// with the key id when a row of <c>api_key_revocations</c> commits (migration 018's trigger, so any writer counts: the
 /// endpoint on any silo or <c>escrow keys revoke</c>), and drops that key from <see cref="ApiKeyAuthenticator"/> at once.
 /// Notifications sent while this silo had no listening session are lost, so each (re)connect drops the whole cache; a
-/// session that died silently is found by a probe every <see cref="ProbeInterval"/>. The cache's expiry
+/// session that died silently is found by a probe (the LISTEN again) every <see cref="ProbeInterval"/>. The cache's expiry
 /// (<see cref="SiloOptions.KeyCacheSeconds"/>) remains the last backstop.
 /// </summary>
 public sealed class KeyRevocationListener(PgEventStore store, ApiKeyAuthenticator keys, ILogger<KeyRevocationListener> logger) : BackgroundService
@@ -16,10 +16,11 @@ public sealed class KeyRevocationListener(PgEventStore store, ApiKeyAuthenticato
     /// <summary>The LISTEN/NOTIFY channel of revocations; the payload is the key id (<c>key_…</c>).</summary>
     public const string Channel = "escrow_key_revoked";
 
-    /// <summary>The listening session's <c>application_name</c> (visible in <c>pg_stat_activity</c>).</summary>
-    public const string ApplicationName = "escrow-key-revocation-listener";
+    /// <summary>The statement that subscribes, and also the probe (LISTEN again is a no-op): so the session always shows it as
+    /// its last query in <c>pg_stat_activity</c>, under the silo's <c>application_name</c>.</summary>
+    public const string ListenStatement = "LISTEN " + Channel;
 
-    /// <summary>How long the listening session may stay silent before a <c>SELECT 1</c> checks it is alive.</summary>
+    /// <summary>How long the listening session may stay silent before a probe checks it is alive.</summary>
     public static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(15);
 
     private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(1);
@@ -32,15 +33,13 @@ public sealed class KeyRevocationListener(PgEventStore store, ApiKeyAuthenticato
             {
                 await using var conn = await store.DataSource.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
                 conn.Notification += (_, e) => keys.Forget(e.Payload);
-                // Named, so an operator finds the session in pg_stat_activity (the pool's reset clears the name on return).
-                await using (var listen = new NpgsqlCommand($"SET application_name = '{ApplicationName}'; LISTEN {Channel}", conn))
-                    await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                await using var listen = new NpgsqlCommand(ListenStatement, conn);
+                await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
                 keys.ForgetAll();   // whatever was revoked while this silo was not listening
                 while (true)
                 {
-                    if (await conn.WaitAsync(ProbeInterval, stoppingToken).ConfigureAwait(false)) continue;
-                    await using var probe = new NpgsqlCommand("SELECT 1", conn);
-                    await probe.ExecuteScalarAsync(stoppingToken).ConfigureAwait(false);
+                    if (!await conn.WaitAsync(ProbeInterval, stoppingToken).ConfigureAwait(false))
+                        await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);   // the probe
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
