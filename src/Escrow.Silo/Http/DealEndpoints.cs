@@ -87,8 +87,7 @@ public static partial class DealEndpoints
             if (days is <= 0 or > 3650) throw new BadRequestException("invalid_expiry", "'defaultExpiryDays' must be between 1 and 3650");
             var at = HashChain.ToStoredPrecision(clock.GetUtcNow());
             var t = new DealTemplate(ctx.Tenant, id, b.Name ?? id, currency.Code, min, max, TimeSpan.FromDays(days), b.RefundAtExpiry ?? false, ctx.Actor, at);
-            var audit = new AuditRecord(Guid.CreateVersion7(at), at, ctx.Actor, ctx.Tenant, "CreateTemplate", AuditRecord.Accepted, 201, null,
-                ctx.RequestHash, ["template-" + id], ctx.CorrelationId, ctx.IdempotencyKey);
+            var audit = IdempotentWrites.Audit(ctx, at, "CreateTemplate", ["template-" + id]);
             return await IdempotentWrites.RunAsync(http, store, ctx, audit, [DealTemplateStore.Insert(t)], 201, t,
                 ex => ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "deal_templates_pkey"
                     ? Problems.Outcome(409, "template_exists", $"template '{id}' exists; templates never change, create a new id") : null,

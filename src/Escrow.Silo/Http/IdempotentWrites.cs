@@ -16,6 +16,12 @@ namespace Escrow.Silo.Http;
 /// </summary>
 internal static class IdempotentWrites
 {
+    /// <summary>The audit record of such a write by <paramref name="context"/>'s caller at <paramref name="at"/>, as accepted
+    /// (201); <see cref="RunAsync"/> sets its final outcome and status.</summary>
+    public static AuditRecord Audit(CommandContext context, DateTimeOffset at, string operation, string[] streams) =>
+        new(Guid.CreateVersion7(at), at, context.Actor, context.Tenant, operation, AuditRecord.Accepted, 201, null, context.RequestHash, streams,
+            context.CorrelationId, context.IdempotencyKey);
+
     /// <summary>
     /// Runs <paramref name="writes"/> with <paramref name="audit"/> (its outcome and status are set here) and the answer
     /// under <paramref name="context"/>'s key, if it has one.
@@ -80,13 +86,13 @@ internal static class IdempotentWrites
         }
         catch (PostgresException ex) when (refusal(ex) is { } refused)
         {
-            // The row this write collided with may be a concurrent request's under the same key (same instant, same id):
-            // that request has committed, and its answer is this request's answer, not a refusal.
-            if (record is not null && await store.FindIdempotencyAsync(context.Tenant, record.Key, ct).ConfigureAwait(false) is { } winner)
-                return await ReplayAsync(store, context, audit, winner, ct).ConfigureAwait(false);
             var rejected = audit with { Outcome = AuditRecord.Rejected, Status = refused.Status, Code = refused.RejectionCode };
             if (record is null || !storeRefusals)
             {
+                // The row this write collided with may be a concurrent request's under the same key (same instant): that
+                // request has committed, and its answer is this one's. (A stored refusal finds it below, as the key taken.)
+                if (record is not null && await store.FindIdempotencyAsync(context.Tenant, record.Key, ct).ConfigureAwait(false) is { } winner)
+                    return await ReplayAsync(store, context, audit, winner, ct).ConfigureAwait(false);
                 await store.AppendAuditAsync(rejected, ct).ConfigureAwait(false);
                 return refused;
             }

@@ -199,8 +199,7 @@ public static class PaymentEndpoints
             if (b.ValidForSeconds is not (> 0 and <= 86_400)) throw new BadRequestException("invalid_validity", "'validForSeconds' must be 1-86400");
             var rate = new FxpRate(ctx.Tenant, fxpId, source.Code, target.Code, b.Rate.Value, b.Spread ?? 0, TimeSpan.FromSeconds(b.ValidForSeconds.Value),
                 ctx.Actor, clock.GetUtcNow());
-            var audit = new AuditRecord(Guid.CreateVersion7(), clock.GetUtcNow(), ctx.Actor, ctx.Tenant, "PublishFxpRate",
-                AuditRecord.Accepted, 201, null, ctx.RequestHash, [], ctx.CorrelationId, ctx.IdempotencyKey);
+            var audit = IdempotentWrites.Audit(ctx, clock.GetUtcNow(), "PublishFxpRate", []);
             return await IdempotentWrites.RunAsync(http, store, ctx, audit, [PaymentDirectory.RateInsert(rate)], 201, rate,
                 // The rate's key includes its publication instant (microseconds): two publications of one pair at the same instant.
                 ex => ex.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "fxp_rates_pkey"
@@ -221,8 +220,7 @@ public static class PaymentEndpoints
             if (string.IsNullOrWhiteSpace(b.CreditorAccount) || string.IsNullOrWhiteSpace(b.CreditorAgent))
                 throw new BadRequestException("missing_field", "'creditorAccount' and 'creditorAgent' are required");
             var entry = new ProxyEntry(ctx.Tenant, b.ProxyType, b.ProxyValue, b.CreditorName, b.CreditorAccount, b.CreditorAgent, ctx.Actor, clock.GetUtcNow());
-            var audit = new AuditRecord(Guid.CreateVersion7(), clock.GetUtcNow(), ctx.Actor, ctx.Tenant, "RegisterProxy",
-                AuditRecord.Accepted, 201, null, ctx.RequestHash, [], ctx.CorrelationId, ctx.IdempotencyKey);
+            var audit = IdempotentWrites.Audit(ctx, clock.GetUtcNow(), "RegisterProxy", []);
             return await IdempotentWrites.RunAsync(http, store, ctx, audit, [PaymentDirectory.ProxyInsert(entry)], 201, entry,
                 ex => ex.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "proxy_directory_pkey"
                     ? Problems.Outcome(409, "proxy_registered_concurrently", $"{b.ProxyType} '{b.ProxyValue}' was registered by another request at the same instant; register again") : null,
