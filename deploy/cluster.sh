@@ -98,7 +98,10 @@ cluster_up() {
   local silos="" i port
   for i in $(seq 1 "$n"); do
     port=$((http_port + i))
-    Escrow__OwnerConnectionString="" nohup dotnet "$escrow_dll" serve --urls "http://127.0.0.1:$port" \
+    # Orleans's silo-to-silo and gateway ports: distinct per silo, next to the HTTP ports the caller chose (so below
+    # the kernel's ephemeral range whenever those are).
+    Escrow__OwnerConnectionString="" Escrow__SiloPort=$((port + 100)) Escrow__GatewayPort=$((port + 200)) \
+      nohup dotnet "$escrow_dll" serve --urls "http://127.0.0.1:$port" \
       >"$dir/silo-$port.log" 2>&1 &
     echo $! > "$dir/silo-$port.pid"
     silos="${silos}server 127.0.0.1:$port max_fails=1 fail_timeout=5s;\n    "

@@ -37,7 +37,9 @@ internal sealed class CliSilo : IAsyncDisposable
         {
             baseUrl = $"http://127.0.0.1:{FreePort().ToString(CultureInfo.InvariantCulture)}";
             // Quiet the in-process silo: its request logging would compete with the workload for the console and the CPU.
-            silo = SiloHost.Build(["--urls", baseUrl, "--Logging:LogLevel:Default=Warning", $"--Escrow:RootApiKey={rootKey}"]);
+            silo = SiloHost.Build(["--urls", baseUrl, "--Logging:LogLevel:Default=Warning", $"--Escrow:RootApiKey={rootKey}",
+                // Free Orleans ports: a silo of deploy/run.sh may hold the defaults on this machine.
+                "--Escrow:SiloPort=0", "--Escrow:GatewayPort=0"]);
             await silo.StartAsync(ct).ConfigureAwait(false);
             info($"started an in-process silo on {baseUrl}");
         }

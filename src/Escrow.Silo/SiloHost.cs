@@ -21,6 +21,7 @@ public static class SiloHost
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder);
         AddEscrow(builder.Services, builder.Configuration);
+        builder.AddEscrowOrleans();
         var app = builder.Build();
         MapEscrow(app);
         return app;

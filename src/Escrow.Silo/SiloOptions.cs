@@ -31,6 +31,16 @@ public sealed class SiloOptions
     /// <summary>A silo without a heartbeat for this long is shown dead.</summary>
     public int SiloDeadAfterSeconds { get; set; } = 10;
     /// <summary>The operator's root API key (env <c>Escrow__RootApiKey</c>); without it no request can create institutions.</summary>
+    /// <summary>The Orleans cluster this silo joins (<c>ClusterOptions.ClusterId</c>): silos of one cluster share the membership table rows of this id.</summary>
+    public string ClusterId { get; set; } = "escrow";
+    /// <summary>The Orleans service id (<c>ClusterOptions.ServiceId</c>); stays the same across deployments of one system.</summary>
+    public string ServiceId { get; set; } = "orleans-escrow";
+    /// <summary>The IP address this silo listens on and advertises to the others (loopback by default: one machine).</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+    /// <summary>Silo-to-silo port (Orleans's default 11111); 0 takes a free port at start. Several silos on one machine need distinct ports.</summary>
+    public int SiloPort { get; set; } = 11111;
+    /// <summary>Gateway port for Orleans clients (Orleans's default 30000); 0 takes a free port at start.</summary>
+    public int GatewayPort { get; set; } = 30000;
     public string? RootApiKey { get; set; }
     /// <summary>How long (seconds) a silo trusts a looked-up API key before looking it up again. Revocations are pushed to
     /// every silo (<see cref="Tenancy.KeyRevocationListener"/>), so this bounds only a revocation whose notification was lost.</summary>

@@ -2,6 +2,8 @@ using Escrow.Silo.Cluster;
 using Escrow.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 
+using SiloStatus = Escrow.Silo.Cluster.SiloStatus;
+
 namespace Escrow.Silo.Tests;
 
 /// <summary>The membership table: alive while beating, dead after missed beats, stopped on leave, new id on restart.</summary>

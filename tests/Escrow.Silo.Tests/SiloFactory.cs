@@ -51,11 +51,16 @@ public sealed class SiloFactory(PgDatabase db, bool runProjections = true, TimeP
         builder.UseSetting("Escrow:RootApiKey", RootKey);
         builder.UseSetting("Escrow:ConnectionString", db.AppConnectionString);
         builder.UseSetting("Escrow:OwnerConnectionString", "");
+        // Every test silo takes free Orleans ports: test classes run in parallel, each on its own database (its own cluster).
+        builder.UseSetting("Escrow:SiloPort", "0");
+        builder.UseSetting("Escrow:GatewayPort", "0");
         builder.UseSetting("Escrow:RunProjections", runProjections.ToString());
         builder.UseSetting("Escrow:ProjectionPollMilliseconds", "50");
         builder.UseSetting("Escrow:TimerPollMilliseconds", "50");
         builder.UseSetting("Escrow:SnapshotEvery", snapshotEvery.ToString(System.Globalization.CultureInfo.InvariantCulture));
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        // The Orleans runtime's start-up notes (ServerGC, watchdog under a test's manual clock) are not the tests' concern.
+        builder.UseSetting("Logging:LogLevel:Orleans", "Error");
         foreach (var (name, value) in settings ?? new Dictionary<string, string>())
             builder.UseSetting(name, value);
         if (clock is not null)

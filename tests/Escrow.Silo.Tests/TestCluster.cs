@@ -47,6 +47,8 @@ public sealed class TestCluster(PgDatabase db, TestClusterOptions? options = nul
         {
             ["Escrow:ConnectionString"] = db.AppConnectionString,
             ["Escrow:OwnerConnectionString"] = "",
+            ["Escrow:SiloPort"] = "0",
+            ["Escrow:GatewayPort"] = "0",
             ["Escrow:RootApiKey"] = SiloFactory.RootKey,
             ["Escrow:HeartbeatMilliseconds"] = Str(_options.HeartbeatMilliseconds),
             ["Escrow:SiloDeadAfterSeconds"] = Str(_options.SiloDeadAfterSeconds),
@@ -54,6 +56,7 @@ public sealed class TestCluster(PgDatabase db, TestClusterOptions? options = nul
             ["Escrow:ProjectionPollMilliseconds"] = Str(_options.ProjectionPollMilliseconds),
             ["Escrow:TimerPollMilliseconds"] = Str(_options.TimerPollMilliseconds),
             ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Orleans"] = "Error",
             // The crash test makes a silo's sessions fail on purpose; those warnings are expected.
             ["Logging:LogLevel:Escrow"] = "Error",
             ["Logging:LogLevel:Microsoft.AspNetCore.Diagnostics"] = "Critical",

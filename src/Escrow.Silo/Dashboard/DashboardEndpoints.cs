@@ -15,6 +15,8 @@ using Escrow.Silo.Timers;
 using Microsoft.Extensions.Options;
 using NpgsqlTypes;
 
+using SiloStatus = Escrow.Silo.Cluster.SiloStatus;
+
 namespace Escrow.Silo.Dashboard;
 
 /// <summary>Who the dashboard is talking to: the key's id, institution and role.</summary>

@@ -1,0 +1,76 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+
+namespace Escrow.Silo.Cluster;
+
+/// <summary>
+/// The Orleans silo inside the web application: cluster and service ids, silo-to-silo and gateway endpoints, and
+/// membership through <c>Microsoft.Orleans.Clustering.AdoNet</c> on the event log's own PostgreSQL (invariant
+/// <c>Npgsql</c>; tables and stored queries from <c>sql/019_orleans_clustering_reminders.sql</c>). Every setting is read
+/// from <see cref="SiloOptions"/> when the silo starts, so tests and the CLI can set them like any other.
+/// </summary>
+public static class OrleansHosting
+{
+    /// <summary>The ADO.NET invariant name of Npgsql, as the Orleans ADO.NET providers expect it.</summary>
+    public const string Invariant = "Npgsql";
+
+    /// <summary>Hosts the Orleans silo in <paramref name="builder"/>'s application (one process: silo and HTTP frontend).</summary>
+    public static void AddEscrowOrleans(this IHostApplicationBuilder builder)
+    {
+        builder.UseOrleans(silo =>
+        {
+            silo.UseAdoNetClustering((OptionsBuilder<AdoNetClusteringSiloOptions> clustering) =>
+                clustering.Configure<IOptions<SiloOptions>>((c, o) =>
+                {
+                    c.Invariant = Invariant;
+                    c.ConnectionString = o.Value.ConnectionString;
+                }));
+            silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<SiloOptions>>((c, o) =>
+            {
+                c.ClusterId = o.Value.ClusterId;
+                c.ServiceId = o.Value.ServiceId;
+            });
+            silo.Services.AddSingleton<SiloEndpoints>();
+            silo.Services.AddOptions<EndpointOptions>().Configure<SiloEndpoints>((e, endpoints) =>
+            {
+                e.AdvertisedIPAddress = endpoints.Address;
+                e.SiloPort = endpoints.SiloPort;
+                e.GatewayPort = endpoints.GatewayPort;
+                // Listen on the advertised address only: several silos on one machine differ by port.
+                e.SiloListeningEndpoint = new IPEndPoint(endpoints.Address, endpoints.SiloPort);
+                e.GatewayListeningEndpoint = new IPEndPoint(endpoints.Address, endpoints.GatewayPort);
+            });
+        });
+    }
+}
+
+/// <summary>
+/// This silo's Orleans endpoints, resolved once at start from <see cref="SiloOptions.AdvertisedAddress"/>,
+/// <see cref="SiloOptions.SiloPort"/> and <see cref="SiloOptions.GatewayPort"/>; a port of 0 takes a free loopback port
+/// (tests, the CLI's in-process silo).
+/// </summary>
+internal sealed class SiloEndpoints
+{
+    public SiloEndpoints(IOptions<SiloOptions> options)
+    {
+        var o = options.Value;
+        Address = IPAddress.Parse(o.AdvertisedAddress);
+        SiloPort = o.SiloPort == 0 ? FreePort(Address) : o.SiloPort;
+        GatewayPort = o.GatewayPort == 0 ? FreePort(Address) : o.GatewayPort;
+    }
+
+    public IPAddress Address { get; }
+    public int SiloPort { get; }
+    public int GatewayPort { get; }
+
+    private static int FreePort(IPAddress address)
+    {
+        using var listener = new TcpListener(address, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}
