@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Options;
+using Escrow.Grains;
 using Orleans.Configuration;
+using Orleans.Serialization;
 
 namespace Escrow.Silo.Cluster;
 
@@ -21,6 +23,11 @@ public static class OrleansHosting
     {
         builder.UseOrleans(silo =>
         {
+            silo.Services.AddSerializer(serializer => serializer.AddEscrowDomainTypes());
+            // The grains' log-consistency provider: our event log (Grains/EventLog). The built-in registration supplies the
+            // protocol services every journaled grain needs at activation; ours, registered after it, wins for the name.
+            silo.AddCustomStorageBasedLogConsistencyProvider(Grains.EventLog.EventLogProvider.Name);
+            silo.Services.AddKeyedSingleton<Orleans.EventSourcing.ILogViewAdaptorFactory, Grains.EventLog.EventLogProvider>(Grains.EventLog.EventLogProvider.Name);
             silo.UseAdoNetClustering((OptionsBuilder<AdoNetClusteringSiloOptions> clustering) =>
                 clustering.Configure<IOptions<SiloOptions>>((c, o) =>
                 {

@@ -24,3 +24,11 @@ public sealed record CommandOutcome(int Status, string Body, bool Replayed = fal
     /// <summary>Events this answer committed (0 for a rejection or a replayed answer); for metrics, never stored.</summary>
     public int EventsAppended { get; init; }
 }
+
+/// <summary>Conversions between the frontend's command context and what travels with a grain call.</summary>
+public static class CommandContextExtensions
+{
+    /// <summary>The caller as a grain sees it.</summary>
+    public static Escrow.Grains.CommandCall ToCall(this CommandContext c) =>
+        new(c.Tenant, c.Actor, c.IdempotencyKey, c.RequestHash, c.CorrelationId, c.CausationId, c.TenantScoped, c.Operation);
+}

@@ -1,0 +1,106 @@
+using Escrow.Domain;
+using Escrow.Domain.Accounts;
+using Escrow.EventStore;
+using Escrow.Grains;
+using Escrow.Projections;
+using Escrow.Silo.Grains.EventLog;
+using Microsoft.Extensions.Options;
+using Orleans.Providers;
+
+namespace Escrow.Silo.Grains;
+
+/// <summary>
+/// A ledger account (<see cref="IAccountGrain"/>), keyed by account id, over the stream <c>account-{id}</c>. Decides with
+/// <see cref="Account.Decide"/> and folds with <see cref="Account.Evolve"/>; a posting decided here appends the credit leg to
+/// the other account's stream in the same transaction, with that stream's expected version.
+/// </summary>
+[LogConsistencyProvider(ProviderName = EventLogProvider.Name)]
+public sealed class AccountGrain(PgEventStore store, TimeProvider clock, IOptions<SiloOptions> options)
+    : StreamGrain<AccountState>(store, clock, options), IAccountGrain
+{
+    /// <summary>
+    /// Accounts named <c>escrow-…</c> are deals' escrow accounts: their balance must equal what the deal holds, so the
+    /// ledger's own commands may not open, post to, reverse on, freeze or close them; only deal commands move their money.
+    /// </summary>
+    public const string EscrowAccountPrefix = "escrow-";
+
+    /// <summary>The refusal of a ledger command on a deal's escrow account.</summary>
+    public const string EscrowAccountProtected = "escrow_account_protected";
+
+    private string AccountId => this.GetPrimaryKeyString();
+
+    public override string StreamId => AccountStreams.StreamId(AccountId);
+    public override string StreamType => Account.StreamType;
+    protected override AccountState Empty() => AccountState.Empty(AccountId);
+    protected override AccountState Evolve(AccountState state, object @event) => Account.Evolve(state, @event);
+
+    /// <summary>The grain that decides <paramref name="command"/>: the account its money leaves (or the only account it names).</summary>
+    public static string ExecutorOf(AccountCommand command) => command switch
+    {
+        Post p => p.DebitAccount,
+        ReversePosting { Original: { } o } r when o.DebitAccount == r.AccountId || o.CreditAccount == r.AccountId => o.CreditAccount,
+        ReversePosting r => r.AccountId,
+        _ => command.Streams[0],
+    };
+
+    public Task<CommandResult<AccountAnswer>> Execute(AccountCommand command, CommandCall call, bool allowEscrowAccounts)
+    {
+        if (ExecutorOf(command) != AccountId)
+            throw new ArgumentException($"command {command.GetType().Name} runs on account '{ExecutorOf(command)}', not '{AccountId}'", nameof(command));
+        var decided = command;
+        return RunAsync(call, command.Streams,
+            inputs =>
+            {
+                var states = new Dictionary<string, AccountState>(inputs.Accounts, StringComparer.Ordinal) { [AccountId] = inputs.Own };
+                decided = command.At == DateTimeOffset.MinValue ? command with { At = LiveInstant(states.Values.Select(s => s.LastActivityAt)) } : command;
+                if (!allowEscrowAccounts && decided.Streams.FirstOrDefault(a => a.StartsWith(EscrowAccountPrefix, StringComparison.Ordinal)) is { } escrow)
+                    return Decision.Reject(EscrowAccountProtected,
+                        $"account '{escrow}' is a deal's escrow account; its money moves only through the deal's commands");
+                return Account.Decide(states, decided).MapStreams(AccountStreams.StreamId);
+            },
+            (own, others, version, decision) =>
+            {
+                var after = new Dictionary<string, AccountState>(others, StringComparer.Ordinal) { [AccountId] = own };
+                switch (decided)
+                {
+                    case OpenAccount:
+                        return (new AccountAnswer(AccountView.From(own, version), null), true);
+                    case Post or ReversePosting:
+                        var debit = decision.Events.Select(e => e.Event).OfType<AccountDebited>().Single();
+                        var accounts = decision.Events
+                            .Select(e => AccountStreams.TryAccountId(e.StreamId, out var id) ? after[id] : throw new InvalidOperationException(e.StreamId))
+                            .Select(s => new AccountSummary(s.AccountId, s.Balance, s.Available, s.Status)).ToList();
+                        return (new AccountAnswer(null, new PostingResult(debit.PostingId, debit.ReversalOf, accounts)), true);
+                    default:
+                        return (new AccountAnswer(AccountView.From(own, version), null), false);
+                }
+            },
+            streamId => Foreign(command, streamId));
+    }
+
+    /// <summary>
+    /// The refusal when a tenant-scoped command names another tenant's account: exactly what it would get if the account did
+    /// not exist. Account ids are one namespace across institutions, so opening an id another tenant holds can only be
+    /// refused as taken.
+    /// </summary>
+    private static Rejection Foreign(AccountCommand command, string streamId)
+    {
+        var id = AccountStreams.TryAccountId(streamId, out var a) ? a : streamId;
+        return command switch
+        {
+            OpenAccount => new(RejectionCodes.AccountExists, $"account '{id}' already exists"),
+            ReversePosting r when r.AccountId != id => new(RejectionCodes.PostingNotFound, $"account '{r.AccountId}' has no posting '{r.PostingId}'"),
+            _ => new(RejectionCodes.AccountNotFound, $"account '{id}' does not exist"),
+        };
+    }
+
+    public async Task<StreamSnapshot<AccountState>> GetState(bool refresh)
+    {
+        var snapshot = await SnapshotAsync(refresh);
+        // Reading an unknown id keeps no activation: probing ids must not fill the silo's memory until the idle timeout.
+        if (snapshot.Version == 0) DeactivateOnIdle();
+        return snapshot;
+    }
+
+    public Task Appended(long version) => CatchUpAsync(version);
+}

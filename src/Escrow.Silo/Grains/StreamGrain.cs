@@ -1,0 +1,280 @@
+using System.Text.Json;
+using Escrow.Domain;
+using Escrow.Domain.Accounts;
+using Escrow.EventStore;
+using Escrow.Grains;
+using Escrow.Projections;
+using Escrow.Silo.Grains.EventLog;
+using Escrow.Silo.Hosting;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Orleans.EventSourcing;
+
+namespace Escrow.Silo.Grains;
+
+/// <summary>The grain state of every escrow grain: the aggregate's immutable state, replaced by each event.</summary>
+public sealed class StreamView<TState> : IStreamView where TState : class
+{
+    public TState State { get; set; } = null!;
+
+    object? IStreamView.Value
+    {
+        get => State;
+        set => State = (TState)value!;
+    }
+}
+
+/// <summary>
+/// What the account, deal and payment grains share: a journaled grain over one stream of the event log whose commands may
+/// also append to account streams (a transfer's credit leg, a deal's escrow posting) in the same transaction.
+/// <para>A command runs in the grain's turn: it reads the other accounts' states from their grains (an interleaving read,
+/// so two grains that read each other never deadlock), stamps "now", decides with the pure <c>Decide</c>, and raises its
+/// events with <c>RaiseConditionalEvents</c>; the <see cref="EventLogProvider"/> commits them together with the other
+/// streams' events (each with the version the decision saw), the idempotency record and the audit record. If any stream
+/// moved meanwhile, nothing is written: the grain re-reads and decides again, up to
+/// <see cref="SiloOptions.MaxConcurrencyRetries"/> times, then refuses with <c>concurrency_conflict</c>. A refusal is
+/// decided only on fresh states (the grain re-reads every touched stream once before refusing).</para>
+/// </summary>
+public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock, IOptions<SiloOptions> options)
+    : JournaledGrain<StreamView<TState>, object>, IEventLogHost
+    where TState : class
+{
+    private PendingWrite? _pending;
+
+    protected PgEventStore Store => store;
+    protected TimeProvider Clock => clock;
+
+    public abstract string StreamId { get; }
+    public abstract string StreamType { get; }
+    public Type StateType => typeof(TState);
+    public virtual int SnapshotSchemaVersion => 1;
+    object IEventLogHost.EmptyState() => Empty();
+    PendingWrite? IEventLogHost.TakePendingWrite() => Interlocked.Exchange(ref _pending, null);
+
+    /// <summary>The aggregate's state before its first event.</summary>
+    protected abstract TState Empty();
+
+    /// <summary>The aggregate's pure <c>Evolve</c>.</summary>
+    protected abstract TState Evolve(TState state, object @event);
+
+    protected sealed override void TransitionState(StreamView<TState> state, object @event) => state.State = Evolve(state.State, @event);
+
+    private IEventLogStream? _stream;
+    void IEventLogHost.Attach(IEventLogStream stream) => _stream = stream;
+    private IEventLogStream Adaptor => _stream ?? throw new InvalidOperationException($"{GetType().Name} runs without the {EventLogProvider.Name} provider");
+
+    /// <summary>The tenant owning this stream (null while it has no events).</summary>
+    protected string? Tenant => Adaptor.Tenant;
+
+    /// <summary>The confirmed state with its version, chain head and tenant; re-reads the tail first when asked.</summary>
+    protected async Task<StreamSnapshot<TState>> SnapshotAsync(bool refresh)
+    {
+        if (refresh || Adaptor.Stale) await RefreshNow();
+        return new StreamSnapshot<TState>(State.State, Version, Adaptor.LastHash, Tenant);
+    }
+
+    /// <summary>Another grain appended to this stream: catch up now rather than at the next conflict.</summary>
+    protected async Task CatchUpAsync(long version)
+    {
+        if (version > Version) await RefreshNow();
+    }
+
+    /// <summary>A decision on this stream and the account streams named by the command.</summary>
+    /// <param name="Own">This grain's state.</param>
+    /// <param name="Accounts">The other accounts' states by account id (absent accounts as their empty state).</param>
+    protected sealed record Inputs(TState Own, IReadOnlyDictionary<string, AccountState> Accounts);
+
+    /// <summary>
+    /// Runs one command. <paramref name="accounts"/> names the account ids (other than this grain's own stream) the command
+    /// reads and may append to; <paramref name="decide"/> returns the events by stream id (this grain's stream id and
+    /// <c>account-{id}</c>); <paramref name="respond"/> builds the accepted view from the states after the events and this
+    /// stream's new version; <paramref name="foreign"/> is the refusal when a tenant-scoped caller names another tenant's
+    /// stream (identical to "does not exist"). <paramref name="alsoInTransaction"/> adds statements to the commit.
+    /// </summary>
+    protected async Task<CommandResult<TView>> RunAsync<TView>(
+        CommandCall call,
+        IReadOnlyList<string> accounts,
+        Func<Inputs, Decision> decide,
+        Func<TState, IReadOnlyDictionary<string, AccountState>, long, Decision, (TView View, bool Created)> respond,
+        Func<string, Rejection> foreign,
+        Func<TState, IReadOnlyList<NpgsqlBatchCommand>>? alsoInTransaction = null) where TView : class
+    {
+        if (Adaptor.Stale) await RefreshNow();
+        var others = accounts.Where(a => AccountStreams.StreamId(a) != StreamId).Distinct(StringComparer.Ordinal).ToArray();
+        var refreshOthers = false;
+        var refreshedBeforeRefusal = false;
+        var touched = new[] { StreamId }.Concat(others.Select(AccountStreams.StreamId)).ToArray();
+        for (var attempt = 0; ; attempt++)
+        {
+            var reads = await Task.WhenAll(others.Select(a => GrainFactory.GetGrain<IAccountGrain>(a).GetState(refreshOthers)));
+            var byId = new Dictionary<string, StreamSnapshot<AccountState>>(StringComparer.Ordinal);
+            for (var i = 0; i < others.Length; i++) byId[others[i]] = reads[i];
+
+            // Tenancy: a scoped caller never learns that another tenant's stream exists; a stream's tenant never changes.
+            if (call.TenantScoped)
+            {
+                if (Version > 0 && Tenant != call.Tenant)
+                    return await RefuseAsync<TView>(call, foreign(StreamId), touched);
+                foreach (var (id, s) in byId)
+                    if (s.Version > 0 && s.Tenant != call.Tenant)
+                        return await RefuseAsync<TView>(call, foreign(AccountStreams.StreamId(id)), touched);
+            }
+
+            var decision = decide(new Inputs(State.State, byId.ToDictionary(kv => kv.Key, kv => kv.Value.State, StringComparer.Ordinal)));
+            if (decision.Rejection is { } rejection)
+            {
+                if (!refreshedBeforeRefusal)
+                {
+                    // Never refuse on a stale view: one tail read of every touched stream, decide again if one moved.
+                    refreshedBeforeRefusal = true;
+                    var before = Version;
+                    await RefreshNow();
+                    var fresh = await Task.WhenAll(others.Select(a => GrainFactory.GetGrain<IAccountGrain>(a).GetState(true)));
+                    if (before != Version || fresh.Where((s, i) => s.Version != reads[i].Version).Any())
+                    {
+                        refreshOthers = false;   // just read
+                        continue;
+                    }
+                }
+                return await RefuseAsync<TView>(call, rejection, touched);
+            }
+
+            // Fold the decision: this stream's events, then each account's.
+            var own = new List<object>();
+            var ownAfter = State.State;
+            var otherEvents = new Dictionary<string, List<object>>(StringComparer.Ordinal);
+            foreach (var pe in decision.Events)
+            {
+                if (pe.StreamId == StreamId)
+                {
+                    own.Add(pe.Event);
+                    ownAfter = Evolve(ownAfter, pe.Event);
+                }
+                else if (AccountStreams.TryAccountId(pe.StreamId, out var account) && byId.ContainsKey(account))
+                    (otherEvents.TryGetValue(account, out var list) ? list : otherEvents[account] = []).Add(pe.Event);
+                else
+                    throw new InvalidOperationException($"{StreamId}: the decision wrote to stream '{pe.StreamId}' that the command did not name");
+            }
+            var accountsAfter = byId.ToDictionary(kv => kv.Key,
+                kv => otherEvents.TryGetValue(kv.Key, out var es) ? es.Aggregate(kv.Value.State, Account.Evolve) : kv.Value.State, StringComparer.Ordinal);
+            var (view, created) = respond(ownAfter, accountsAfter, Version + own.Count, decision);
+            var result = CommandResult<TView>.Accept(view, created, decision.Events.Count);
+
+            var meta = new EventMetadataTemplate(call.CorrelationId, call.CausationId, call.Actor, call.Tenant, call.IdempotencyKey);
+            var appends = otherEvents.Select(kv =>
+            {
+                var s = byId[kv.Key];
+                return new StreamAppend(AccountStreams.StreamId(kv.Key), Account.StreamType, s.Version > 0 && s.Tenant is not null ? s.Tenant : call.Tenant,
+                    ExpectedVersion.Exactly(s.Version), s.LastHash, kv.Value.Select(e => meta.ToNew(e, clock)).ToList());
+            }).ToList();
+            var written = new[] { StreamId }.Where(_ => own.Count > 0).Concat(appends.Select(a => a.StreamId)).ToArray();
+            var write = new PendingWrite(meta, appends,
+                call.IdempotencyKey is { } key ? new IdempotencyRecord(call.Tenant, key, call.RequestHash, StoredResult, Serialize(result)) : null,
+                Audit(call, AuditRecord.Accepted, result, written),
+                alsoInTransaction?.Invoke(ownAfter),
+                appends.Select(a => StreamSnapshots.Of(a, options.Value.SnapshotEvery, 1,
+                        () => JsonSerializer.Serialize(accountsAfter[AccountStreams.TryAccountId(a.StreamId, out var id) ? id : a.StreamId], EventSerializer.Options)))
+                    .OfType<Snapshot>().ToList());
+            _pending = write;
+            bool committed;
+            try
+            {
+                committed = await RaiseConditionalEvents(own);
+            }
+            catch (IdempotencyKeyTakenException)
+            {
+                return await ReplayAsync<TView>(call, touched);
+            }
+            finally
+            {
+                _pending = null;
+            }
+            if (committed)
+            {
+                foreach (var a in appends)
+                    if (write.Heads?.TryGetValue(a.StreamId, out var head) == true && AccountStreams.TryAccountId(a.StreamId, out var id))
+                        _ = GrainFactory.GetGrain<IAccountGrain>(id).Appended(head.Version);
+                return result;
+            }
+            refreshOthers = true;
+            if (attempt >= options.Value.MaxConcurrencyRetries)
+            {
+                var c = write.Conflict;
+                var conflict = new Rejection(StreamGrainCodes.ConcurrencyConflict,
+                    $"stream '{c?.StreamId}' kept changing under this command ({c?.Expected} expected, {c?.Actual} found) after {attempt + 1} attempts; retry");
+                await store.AppendAuditAsync(Audit(call, AuditRecord.Rejected, CommandResult<TView>.Refuse(conflict), touched), default);
+                return CommandResult<TView>.Refuse(conflict);
+            }
+            // Another writer is on the same streams: back off a little, with jitter, so two grains do not keep invalidating each other.
+            await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 2 << Math.Min(attempt, 4))), clock);
+        }
+    }
+
+    /// <summary>The status column of an idempotency record that holds a <see cref="CommandResult{TView}"/> (older records hold an HTTP status).</summary>
+    public const int StoredResult = 0;
+
+    private static string Serialize<TView>(CommandResult<TView> result) where TView : class =>
+        JsonSerializer.Serialize(result with { Replayed = false }, EventSerializer.Options);
+
+    /// <summary>Stores a refusal under the idempotency key (if any) with its audit record, in one transaction of their own.</summary>
+    protected async Task<CommandResult<TView>> RefuseAsync<TView>(CommandCall call, Rejection rejection, IReadOnlyList<string> streams) where TView : class
+    {
+        var result = CommandResult<TView>.Refuse(rejection);
+        var audit = Audit(call, AuditRecord.Rejected, result, streams);
+        if (call.IdempotencyKey is not { } key)
+        {
+            await store.AppendAuditAsync(audit, default);
+            return result;
+        }
+        try
+        {
+            await store.SaveIdempotencyAsync(new IdempotencyRecord(call.Tenant, key, call.RequestHash, StoredResult, Serialize(result)), default, audit);
+            return result;
+        }
+        catch (IdempotencyKeyTakenException)
+        {
+            return await ReplayAsync<TView>(call, streams);
+        }
+    }
+
+    /// <summary>The answer stored under the call's idempotency key (or <c>idempotency_key_reused</c> for another request), audited.</summary>
+    private async Task<CommandResult<TView>> ReplayAsync<TView>(CommandCall call, IReadOnlyList<string> streams) where TView : class
+    {
+        var known = await store.FindIdempotencyAsync(call.Tenant, call.IdempotencyKey!, default)
+            ?? throw new InvalidOperationException($"idempotency key '{call.IdempotencyKey}' was taken but is not stored");
+        CommandResult<TView> result;
+        if (!known.RequestHash.AsSpan().SequenceEqual(call.RequestHash))
+            result = CommandResult<TView>.Refuse(new Rejection(StreamGrainCodes.IdempotencyKeyReused,
+                $"Idempotency-Key '{known.Key}' was already used with a different request; use a new key for a new request"));
+        else if (known.StatusCode == StoredResult)
+            result = JsonSerializer.Deserialize<CommandResult<TView>>(known.ResponseBody, EventSerializer.Options)! with { Replayed = true, EventsAppended = 0 };
+        else
+            result = new CommandResult<TView>(known.StatusCode is >= 200 and < 300, false, null, null, 0, true, new StoredAnswer(known.StatusCode, known.ResponseBody));
+        await store.AppendAuditAsync(Audit(call, result.Replayed ? AuditRecord.Replayed : AuditRecord.Rejected, result, streams), default);
+        return result;
+    }
+
+
+    private AuditRecord Audit<TView>(CommandCall call, string outcome, CommandResult<TView> result, IReadOnlyList<string> streams) where TView : class => new(
+        Guid.CreateVersion7(clock.GetUtcNow()), clock.GetUtcNow(), call.Actor, call.Tenant, call.Operation ?? StreamType, outcome,
+        CommandAnswers.Status(result), result.Rejection?.Code, call.RequestHash, streams, call.CorrelationId, call.IdempotencyKey);
+
+    /// <summary>"Now" for a command: max(clock, the latest activity among the touched streams), so every stream's times only grow.</summary>
+    protected DateTimeOffset LiveInstant(IEnumerable<DateTimeOffset?> lastActivities)
+    {
+        var now = clock.GetUtcNow();
+        foreach (var last in lastActivities)
+            if (last is { } l && l > now) now = l;
+        return now;
+    }
+}
+
+/// <summary>Refusals every grain can give, whatever its aggregate.</summary>
+public static class StreamGrainCodes
+{
+    /// <summary>The same Idempotency-Key was used with another request.</summary>
+    public const string IdempotencyKeyReused = "idempotency_key_reused";
+
+    /// <summary>The streams kept changing under the command for every allowed attempt.</summary>
+    public const string ConcurrencyConflict = "concurrency_conflict";
+}

@@ -1,0 +1,131 @@
+using System.Security.Cryptography;
+using System.Text;
+using Escrow.Domain;
+using Escrow.Domain.Accounts;
+using Escrow.Grains;
+using Escrow.Projections;
+using Escrow.Silo.Grains;
+using Escrow.Silo.Hosting;
+using Escrow.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Escrow.Silo.Tests;
+
+/// <summary>
+/// <see cref="IAccountGrain"/> on a real silo over the PostgreSQL event-log provider: postings commit both legs in one
+/// transaction, a race never debits past the floor, a lost race re-decides, retries replay, snapshots equal a replay.
+/// </summary>
+public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>, IAsyncLifetime
+{
+    private SiloFactory _silo = null!;
+    private IGrainFactory _grains = null!;
+    private static readonly DateTimeOffset T0 = new(2030, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    public Task InitializeAsync()
+    {
+        _silo = new SiloFactory(db, runProjections: false, snapshotEvery: 7);
+        _grains = _silo.Services.GetRequiredService<IGrainFactory>();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _silo.DisposeAsync();
+
+    private static CommandCall Call(string? key = null, string body = "") =>
+        new("default", "grain-test", key, SHA256.HashData(Encoding.UTF8.GetBytes(body)), Guid.NewGuid());
+
+    private Task<CommandResult<AccountAnswer>> RunAsync(AccountCommand c, CommandCall? call = null) =>
+        _grains.GetGrain<IAccountGrain>(AccountGrain.ExecutorOf(c)).Execute(c, call ?? Call(), false);
+
+    private async Task<(string A, string Cash)> OpenPairAsync(decimal funds)
+    {
+        var p = Guid.NewGuid().ToString("N")[..8];
+        string a = $"g-{p}", cash = $"gcash-{p}";
+        Assert.True((await RunAsync(new OpenAccount(a, "o", "EUR", AccountKind.Customer, 0, T0))).Accepted);
+        Assert.True((await RunAsync(new OpenAccount(cash, "o", "EUR", AccountKind.Internal, 0, T0))).Accepted);
+        if (funds > 0)
+            Assert.True((await RunAsync(new Post("seed-" + p, cash, a, funds, "EUR", PostingKind.Deposit, null, T0))).Accepted);
+        return (a, cash);
+    }
+
+    [Fact]
+    public async Task A_transfer_commits_both_legs_in_one_transaction_and_the_credited_grain_sees_it()
+    {
+        var (a, cash) = await OpenPairAsync(100m);
+        var posted = await RunAsync(new Post("p1-" + a, a, cash, 30m, "EUR", PostingKind.Withdrawal, null, T0.AddMinutes(1)));
+        Assert.True(posted.Accepted);
+        Assert.True(posted.Created);
+        Assert.Equal([70m, 30m - 100m], posted.View!.Posting!.Accounts.Select(x => x.Balance));
+        // Both legs share one transaction id in the log.
+        Assert.Equal(1, await db.ScalarAsync<long>($"SELECT count(DISTINCT transaction_id) FROM events WHERE data->>'postingId' = 'p1-{a}'"));
+        Assert.Equal(2, await db.ScalarAsync<long>($"SELECT count(*) FROM events WHERE data->>'postingId' = 'p1-{a}'"));
+        // The credited account's grain decides its next command on the credit leg another grain appended.
+        var back = await RunAsync(new Post("p2-" + a, cash, a, 5m, "EUR", PostingKind.Deposit, null, T0.AddMinutes(2)));
+        Assert.True(back.Accepted, back.Rejection?.ToString());
+        var s = await _grains.GetGrain<IAccountGrain>(cash).GetState(false);
+        Assert.Equal((-75m, 4L), (s.State.Balance, s.Version));
+    }
+
+    [Fact]
+    public async Task Concurrent_withdrawals_never_go_below_the_floor()
+    {
+        var (a, cash) = await OpenPairAsync(50m);
+        var results = await Task.WhenAll(Enumerable.Range(0, 120).Select(i =>
+            RunAsync(new Post($"w{i}-{a}", a, cash, 1m, "EUR", PostingKind.Withdrawal, null, DateTimeOffset.MinValue))));
+        Assert.Equal(50, results.Count(r => r.Accepted));
+        Assert.All(results.Where(r => !r.Accepted), r => Assert.Equal(RejectionCodes.InsufficientFunds, r.Rejection!.Code));
+        Assert.Equal(0m, (await _grains.GetGrain<IAccountGrain>(a).GetState(true)).State.Balance);
+    }
+
+    [Fact]
+    public async Task A_retry_gets_the_first_answer_and_another_body_under_the_same_key_is_refused()
+    {
+        var (a, cash) = await OpenPairAsync(10m);
+        var key = "k-" + Guid.NewGuid().ToString("N");
+        var cmd = new Post("r-" + a, a, cash, 4m, "EUR", PostingKind.Withdrawal, null, T0.AddMinutes(1));
+        var first = await RunAsync(cmd, Call(key, "withdraw 4"));
+        var again = await RunAsync(cmd with { PostingId = "r2-" + a }, Call(key, "withdraw 4"));
+        Assert.True(again.Replayed);
+        Assert.Equal(first.View!.Posting!.PostingId, again.View!.Posting!.PostingId);
+        Assert.Equal(201, CommandAnswers.Status(again));
+        var other = await RunAsync(cmd with { PostingId = "r3-" + a, Amount = 5m }, Call(key, "withdraw 5"));
+        Assert.Equal(StreamGrainCodes.IdempotencyKeyReused, other.Rejection?.Code);
+        Assert.Equal(6m, (await _grains.GetGrain<IAccountGrain>(a).GetState(true)).State.Balance);
+    }
+
+    [Fact]
+    public async Task A_write_behind_the_grains_back_is_re_read_and_decided_again()
+    {
+        var (a, cash) = await OpenPairAsync(10m);
+        await _grains.GetGrain<IAccountGrain>(a).GetState(false);   // the grain caches version 2
+        // A deposit appended straight to the log (as another writer would): the grain's next append loses and re-decides.
+        var ledger = _silo.Services.GetRequiredService<Escrow.Silo.Ledger.LedgerService>();
+        var ctx = new CommandContext("default", "other-writer", null, new byte[32], Guid.NewGuid());
+        Assert.True((await ledger.ExecuteAsync(new Post("side-" + a, cash, a, 15m, "EUR", PostingKind.Deposit, null, T0.AddMinutes(1)), ctx, default)).Accepted);
+        // Accepted on the stale view (10 ≥ 3): the append expects version 2, loses, re-reads, decides again on 25.
+        var small = await RunAsync(new Post("small-" + a, a, cash, 3m, "EUR", PostingKind.Withdrawal, null, T0.AddMinutes(2)));
+        Assert.True(small.Accepted, small.Rejection?.ToString());
+        Assert.Equal(22m, small.View!.Posting!.Accounts[0].Balance);
+        Assert.Equal(4, (await _grains.GetGrain<IAccountGrain>(a).GetState(false)).Version);
+        // A second side write, then a debit the stale view would refuse: refused only after a re-read, so accepted.
+        Assert.True((await ledger.ExecuteAsync(new Post("side2-" + a, cash, a, 15m, "EUR", PostingKind.Deposit, null, T0.AddMinutes(3)), ctx, default)).Accepted);
+        var spent = await RunAsync(new Post("big-" + a, a, cash, 30m, "EUR", PostingKind.Withdrawal, null, T0.AddMinutes(4)));
+        Assert.True(spent.Accepted, spent.Rejection?.ToString());
+        Assert.Equal(7m, spent.View!.Posting!.Accounts[0].Balance);
+    }
+
+    [Fact]
+    public async Task State_from_a_snapshot_plus_tail_equals_a_replay_of_every_event()
+    {
+        var (a, cash) = await OpenPairAsync(0m);
+        for (var i = 0; i < 30; i++)
+            Assert.True((await RunAsync(new Post($"s{i}-{a}", cash, a, 1.25m, "EUR", PostingKind.Deposit, null, T0.AddMinutes(i)))).Accepted);
+        var snap = await db.Store.ReadSnapshotAsync(AccountStreams.StreamId(a), default);
+        Assert.NotNull(snap);
+        Assert.Equal(28, snap.Version);   // every 7 events: the grain wrote it in the append's transaction
+        var live = await _grains.GetGrain<IAccountGrain>(a).GetState(true);
+        var replayed = Account.Fold(a, (await db.Store.ReadStreamAsync(AccountStreams.StreamId(a), 0, default)).Select(Escrow.EventStore.EventSerializer.Deserialize));
+        Assert.Equal((31L, 37.5m), (live.Version, live.State.Balance));
+        Assert.Equal(replayed.Balance, live.State.Balance);
+        Assert.Equal(replayed.PostingCount, live.State.PostingCount);
+    }
+}
