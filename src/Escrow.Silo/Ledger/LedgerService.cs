@@ -54,9 +54,9 @@ public sealed class LedgerService(AggregateHost<AccountState> host, PgEventStore
     /// Only <see cref="Deals.DealService"/> opens one (passing <c>allowEscrowAccounts</c>), and only deal
     /// commands move its money.
     /// </summary>
-    public const string EscrowAccountPrefix = "escrow-";
+    public const string EscrowAccountPrefix = Grains.AccountGrain.EscrowAccountPrefix;
 
-    public const string EscrowAccountProtected = "escrow_account_protected";
+    public const string EscrowAccountProtected = Grains.AccountGrain.EscrowAccountProtected;
 
     public async Task<CommandOutcome> ExecuteAsync(AccountCommand command, CommandContext context, CancellationToken ct, bool allowEscrowAccounts = false)
     {
