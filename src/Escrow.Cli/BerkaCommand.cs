@@ -58,9 +58,8 @@ internal static class BerkaCommand
                 // whole and the next run re-applies exactly that tail.
                 cs.Options = $"{cs.Options} -c synchronous_commit=off".Trim();
             }
-            await using var ds = cfg.DataSource(cs.ConnectionString);
-            var store = new PgEventStore(ds);
-            var importer = new BerkaImporter(CliConfig.Ledger(store),
+            await using var silo = await cfg.StartSiloAsync(ct, cs.ConnectionString);
+            var importer = new BerkaImporter(silo.Services.GetRequiredService<Escrow.Silo.Ledger.LedgerService>(),
                 new BerkaImportOptions { OverdraftLimit = limit, UnmatchedReportPath = pr.GetValue(report) });
 
             BerkaImportSummary summary = null!;

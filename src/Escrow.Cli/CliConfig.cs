@@ -1,7 +1,5 @@
-using Escrow.Domain.Accounts;
-using Escrow.EventStore;
-using Escrow.Silo.Hosting;
-using Escrow.Silo.Ledger;
+using Escrow.Silo;
+using Microsoft.AspNetCore.Builder;
 using Npgsql;
 
 namespace Escrow.Cli;
@@ -26,9 +24,25 @@ internal sealed record CliConfig(string ConnectionString, string? OwnerConnectio
     public NpgsqlDataSource DataSource(string? connectionString = null) =>
         new NpgsqlDataSourceBuilder(connectionString ?? ConnectionString).Build();
 
-    public static LedgerService Ledger(PgEventStore store, int snapshotEvery = 50) =>
-        new(new AggregateHost<AccountState>(store, LedgerService.Definition,
-            new AggregateHostOptions { SnapshotEvery = snapshotEvery, IdleTimeout = TimeSpan.FromMinutes(1) }, TimeProvider.System), store, TimeProvider.System);
+    /// <summary>
+    /// Starts a silo in this process that joins the cluster of the configured database (free Orleans ports, no projection
+    /// runners, an HTTP port nobody is told about): commands and account reads of the CLI go through the grains like
+    /// everyone else's. <paramref name="connectionString"/> overrides the application role's (the import's tuned one).
+    /// </summary>
+    public async Task<WebApplication> StartSiloAsync(CancellationToken ct, string? connectionString = null)
+    {
+        var silo = SiloHost.Build([
+            "--urls", "http://127.0.0.1:0",
+            $"--Escrow:ConnectionString={connectionString ?? ConnectionString}",
+            "--Escrow:OwnerConnectionString=",
+            "--Escrow:RunProjections=false", "--Escrow:RunTimers=false",
+            "--Escrow:SiloPort=0", "--Escrow:GatewayPort=0",
+            $"--Escrow:RootApiKey={Silo.Tenancy.TenancyStore.NewSecret()}",
+            "--Logging:LogLevel:Default=Warning",
+        ]);
+        await silo.StartAsync(ct).ConfigureAwait(false);
+        return silo;
+    }
 }
 
 /// <summary>An error the CLI reports in one line with exit code 2.</summary>

@@ -38,9 +38,8 @@ var balance = new Command("balance", "Print an account's balance, now or as of a
 balance.SetAction(async (pr, ct) =>
 {
     var cfg = CliConfig.FromEnvironment();
-    await using var ds = cfg.DataSource();
-    var store = new PgEventStore(ds);
-    var ledger = CliConfig.Ledger(store);
+    await using var silo = await cfg.StartSiloAsync(ct);
+    var queries = silo.Services.GetRequiredService<LedgerQueries>();
     DateTimeOffset? at = null;
     if (pr.GetValue(atOption) is { } text)
     {
@@ -48,7 +47,7 @@ balance.SetAction(async (pr, ct) =>
             throw new CliException($"'--at {text}' is not an ISO 8601 instant");
         at = t;
     }
-    var b = await new LedgerQueries(store, ledger).BalanceAsync(pr.GetValue(accountArg)!, at, pr.GetValue(fromEvents), ct)
+    var b = await queries.BalanceAsync(pr.GetValue(accountArg)!, at, pr.GetValue(fromEvents), ct)
         ?? throw new CliException($"account '{pr.GetValue(accountArg)}' does not exist{(at is null ? "" : $" at {at:O}")}");
     Console.WriteLine($"{b.AccountId}  {b.Balance.ToString(CultureInfo.InvariantCulture)} {b.Currency}  as of {(b.At?.ToString("O") ?? "now")}  (version {b.Version}, from {b.Source})");
     return 0;
@@ -59,9 +58,8 @@ var statement = new Command("statement", "Print an account's statement with the 
 statement.SetAction(async (pr, ct) =>
 {
     var cfg = CliConfig.FromEnvironment();
-    await using var ds = cfg.DataSource();
-    var store = new PgEventStore(ds);
-    var queries = new LedgerQueries(store, CliConfig.Ledger(store));
+    await using var silo = await cfg.StartSiloAsync(ct);
+    var queries = silo.Services.GetRequiredService<LedgerQueries>();
     var table = new Table().AddColumns("version", "occurred at", "posting", "kind", "counterparty", "amount", "balance");
     long after = 0;
     while (true)

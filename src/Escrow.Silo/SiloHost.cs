@@ -30,7 +30,7 @@ public static class SiloHost
     public static void AddEscrow(IServiceCollection services, IConfiguration configuration)
     {
         services.Configure<SiloOptions>(configuration.GetSection("Escrow"));
-        services.TryAddTimeProvider();
+        services.TryAddLedgerClock();
         services.AddSingleton<Cluster.SiloIdentity>();
         services.AddSingleton(sp =>
         {
@@ -75,22 +75,11 @@ public static class SiloHost
             });
         });
         // Metrics (Meter "Orleans.Escrow") and the dashboard's rolling window; every aggregate host records into it.
-        services.AddSingleton(sp => new Dashboard.EscrowMetrics(sp.GetRequiredService<TimeProvider>(), sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddSingleton(sp => new Dashboard.EscrowMetrics(sp.GetRequiredKeyedService<TimeProvider>(LedgerClock.Key), sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton<Dashboard.DashboardSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<Dashboard.DashboardSampler>());
-        services.AddSingleton(sp =>
-        {
-            var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
-            return new AggregateHost<AccountState>(sp.GetRequiredService<PgEventStore>(), LedgerService.Definition,
-                new AggregateHostOptions
-                {
-                    SnapshotEvery = o.SnapshotEvery,
-                    IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds),
-                    MaxConcurrencyRetries = o.MaxConcurrencyRetries,
-                },
-                sp.GetRequiredService<TimeProvider>()) { Metrics = sp.GetRequiredService<Dashboard.EscrowMetrics>() };
-        });
-        services.AddSingleton<LedgerService>();
+        services.AddSingleton(sp => new LedgerService(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<PgEventStore>(),
+            sp.GetRequiredService<Dashboard.EscrowMetrics>()));
         services.AddSingleton<LedgerQueries>();
         // Deals: their own host over deal and account streams (see DealService), timers for expiry.
         services.AddSingleton(sp =>
@@ -102,7 +91,7 @@ public static class SiloHost
                     IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds),
                     MaxConcurrencyRetries = o.MaxConcurrencyRetries,
                 }),
-                sp.GetRequiredService<TimeProvider>()) { Metrics = sp.GetRequiredService<Dashboard.EscrowMetrics>() };
+                sp.GetRequiredKeyedService<TimeProvider>(LedgerClock.Key)) { Metrics = sp.GetRequiredService<Dashboard.EscrowMetrics>() };
         });
         services.AddSingleton<Deals.DealService>();
         services.AddSingleton(sp => new Deals.DealTemplateStore(sp.GetRequiredService<NpgsqlDataSource>()));
@@ -113,7 +102,7 @@ public static class SiloHost
             var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
             return new Payments.PaymentService(sp.GetRequiredService<PgEventStore>(),
                 new AggregateHostOptions { IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds), MaxConcurrencyRetries = o.MaxConcurrencyRetries },
-                sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Payments.PaymentDirectory>(), sp.GetRequiredService<Dashboard.EscrowMetrics>());
+                sp.GetRequiredKeyedService<TimeProvider>(LedgerClock.Key), sp.GetRequiredService<Payments.PaymentDirectory>(), sp.GetRequiredService<Dashboard.EscrowMetrics>());
         });
         services.AddSingleton(sp =>
         {
@@ -124,7 +113,7 @@ public static class SiloHost
         services.AddSingleton(sp => new Timers.TimerStore(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton<Timers.ITimerHandler, Deals.DealExpiryHandler>();
         services.AddSingleton(sp => new Timers.TimerFirer(sp.GetRequiredService<Timers.TimerStore>(), sp.GetServices<Timers.ITimerHandler>(),
-            sp.GetRequiredService<TimeProvider>(), new Timers.TimerFirerOptions
+            sp.GetRequiredKeyedService<TimeProvider>(LedgerClock.Key), new Timers.TimerFirerOptions
             {
                 PollInterval = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<SiloOptions>>().Value.TimerPollMilliseconds),
                 LeaderRetry = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<SiloOptions>>().Value.LeaderRetryMilliseconds),
@@ -145,10 +134,11 @@ public static class SiloHost
         });
     }
 
-    private static void TryAddTimeProvider(this IServiceCollection services)
+    /// <summary>The system clock as the <see cref="LedgerClock"/>, unless the host (a test) registered another.</summary>
+    private static void TryAddLedgerClock(this IServiceCollection services)
     {
-        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
-            services.AddSingleton(TimeProvider.System);
+        if (!services.Any(d => d.ServiceType == typeof(TimeProvider) && Equals(d.ServiceKey, LedgerClock.Key)))
+            services.AddKeyedSingleton(LedgerClock.Key, TimeProvider.System);
     }
 
     public static void MapEscrow(WebApplication app)
@@ -208,7 +198,7 @@ public sealed record HealthStatus(string Status);
 
 /// <summary>Migrates at start (when an owner connection is configured), runs the projection runners and sweeps idle activations.</summary>
 internal sealed class MigrationAndProjectionService(
-    IOptions<SiloOptions> options, PgEventStore store, AggregateHost<AccountState> accounts, ILogger<MigrationAndProjectionService> logger) : IHostedService
+    IOptions<SiloOptions> options, PgEventStore store, AggregateHost<object> deals, Payments.PaymentService payments, ILogger<MigrationAndProjectionService> logger) : IHostedService
 {
     private CancellationTokenSource? _stop;
     private readonly List<Task> _tasks = [];
@@ -245,7 +235,10 @@ internal sealed class MigrationAndProjectionService(
             try
             {
                 while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
-                    accounts.DeactivateIdle();
+                {
+                    deals.DeactivateIdle();
+                    payments.Host.DeactivateIdle();
+                }
             }
             catch (OperationCanceledException) { /* stopping */ }
         }, CancellationToken.None));

@@ -21,6 +21,8 @@ public sealed class SiloOptions
     public int AppendBatchesInFlight { get; set; } = 2;
     /// <summary>How often the leading silo looks for due timers (deal expiry).</summary>
     public int TimerPollMilliseconds { get; set; } = 1000;
+    /// <summary>Run the timer firer in this silo (one silo of the cluster leads); off in the CLI's short-lived silo.</summary>
+    public bool RunTimers { get; set; } = true;
     /// <summary>
     /// How often a silo that does not lead a projection or the timer firer tries to take the lease over: the
     /// bound on a hand-over after the leader died (its advisory locks end with its database sessions).
@@ -30,7 +32,6 @@ public sealed class SiloOptions
     public int HeartbeatMilliseconds { get; set; } = 2000;
     /// <summary>A silo without a heartbeat for this long is shown dead.</summary>
     public int SiloDeadAfterSeconds { get; set; } = 10;
-    /// <summary>The operator's root API key (env <c>Escrow__RootApiKey</c>); without it no request can create institutions.</summary>
     /// <summary>The Orleans cluster this silo joins (<c>ClusterOptions.ClusterId</c>): silos of one cluster share the membership table rows of this id.</summary>
     public string ClusterId { get; set; } = "escrow";
     /// <summary>The Orleans service id (<c>ClusterOptions.ServiceId</c>); stays the same across deployments of one system.</summary>
@@ -41,6 +42,7 @@ public sealed class SiloOptions
     public int SiloPort { get; set; } = 11111;
     /// <summary>Gateway port for Orleans clients (Orleans's default 30000); 0 takes a free port at start.</summary>
     public int GatewayPort { get; set; } = 30000;
+    /// <summary>The operator's root API key (env <c>Escrow__RootApiKey</c>); without it no request can create institutions.</summary>
     public string? RootApiKey { get; set; }
     /// <summary>How long (seconds) a silo trusts a looked-up API key before looking it up again. Revocations are pushed to
     /// every silo (<see cref="Tenancy.KeyRevocationListener"/>), so this bounds only a revocation whose notification was lost.</summary>

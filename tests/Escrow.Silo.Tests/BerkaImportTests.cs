@@ -7,6 +7,7 @@ using Escrow.Silo.Hosting;
 using Escrow.Silo.Import;
 using Escrow.Silo.Ledger;
 using Escrow.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
@@ -62,8 +63,18 @@ public static class BerkaSource
     public static NpgsqlDataSource ImportDataSource(PgDatabase db) =>
         NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(db.AppConnectionString) { MaxAutoPrepare = 32, AutoPrepareMinUsages = 2 }.ConnectionString);
 
-    public static LedgerService Ledger(PgEventStore store) =>
-        new(new AggregateHost<AccountState>(store, LedgerService.Definition, new AggregateHostOptions(), TimeProvider.System), store, TimeProvider.System);
+    /// <summary>A silo over <paramref name="db"/> whose application connections auto-prepare statements, as the CLI's import runs.</summary>
+    public static SiloFactory Silo(PgDatabase db) => new(db, runProjections: false, settings: new Dictionary<string, string>
+    {
+        ["Escrow:ConnectionString"] = new NpgsqlConnectionStringBuilder(db.AppConnectionString) { MaxAutoPrepare = 32, AutoPrepareMinUsages = 2 }.ConnectionString,
+        ["Escrow:RunTimers"] = "false",
+    });
+
+    public static LedgerService Ledger(SiloFactory silo) => silo.Services.GetRequiredService<LedgerService>();
+
+    /// <summary>Deactivates every grain of the silo's cluster: the next command loads its streams from the log.</summary>
+    public static Task ForgetActivationsAsync(SiloFactory silo) =>
+        silo.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
 
     public static async Task CatchUpProjectionsAsync(PgEventStore store)
     {
@@ -100,6 +111,7 @@ public sealed class BerkaImportFixture : IAsyncLifetime
     public List<(long Id, DateOnly Opened)> Accounts { get; private set; } = [];
     public List<BerkaSource.Tx> Transactions { get; private set; } = [];
     public LedgerService Ledger { get; private set; } = null!;
+    public SiloFactory Silo { get; private set; } = null!;
     public PgEventStore Store { get; private set; } = null!;
     private NpgsqlDataSource? _importDs;
     public BerkaImportSummary Summary { get; private set; } = null!;
@@ -112,7 +124,8 @@ public sealed class BerkaImportFixture : IAsyncLifetime
         Transactions = BerkaSource.Transactions(DataDir);
         _importDs = BerkaSource.ImportDataSource(Db);
         Store = new PgEventStore(_importDs);
-        Ledger = BerkaSource.Ledger(Store);
+        Silo = BerkaSource.Silo(Db);
+        Ledger = BerkaSource.Ledger(Silo);
         var progress = new SynchronousProgress<BerkaProgress>(p => { lock (Progress) Progress.Add(p); });
         Summary = await new BerkaImporter(Ledger, new BerkaImportOptions { UnmatchedReportPath = ReportPath }).ImportAsync(DataDir, progress, default);
         await BerkaSource.CatchUpProjectionsAsync(Store);
@@ -121,6 +134,7 @@ public sealed class BerkaImportFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         File.Delete(ReportPath);
+        if (Silo is not null) await Silo.DisposeAsync();
         if (_importDs is not null) await _importDs.DisposeAsync();
         await Db.DisposeAsync();
     }
@@ -256,8 +270,9 @@ public sealed class BerkaImportTests(BerkaImportFixture f) : IClassFixture<Berka
     public async Task Importing_the_same_directory_again_appends_nothing_and_replays_the_answers()
     {
         var before = await f.Db.ScalarAsync<long>("SELECT count(*) FROM events");
-        // A fresh host: the second run knows nothing in memory, only what the store remembers.
-        var again = await new BerkaImporter(BerkaSource.Ledger(f.Store)).ImportAsync(f.DataDir, null, default);
+        // Every activation dropped: the second run knows nothing in memory, only what the store remembers.
+        await BerkaSource.ForgetActivationsAsync(f.Silo);
+        var again = await new BerkaImporter(f.Ledger).ImportAsync(f.DataDir, null, default);
         var after = await f.Db.ScalarAsync<long>("SELECT count(*) FROM events");
 
         Assert.Equal(before, after);
@@ -342,11 +357,12 @@ public sealed class BerkaImportTests(BerkaImportFixture f) : IClassFixture<Berka
             }
 
             await split.InitializeAsync();
-            await using var splitImportDs = BerkaSource.ImportDataSource(split);
-            var splitStore = new PgEventStore(splitImportDs);
-            var s1 = await new BerkaImporter(BerkaSource.Ledger(splitStore)).ImportAsync(part1, null, default);
-            // A later run with a fresh host, as a later file of the bank would be imported.
-            var s2 = await new BerkaImporter(BerkaSource.Ledger(splitStore)).ImportAsync(part2, null, default);
+            BerkaImportSummary s1;
+            await using (var first = BerkaSource.Silo(split))
+                s1 = await new BerkaImporter(BerkaSource.Ledger(first)).ImportAsync(part1, null, default);
+            // A later run on a silo started afresh, as a later file of the bank would be imported.
+            await using var second = BerkaSource.Silo(split);
+            var s2 = await new BerkaImporter(BerkaSource.Ledger(second)).ImportAsync(part2, null, default);
 
             Assert.Equal((firstHalf.Count, secondHalf.Count), (s1.PostingsApplied, s2.PostingsApplied));
             Assert.Equal(0, s1.PostingsRejected + s2.PostingsRejected);
@@ -364,8 +380,8 @@ public sealed class BerkaImportTests(BerkaImportFixture f) : IClassFixture<Berka
 
             // And as of the cut, every account stands where the whole import had it.
             var cutInstant = new DateTimeOffset(cut.ToDateTime(new TimeOnly(23, 59, 59)), TimeSpan.Zero);
-            var wholeQ = new LedgerQueries(f.Store, f.Ledger);
-            var splitQ = new LedgerQueries(splitStore, BerkaSource.Ledger(splitStore));
+            var wholeQ = f.Silo.Services.GetRequiredService<LedgerQueries>();
+            var splitQ = second.Services.GetRequiredService<LedgerQueries>();
             foreach (var id in f.Transactions.Select(t => t.Account).Distinct().Order().Where((_, i) => i % 25 == 0)
                          .Select(a => $"berka-{a}").Append("berka-cash").Append("berka-interest-expense"))
             {
@@ -491,7 +507,8 @@ public sealed class BerkaImportRulesTests(PgDatabase db) : IClassFixture<PgDatab
             File.WriteAllText(Path.Combine(dir, "account.asc"), Accounts, Encoding.Latin1);
             File.WriteAllText(Path.Combine(dir, "trans.asc"), Transactions, Encoding.Latin1);
             var report = Path.Combine(dir, "unmatched.csv");
-            var ledger = BerkaSource.Ledger(db.Store);
+            await using var silo = BerkaSource.Silo(db);
+            var ledger = BerkaSource.Ledger(silo);
             var s = await new BerkaImporter(ledger, new BerkaImportOptions { OverdraftLimit = 100m, UnmatchedReportPath = report })
                 .ImportAsync(dir, null, default);
 
@@ -501,7 +518,7 @@ public sealed class BerkaImportRulesTests(PgDatabase db) : IClassFixture<PgDatab
             Assert.Equal(1, s.PostingsRejected);
             Assert.Equal(new Dictionary<string, int> { ["insufficient_funds"] = 1 }, s.Rejections);
 
-            async Task<decimal> Balance(string id) => (await ledger.Host.GetAsync(AccountStreams.StreamId(id), default)).State.Balance;
+            async Task<decimal> Balance(string id) => (await ledger.StateAsync(id, default)).State.Balance;
             Assert.Equal(1000m + 1.50m - 14.60m, await Balance("berka-1"));
             Assert.Equal(-300m + 300m - 2m + 50m - 10m + 5m, await Balance("berka-2"));
             Assert.Equal(-1000m - 300m, await Balance("berka-cash"));
@@ -512,7 +529,7 @@ public sealed class BerkaImportRulesTests(PgDatabase db) : IClassFixture<PgDatab
             Assert.Equal(-50m, await Balance("berka-clearing-unknown"));
             Assert.Equal(10m, await Balance("berka-card-settlement"));
             Assert.Equal(-5m, await Balance("berka-suspense"));
-            var three = (await ledger.Host.GetAsync(AccountStreams.StreamId("berka-3"), default)).State;
+            var three = (await ledger.StateAsync("berka-3", default)).State;
             Assert.Equal((true, AccountKind.Customer, 100m), (three.Exists, three.Kind, three.OverdraftLimit));
 
             // The k_symbol and the transfer's partner travel in the posting's reference.
@@ -538,7 +555,8 @@ public sealed class BerkaImportRulesTests(PgDatabase db) : IClassFixture<PgDatab
 
             // A second run refuses nothing new and appends nothing.
             var count = await db.ScalarAsync<long>("SELECT count(*) FROM events");
-            var again = await new BerkaImporter(BerkaSource.Ledger(db.Store), new BerkaImportOptions { OverdraftLimit = 100m }).ImportAsync(dir, null, default);
+            await BerkaSource.ForgetActivationsAsync(silo);
+            var again = await new BerkaImporter(ledger, new BerkaImportOptions { OverdraftLimit = 100m }).ImportAsync(dir, null, default);
             Assert.Equal(count, await db.ScalarAsync<long>("SELECT count(*) FROM events"));
             Assert.Equal((0, 9, 1), (again.PostingsApplied, again.PostingsSkipped, again.PostingsRejected));
             Assert.Equal(s.Unmatched, again.Unmatched);

@@ -8,21 +8,29 @@ using Escrow.Silo.Deals;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Ledger;
 using Escrow.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Escrow.Silo.Tests;
 
 /// <summary>Deals through the silo's command path: money moves with the deal, one transaction per command.</summary>
-public class DealServiceTests : IClassFixture<PgDatabase>
+public sealed class DealServiceTests(PgDatabase db) : IClassFixture<PgDatabase>, IAsyncLifetime
 {
-    private readonly PgDatabase _db;
-    public DealServiceTests(PgDatabase db) => _db = db;
+    private readonly PgDatabase _db = db;
+    private readonly List<SiloFactory> _silos = [];
 
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var s in _silos) await s.DisposeAsync();
+    }
+
+    /// <summary>A silo of this class's cluster (its database); a second call adds a second silo to it.</summary>
     private (LedgerService Ledger, DealService Deals) Silo(TimeProvider? clock = null)
     {
-        clock ??= TimeProvider.System;
-        var ledger = new LedgerService(new AggregateHost<AccountState>(_db.Store, LedgerService.Definition, new AggregateHostOptions(), clock), _db.Store, clock);
-        var deals = new DealService(new AggregateHost<object>(_db.Store, DealService.Definition, DealService.HostOptions(new AggregateHostOptions()), clock), clock);
-        return (ledger, deals);
+        var silo = new SiloFactory(_db, runProjections: false, clock: clock);
+        _silos.Add(silo);
+        return (silo.Services.GetRequiredService<LedgerService>(), silo.Services.GetRequiredService<DealService>());
     }
 
     private static CommandContext Ctx(string? key = null) =>
@@ -44,8 +52,8 @@ public class DealServiceTests : IClassFixture<PgDatabase>
 
     private static JsonElement Body(CommandOutcome o) => JsonDocument.Parse(o.Body).RootElement;
 
-    private async Task<decimal> BalanceAsync(LedgerService ledger, string account) =>
-        (await ledger.Host.GetAsync(AccountStreams.StreamId(account), default)).State.Balance;
+    private static async Task<decimal> BalanceAsync(LedgerService ledger, string account) =>
+        (await ledger.StateAsync(account, default)).State.Balance;
 
     [Fact]
     public async Task Funding_and_partial_releases_move_money_with_the_deal_and_the_escrow_account_holds_exactly_what_is_held()
@@ -184,9 +192,8 @@ public class DealServiceTests : IClassFixture<PgDatabase>
         await db.InitializeAsync();
         try
         {
-            var clock = TimeProvider.System;
-            var ledger = new LedgerService(new AggregateHost<AccountState>(db.Store, LedgerService.Definition, new AggregateHostOptions(), clock), db.Store, clock);
-            var deals = new DealService(new AggregateHost<object>(db.Store, DealService.Definition, DealService.HostOptions(new AggregateHostOptions()), clock), clock);
+            await using var silo = new SiloFactory(db, runProjections: false);
+            var (ledger, deals) = (silo.Services.GetRequiredService<LedgerService>(), silo.Services.GetRequiredService<DealService>());
             var (buyer, seller) = await PartiesAsync(ledger, 100m);
             var id = "v-" + Guid.NewGuid().ToString("N")[..10];
             await deals.ExecuteAsync(Create(id, buyer, seller, 40m), Ctx(), default);

@@ -64,7 +64,7 @@ public sealed class SiloFactory(PgDatabase db, bool runProjections = true, TimeP
         foreach (var (name, value) in settings ?? new Dictionary<string, string>())
             builder.UseSetting(name, value);
         if (clock is not null)
-            builder.ConfigureServices(s => s.AddSingleton(clock));
+            builder.ConfigureServices(s => s.AddKeyedSingleton(LedgerClock.Key, clock));
     }
 }
 

@@ -7,15 +7,26 @@ using Escrow.Silo.Hosting;
 using Escrow.Silo.Ledger;
 using Escrow.Silo.Timers;
 using Escrow.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Escrow.Silo.Tests;
 
 /// <summary>Durable timers: due by the injected clock, durable across restarts, one firer per cluster, at most one effect.</summary>
-public class TimerTests : IClassFixture<PgDatabase>
+public sealed class TimerTests(PgDatabase db) : IClassFixture<PgDatabase>, IAsyncLifetime
 {
-    private readonly PgDatabase _db;
-    public TimerTests(PgDatabase db) => _db = db;
+    private readonly PgDatabase _db = db;
+
+    /// <summary>The ledger's silo (its own timer firer off: the tests run theirs by hand, each a "silo" of the timer service).</summary>
+    private SiloFactory _silo = null!;
+
+    public Task InitializeAsync()
+    {
+        _silo = new SiloFactory(_db, runProjections: false, settings: new Dictionary<string, string> { ["Escrow:RunTimers"] = "false" });
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _silo.DisposeAsync();
 
     private static readonly DateTimeOffset T0 = new(2031, 6, 1, 12, 0, 0, TimeSpan.Zero);
 
@@ -38,7 +49,7 @@ public class TimerTests : IClassFixture<PgDatabase>
 
     private (LedgerService Ledger, TransferHandler Handler, TimerStore Store, TimerFirer Firer) Silo(ManualClock clock)
     {
-        var ledger = new LedgerService(new AggregateHost<AccountState>(_db.Store, LedgerService.Definition, new AggregateHostOptions(), clock), _db.Store, clock);
+        var ledger = _silo.Services.GetRequiredService<LedgerService>();
         var handler = new TransferHandler(ledger);
         var store = new TimerStore(_db.DataSource);
         var firer = new TimerFirer(store, [handler], clock, new TimerFirerOptions { PollInterval = TimeSpan.FromMilliseconds(20), LeaderRetry = TimeSpan.FromMilliseconds(50) }, NullLogger.Instance);
@@ -79,7 +90,7 @@ public class TimerTests : IClassFixture<PgDatabase>
         var row = await s.Store.GetAsync(id, default);
         Assert.NotNull(row!.FiredAt);
         Assert.Equal("201", row.Outcome);
-        Assert.Equal(90m, (await s.Ledger.Host.GetAsync(AccountStreams.StreamId(from), default)).State.Balance);
+        Assert.Equal(90m, (await s.Ledger.StateAsync(from, default)).State.Balance);
         Assert.Equal(0, await s.Firer.FireDueAsync(default));   // fired timers stay fired
     }
 
@@ -100,8 +111,8 @@ public class TimerTests : IClassFixture<PgDatabase>
 
         Assert.Equal(1, restarted.Handler.Calls);
         Assert.Equal("201 (replayed)", (await restarted.Store.GetAsync(id, default))!.Outcome);
-        Assert.Equal(75m, (await restarted.Ledger.Host.GetAsync(AccountStreams.StreamId(from), default)).State.Balance);
-        Assert.Equal(25m, (await restarted.Ledger.Host.GetAsync(AccountStreams.StreamId(to), default)).State.Balance);
+        Assert.Equal(75m, (await restarted.Ledger.StateAsync(from, default)).State.Balance);
+        Assert.Equal(25m, (await restarted.Ledger.StateAsync(to, default)).State.Balance);
     }
 
     [Fact]
@@ -119,7 +130,7 @@ public class TimerTests : IClassFixture<PgDatabase>
         Assert.Equal(1, await second.Firer.FireDueAsync(default));
         Assert.Equal(0, first.Handler.Calls);
         Assert.Equal(1, second.Handler.Calls);
-        Assert.Equal(95m, (await second.Ledger.Host.GetAsync(AccountStreams.StreamId(from), default)).State.Balance);
+        Assert.Equal(95m, (await second.Ledger.StateAsync(from, default)).State.Balance);
     }
 
     [Fact]
@@ -142,7 +153,7 @@ public class TimerTests : IClassFixture<PgDatabase>
         Assert.Equal(2, (await s.Store.GetAsync(moved, default))!.Generation);
         Assert.NotNull((await s.Store.GetAsync(cancelled, default))!.CancelledAt);
         Assert.Null((await s.Store.GetAsync(cancelled, default))!.FiredAt);
-        Assert.Equal(98m, (await s.Ledger.Host.GetAsync(AccountStreams.StreamId(from), default)).State.Balance);
+        Assert.Equal(98m, (await s.Ledger.StateAsync(from, default)).State.Balance);
     }
 
     [Fact]
@@ -172,6 +183,6 @@ public class TimerTests : IClassFixture<PgDatabase>
         Assert.False(bothLed, "two firers held the leadership at once");
         Assert.Equal(20, a.Handler.Calls + b.Handler.Calls);
         Assert.True(a.Handler.Calls == 0 || b.Handler.Calls == 0, $"both fired: {a.Handler.Calls} and {b.Handler.Calls}");
-        Assert.Equal(80m, (await a.Ledger.Host.GetAsync(AccountStreams.StreamId(from), default)).State.Balance);
+        Assert.Equal(80m, (await a.Ledger.StateAsync(from, default)).State.Balance);
     }
 }

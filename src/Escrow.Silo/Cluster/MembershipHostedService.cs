@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Escrow.Silo.Http;
 using Escrow.Domain.Accounts;
 using Escrow.Silo.Hosting;
@@ -13,8 +14,8 @@ namespace Escrow.Silo.Cluster;
 /// with a fresh id and its address, heartbeats with its activation count, and leaves on a clean stop.
 /// </summary>
 internal sealed class MembershipHostedService(
-    MembershipTable table, IServer server, IHostApplicationLifetime lifetime, AggregateHost<AccountState> accounts,
-    AggregateHost<object> deals, Payments.PaymentService payments, SiloIdentity identity, TimeProvider clock, IOptions<SiloOptions> options, ILogger<MembershipHostedService> logger,
+    MembershipTable table, IServer server, IHostApplicationLifetime lifetime,
+    AggregateHost<object> deals, Payments.PaymentService payments, SiloIdentity identity, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options, ILogger<MembershipHostedService> logger,
     Dashboard.EscrowMetrics metrics) : BackgroundService
 {
     public SiloMembership? Membership { get; private set; }
@@ -30,7 +31,7 @@ internal sealed class MembershipHostedService(
         }
         var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "in-process";
         var o = options.Value;
-        int Activations() => accounts.ActivationCount + deals.ActivationCount + payments.Host.ActivationCount;
+        int Activations() => deals.ActivationCount + payments.Host.ActivationCount;
         SiloLoad Load()
         {
             var (_, commands, rejections, events) = metrics.Window.Recent();
@@ -72,7 +73,7 @@ internal sealed class MembershipHostedService(
 public static class ClusterEndpoints
 {
     public static void MapCluster(this IEndpointRouteBuilder app) =>
-        app.MapGet("/silos", async (MembershipTable table, TimeProvider clock, IOptions<SiloOptions> options, CancellationToken ct) =>
+        app.MapGet("/silos", async (MembershipTable table, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options, CancellationToken ct) =>
             Results.Ok(await table.ListAsync(clock.GetUtcNow(), TimeSpan.FromSeconds(options.Value.SiloDeadAfterSeconds), TimeSpan.FromHours(1), ct)))
             .WithTags("Silo").RequireRoles(Role.Root, Role.Auditor).Produces<IReadOnlyList<SiloInfo>>()
             .Doc("listSilos", "The cluster's membership: every silo seen in the last hour with its status");

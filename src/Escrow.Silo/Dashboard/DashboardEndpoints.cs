@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -110,7 +111,7 @@ public static class DashboardEndpoints
             return Results.Ok(new DashboardIdentity(c.KeyId, c.Institution, Caller.RoleName(c.Role)));
         }).WithName("dashboardMe").WithSummary("The key the dashboard logged in with").Produces<DashboardIdentity>();
 
-        api.MapGet("/overview", async (int? seconds, EscrowMetrics metrics, MembershipTable table, TimeProvider clock, IOptions<SiloOptions> options,
+        api.MapGet("/overview", async (int? seconds, EscrowMetrics metrics, MembershipTable table, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options,
             [Microsoft.AspNetCore.Mvc.FromServices] IEnumerable<IHostedService> hosted, CancellationToken ct) =>
         {
             var n = seconds ?? 300;
@@ -151,7 +152,7 @@ public static class DashboardEndpoints
             return Results.Ok(list);
         }).WithName("dashboardProjections").WithSummary("Each projection's checkpoint, lag, runner and rebuild progress").Produces<List<DashboardProjection>>();
 
-        api.MapGet("/timers", async (int? limit, HttpContext http, TimerStore timers, TimeProvider clock, CancellationToken ct) =>
+        api.MapGet("/timers", async (int? limit, HttpContext http, TimerStore timers, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var n = limit ?? 20;
             if (n is < 1 or > 200) throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 200");
@@ -179,7 +180,7 @@ public static class DashboardEndpoints
             return Results.Ok(new DashboardTimers(now, due, pending, rows));
         }).WithName("dashboardTimers").WithSummary("Timers due now and the next pending ones").Produces<DashboardTimers>().ProducesProblem(400);
 
-        api.MapGet("/rejections", async (int? minutes, HttpContext http, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
+        api.MapGet("/rejections", async (int? minutes, HttpContext http, PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var m = minutes ?? 60;
             if (m is < 1 or > 10_080) throw new BadRequestException("invalid_minutes", "'minutes' must be between 1 and 10080");

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Escrow.EventStore;
 using Escrow.Projections;
 using Npgsql;
@@ -10,7 +11,7 @@ namespace Escrow.Silo.Dashboard;
 /// only while someone looks: a metrics listener reading the gauges or a dashboard request marks interest
 /// (<see cref="Touch"/>); after 30 s without interest the sampler idles and costs the database nothing.
 /// </summary>
-public sealed class DashboardSampler(EscrowMetrics metrics, PgEventStore store, TimeProvider clock, ILogger<DashboardSampler> logger) : BackgroundService
+public sealed class DashboardSampler(EscrowMetrics metrics, PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, ILogger<DashboardSampler> logger) : BackgroundService
 {
     private long _interestUntil;
 

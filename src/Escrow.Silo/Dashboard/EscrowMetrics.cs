@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
@@ -78,10 +79,18 @@ public sealed class EscrowMetrics : IDisposable
     /// </summary>
     public void AddActivationSource(string name, Func<IReadOnlyDictionary<string, int>> count) => _activationSources[name] = count;
 
+    private readonly ConcurrentDictionary<string, StrongBox<int>> _grainActivations = new(StringComparer.Ordinal);
+
+    /// <summary>A grain of <paramref name="aggregateType"/> was activated (+1) or deactivated (−1) in this silo.</summary>
+    public void GrainActivation(string aggregateType, int delta) =>
+        Interlocked.Add(ref _grainActivations.GetOrAdd(aggregateType, static _ => new StrongBox<int>()).Value, delta);
+
     /// <summary>Activations of this silo by aggregate type (the stream id's prefix before its first '-').</summary>
     public IReadOnlyDictionary<string, int> Activations()
     {
         var total = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (type, n) in _grainActivations)
+            if (Volatile.Read(ref n.Value) is > 0 and var v) total[type] = v;
         foreach (var source in _activationSources.Values)
             foreach (var (type, n) in source())
                 total[type] = total.GetValueOrDefault(type) + n;

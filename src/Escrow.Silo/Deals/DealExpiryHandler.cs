@@ -31,7 +31,8 @@ public sealed class DealExpiryHandler(DealService deals) : ITimerHandler
 }
 
 /// <summary>Runs this silo's timer firer (one leader in the cluster fires; the others wait to take over).</summary>
-internal sealed class TimerHostedService(TimerFirer firer) : Microsoft.Extensions.Hosting.BackgroundService
+internal sealed class TimerHostedService(TimerFirer firer, Microsoft.Extensions.Options.IOptions<SiloOptions> options) : Microsoft.Extensions.Hosting.BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => firer.RunAsync(stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        options.Value.RunTimers ? firer.RunAsync(stoppingToken) : Task.CompletedTask;
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Escrow.Domain;
 using Escrow.Domain.Accounts;
 using Escrow.Domain.Deals;
@@ -33,7 +34,7 @@ public sealed record DealView(
 /// Snapshots are off in this host: it only folds deal streams (short) and the accounts of deals.
 /// </para>
 /// </summary>
-public sealed class DealService(AggregateHost<object> host, TimeProvider clock)
+public sealed class DealService(AggregateHost<object> host, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock)
 {
     public static AggregateDefinition<object> Definition { get; } = new(
         Deal.StreamType,

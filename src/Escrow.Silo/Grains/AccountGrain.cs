@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Escrow.Domain;
 using Escrow.Domain.Accounts;
 using Escrow.EventStore;
@@ -15,8 +16,8 @@ namespace Escrow.Silo.Grains;
 /// the other account's stream in the same transaction, with that stream's expected version.
 /// </summary>
 [LogConsistencyProvider(ProviderName = EventLogProvider.Name)]
-public sealed class AccountGrain(PgEventStore store, TimeProvider clock, IOptions<SiloOptions> options)
-    : StreamGrain<AccountState>(store, clock, options), IAccountGrain
+public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options,
+    Dashboard.EscrowMetrics metrics) : StreamGrain<AccountState>(store, clock, options, metrics), IAccountGrain
 {
     /// <summary>
     /// Accounts named <c>escrow-…</c> are deals' escrow accounts: their balance must equal what the deal holds, so the
@@ -34,14 +35,22 @@ public sealed class AccountGrain(PgEventStore store, TimeProvider clock, IOption
     protected override AccountState Empty() => AccountState.Empty(AccountId);
     protected override AccountState Evolve(AccountState state, object @event) => Account.Evolve(state, @event);
 
-    /// <summary>The grain that decides <paramref name="command"/>: the account its money leaves (or the only account it names).</summary>
+    /// <summary>
+    /// The grain that decides <paramref name="command"/>: for a posting (or its reversal) the ordinally smaller of its two
+    /// accounts, otherwise the one account it names. Every posting between the same two accounts therefore runs in one grain's
+    /// turns, one after the other: opposite transfers A→B and B→A never race each other (they would, each on its debited
+    /// account's grain, and the busier grain could starve the other into <c>concurrency_conflict</c>), and no grain ever waits
+    /// on another's turn (the other account is read with an interleaving call), so nothing can deadlock.
+    /// </summary>
     public static string ExecutorOf(AccountCommand command) => command switch
     {
-        Post p => p.DebitAccount,
-        ReversePosting { Original: { } o } r when o.DebitAccount == r.AccountId || o.CreditAccount == r.AccountId => o.CreditAccount,
+        Post p => Smaller(p.DebitAccount, p.CreditAccount),
+        ReversePosting { Original: { } o } r when o.DebitAccount == r.AccountId || o.CreditAccount == r.AccountId => Smaller(o.DebitAccount, o.CreditAccount),
         ReversePosting r => r.AccountId,
         _ => command.Streams[0],
     };
+
+    private static string Smaller(string a, string b) => string.CompareOrdinal(a, b) <= 0 ? a : b;
 
     public Task<CommandResult<AccountAnswer>> Execute(AccountCommand command, CommandCall call, bool allowEscrowAccounts)
     {

@@ -35,7 +35,7 @@ public sealed class StreamView<TState> : IStreamView where TState : class
 /// <see cref="SiloOptions.MaxConcurrencyRetries"/> times, then refuses with <c>concurrency_conflict</c>. A refusal is
 /// decided only on fresh states (the grain re-reads every touched stream once before refusing).</para>
 /// </summary>
-public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock, IOptions<SiloOptions> options)
+public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock, IOptions<SiloOptions> options, Dashboard.EscrowMetrics metrics)
     : JournaledGrain<StreamView<TState>, object>, IEventLogHost
     where TState : class
 {
@@ -58,6 +58,18 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
     protected abstract TState Evolve(TState state, object @event);
 
     protected sealed override void TransitionState(StreamView<TState> state, object @event) => state.State = Evolve(state.State, @event);
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        metrics.GrainActivation(StreamType, +1);
+        return base.OnActivateAsync(cancellationToken);
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        metrics.GrainActivation(StreamType, -1);
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
 
     private IEventLogStream? _stream;
     void IEventLogHost.Attach(IEventLogStream stream) => _stream = stream;

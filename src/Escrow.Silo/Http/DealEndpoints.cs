@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -53,7 +54,7 @@ public static partial class DealEndpoints
     {
         var deals = app.MapGroup("/deals").WithTags("Deals");
 
-        deals.MapPost("/", async (HttpContext http, DealService service, DealTemplateStore templates, TimeProvider clock, CancellationToken ct) =>
+        deals.MapPost("/", async (HttpContext http, DealService service, DealTemplateStore templates, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<CreateDealRequest>(http.Request, false, ct);
             var id = b.DealId is null ? "d-" + Guid.CreateVersion7(clock.GetUtcNow()).ToString("N") : CommandRequests.AccountId(b.DealId, "dealId");
@@ -73,7 +74,7 @@ public static partial class DealEndpoints
           .Doc("createDeal", "Create an escrow deal (CREATED) with its escrow account escrow-{dealId}");
 
         var templatesGroup = app.MapGroup("/templates").WithTags("Deals");
-        templatesGroup.MapPost("/", async (HttpContext http, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
+        templatesGroup.MapPost("/", async (HttpContext http, PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<TemplateRequest>(http.Request, false, ct);
             var id = CommandRequests.AccountId(b.TemplateId, "templateId");

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Escrow.Grains;
 using System.Globalization;
 using Escrow.Domain.Accounts;
 using Escrow.EventStore;
@@ -26,7 +28,7 @@ public static class LedgerEndpoints
     {
         var accounts = app.MapGroup("/accounts").WithTags("Accounts");
 
-        accounts.MapPost("/", async (HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+        accounts.MapPost("/", async (HttpContext http, LedgerService ledger, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<OpenAccountRequest>(http.Request, false, ct);
             var id = CommandRequests.AccountId(b.AccountId);
@@ -44,7 +46,7 @@ public static class LedgerEndpoints
 
         accounts.MapGet("/{id}", async (string id, HttpContext http, LedgerService ledger, CancellationToken ct) =>
         {
-            var (s, v, tenant) = await ledger.Host.GetWithTenantAsync(AccountStreams.StreamId(CommandRequests.AccountId(id, "id")), ct);
+            var (s, v, tenant) = await ledger.StateAsync(CommandRequests.AccountId(id, "id"), ct);
             return s.Exists && http.GetCaller().CanSee(tenant) ? Results.Ok(AccountView.From(s, v)) : NotFound(id);
         }).Produces<AccountView>().Problems(400, 404).Doc("getAccount", "The account now, from its activation");
 
@@ -83,17 +85,17 @@ public static class LedgerEndpoints
         }).Produces<IReadOnlyList<AuditEvent>>().Problems(400, 404)
           .Doc("getAccountEvents", "The account's raw event stream with metadata and hash chain", "Events after version 'after', at most 'limit' (1-1000, default 100).");
 
-        accounts.MapPost("/{id}/deposits", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+        accounts.MapPost("/{id}/deposits", (string id, HttpContext http, LedgerService ledger, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
             MoveAsync(id, http, ledger, clock, PostingKind.Deposit, ct))
             .RequireRoles(Role.Root, Role.Writer).Accepts<MoneyRequest>("application/json").Produces<PostingResult>(201).IdempotentCommand().Problems(404, 409)
             .Doc("deposit", "Deposit: credit the account, debit the counterparty (default the institution's cash account)");
 
-        accounts.MapPost("/{id}/withdrawals", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+        accounts.MapPost("/{id}/withdrawals", (string id, HttpContext http, LedgerService ledger, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
             MoveAsync(id, http, ledger, clock, PostingKind.Withdrawal, ct))
             .RequireRoles(Role.Root, Role.Writer).Accepts<MoneyRequest>("application/json").Produces<PostingResult>(201).IdempotentCommand().Problems(404, 409)
             .Doc("withdraw", "Withdraw: debit the account, credit the counterparty (default the institution's cash account)");
 
-        accounts.MapPost("/{id}/postings/{postingId}/reversal", async (string id, string postingId, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+        accounts.MapPost("/{id}/postings/{postingId}/reversal", async (string id, string postingId, HttpContext http, LedgerService ledger, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<ReasonRequest>(http.Request, true, ct);
             CommandRequests.AccountId(id, "id");
@@ -102,20 +104,20 @@ public static class LedgerEndpoints
         }).RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>(true, "application/json").Produces<PostingResult>(201).IdempotentCommand().Problems(404, 409)
           .Doc("reversePosting", "Charge a posting back (once; a reversal is not reversible)");
 
-        accounts.MapPost("/{id}/freeze", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+        accounts.MapPost("/{id}/freeze", (string id, HttpContext http, LedgerService ledger, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
             LifecycleAsync(id, http, ledger, r => new FreezeAccount(id, r, LedgerService.Now), ct))
             .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>(true, "application/json").Produces<AccountView>().IdempotentCommand().Problems(404, 409)
             .Doc("freezeAccount", "Freeze: debits refused, credits still accepted");
-        accounts.MapPost("/{id}/unfreeze", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+        accounts.MapPost("/{id}/unfreeze", (string id, HttpContext http, LedgerService ledger, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
             LifecycleAsync(id, http, ledger, r => new UnfreezeAccount(id, r, LedgerService.Now), ct))
             .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>(true, "application/json").Produces<AccountView>().IdempotentCommand().Problems(404, 409)
             .Doc("unfreezeAccount", "Unfreeze a frozen account");
-        accounts.MapPost("/{id}/close", (string id, HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+        accounts.MapPost("/{id}/close", (string id, HttpContext http, LedgerService ledger, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
             LifecycleAsync(id, http, ledger, _ => new CloseAccount(id, LedgerService.Now), ct))
             .RequireRoles(Role.Root, Role.Writer).Accepts<ReasonRequest>(true, "application/json").Produces<AccountView>().IdempotentCommand().Problems(404, 409)
             .Doc("closeAccount", "Close an account at zero balance (the body is optional and its reason is not kept)");
 
-        app.MapPost("/transfers", async (HttpContext http, LedgerService ledger, TimeProvider clock, CancellationToken ct) =>
+        app.MapPost("/transfers", async (HttpContext http, LedgerService ledger, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<TransferRequest>(http.Request, false, ct);
             var from = CommandRequests.AccountId(b.From, "from");
@@ -154,11 +156,11 @@ public static class LedgerEndpoints
     /// <summary>404 unless the account exists and the caller may see its tenant (another tenant's account is answered as missing).</summary>
     private static async Task RequireAccountAsync(LedgerService ledger, HttpContext http, string id, CancellationToken ct)
     {
-        var (s, _, tenant) = await ledger.Host.GetWithTenantAsync(AccountStreams.StreamId(CommandRequests.AccountId(id, "id")), ct);
+        var (s, _, tenant) = await ledger.StateAsync(CommandRequests.AccountId(id, "id"), ct);
         if (!s.Exists || !http.GetCaller().CanSee(tenant)) throw new NotFoundException(id);
     }
 
-    private static async Task<IResult> MoveAsync(string id, HttpContext http, LedgerService ledger, TimeProvider clock, PostingKind kind, CancellationToken ct)
+    private static async Task<IResult> MoveAsync(string id, HttpContext http, LedgerService ledger, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, PostingKind kind, CancellationToken ct)
     {
         var (b, ctx) = await CommandRequests.ReadAsync<MoneyRequest>(http.Request, false, ct);
         CommandRequests.AccountId(id, "id");
@@ -177,9 +179,9 @@ public static class LedgerEndpoints
     }
 
     /// <summary>Opens the operator's cash account of a currency on first use (an internal account, no floor).</summary>
-    public static async Task EnsureHouseAccountAsync(LedgerService ledger, string tenant, string accountId, string currency, TimeProvider clock, CancellationToken ct)
+    public static async Task EnsureHouseAccountAsync(LedgerService ledger, string tenant, string accountId, string currency, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct)
     {
-        var (s, _) = await ledger.Host.GetAsync(AccountStreams.StreamId(accountId), ct);
+        var (s, _, _) = await ledger.StateAsync(accountId, ct);
         if (s.Exists) return;
         var ctx = new CommandContext(tenant, "system", null, new byte[32], Guid.CreateVersion7(clock.GetUtcNow()), Operation: "OpenAccount.House");
         var outcome = await ledger.ExecuteAsync(new OpenAccount(accountId, "operator", currency, AccountKind.Internal, 0, LedgerService.Now), ctx, ct);

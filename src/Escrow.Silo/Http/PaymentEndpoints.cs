@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Globalization;
 using System.Text;
 using Escrow.Domain;
@@ -70,7 +71,7 @@ public static class PaymentEndpoints
             .Doc("importIsoMessage", "Import one ISO 20022 message (pacs.008, pacs.002, pacs.004, camt.056, camt.029, camt.054, head.001)",
                 "Body: the XML. Idempotency-Key optional: an identical re-delivery is recognised by the payment and appends nothing.");
 
-        payments.MapPost("/quotes", async (HttpContext http, PaymentService service, TimeProvider clock, CancellationToken ct) =>
+        payments.MapPost("/quotes", async (HttpContext http, PaymentService service, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<QuoteRequest>(http.Request, false, ct);
             var uetr = b.Uetr is null ? NewUetr() : Uetr(b.Uetr);
@@ -114,7 +115,7 @@ public static class PaymentEndpoints
             .IdempotentCommand().Problems(403, 404, 409).Doc("resolveProxy", "Resolve a proxy (phone, e-mail, IBAN) to the creditor's account");
 
         payments.MapPost("/{uetr}/initiation", async (string uetr, HttpContext http, PaymentService service, IsoMessageImporter importer,
-            PgEventStore store, TimeProvider clock, CancellationToken ct) =>
+            PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<InitiationRequest>(http.Request, false, ct);
             var id = Uetr(uetr);
@@ -186,7 +187,7 @@ public static class PaymentEndpoints
             .Doc("getPaymentMessage", "The payment's messages: the pacs.008 as received or sent, a pacs.002 status report, a camt.054 notification");
 
         var fxps = app.MapGroup("/fxps").WithTags("Payments");
-        fxps.MapPost("/{fxpId}/rates", async (string fxpId, HttpContext http, PaymentDirectory directory, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
+        fxps.MapPost("/{fxpId}/rates", async (string fxpId, HttpContext http, PaymentDirectory directory, PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<FxpRateRequest>(http.Request, false, ct);
             CommandRequests.AccountId(fxpId, "fxpId");
@@ -212,7 +213,7 @@ public static class PaymentEndpoints
             .Produces<IReadOnlyList<FxpRate>>().Doc("listFxpRates", "Current rates of the institution's FX providers");
 
         var proxies = app.MapGroup("/proxies").WithTags("Payments");
-        proxies.MapPost("/", async (HttpContext http, PaymentDirectory directory, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
+        proxies.MapPost("/", async (HttpContext http, PaymentDirectory directory, PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<ProxyRequest>(http.Request, false, ct);
             if (string.IsNullOrWhiteSpace(b.ProxyType) || string.IsNullOrWhiteSpace(b.ProxyValue))

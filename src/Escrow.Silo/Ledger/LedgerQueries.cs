@@ -36,7 +36,7 @@ public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
     /// </summary>
     public async Task<BalanceAt?> BalanceAsync(string accountId, DateTimeOffset? at, bool fromEvents, CancellationToken ct)
     {
-        var (current, version) = await ledger.Host.GetAsync(AccountStreams.StreamId(accountId), ct).ConfigureAwait(false);
+        var (current, version, _) = await ledger.StateAsync(accountId, ct).ConfigureAwait(false);
         if (!current.Exists) return null;
         if (at is null && !fromEvents)
             return new BalanceAt(accountId, current.Currency, current.Balance, null, version, "aggregate");
@@ -60,7 +60,7 @@ public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
             if (await r.ReadAsync(ct).ConfigureAwait(false) && r.GetInt64(0) >= version && await StatementCaughtUpAsync(accountId, current, ct).ConfigureAwait(false))
                 return new BalanceAt(accountId, current.Currency, r.IsDBNull(1) ? 0m : r.GetDecimal(1), at, r.IsDBNull(2) ? 0 : r.GetInt64(2), "statement");
         }
-        var (past, pastVersion) = await ledger.Host.ReplayAsync(AccountStreams.StreamId(accountId), at, ct).ConfigureAwait(false);
+        var (past, pastVersion) = await ledger.ReplayAsync(accountId, at, ct).ConfigureAwait(false);
         return new BalanceAt(accountId, current.Currency, past.Balance, at, pastVersion, "events");
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
@@ -16,7 +17,7 @@ namespace Escrow.Silo.Tenancy;
 /// <see cref="Forget"/>, and every silo's <see cref="KeyRevocationListener"/> does on the database's notification
 /// (migration 018). The expiry stays as the backstop for a notification lost with a broken connection.
 /// </summary>
-public sealed class ApiKeyAuthenticator(TenancyStore store, IOptions<SiloOptions> options, TimeProvider clock)
+public sealed class ApiKeyAuthenticator(TenancyStore store, IOptions<SiloOptions> options, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock)
 {
     private readonly ConcurrentDictionary<string, (Caller Caller, long At)> _cache = new(StringComparer.Ordinal);
     // Bumped by every Forget: a lookup that overlapped a revocation may have read the key as valid, so it is not cached.
@@ -76,7 +77,7 @@ public sealed class ApiKeyAuthenticator(TenancyStore store, IOptions<SiloOptions
 }
 
 /// <summary>Writes audit records of refusals (401, 403, and 400 of mutating requests): nothing else records them.</summary>
-public sealed class RefusalAudit(PgEventStore store, TimeProvider clock, ILogger<RefusalAudit> logger)
+public sealed class RefusalAudit(PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, ILogger<RefusalAudit> logger)
 {
     public const string PayloadItem = "escrow.payload";
 

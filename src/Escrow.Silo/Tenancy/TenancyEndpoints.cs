@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -32,7 +33,7 @@ public static class TenancyEndpoints
     {
         var admin = app.MapGroup("/institutions").WithTags("Admin").RequireRoles(Role.Root);
 
-        admin.MapPost("/", async (HttpContext http, TenancyStore tenancy, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
+        admin.MapPost("/", async (HttpContext http, TenancyStore tenancy, PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<CreateInstitutionRequest>(http.Request, false, ct, keyRequired: false);
             var id = Tenants.Id(b.InstitutionId);
@@ -51,7 +52,7 @@ public static class TenancyEndpoints
         admin.MapGet("/", async (TenancyStore tenancy, CancellationToken ct) => Results.Ok(await tenancy.ListInstitutionsAsync(ct)))
             .Produces<IReadOnlyList<Institution>>().Doc("listInstitutions", "Every institution with its number of keys; root only");
 
-        admin.MapPost("/{id}/keys", async (string id, HttpContext http, TenancyStore tenancy, PgEventStore store, TimeProvider clock, CancellationToken ct) =>
+        admin.MapPost("/{id}/keys", async (string id, HttpContext http, TenancyStore tenancy, PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<CreateKeyRequest>(http.Request, false, ct, keyRequired: false);
             Tenants.Id(id, "id");
@@ -76,7 +77,7 @@ public static class TenancyEndpoints
                "(a retry under the same Idempotency-Key gets 409 api_key_already_created with the key's id, never the secret)");
 
         admin.MapPost("/{id}/keys/{keyId}/revocation", async (string id, string keyId, HttpContext http, TenancyStore tenancy, PgEventStore store,
-            ApiKeyAuthenticator keys, TimeProvider clock, CancellationToken ct) =>
+            ApiKeyAuthenticator keys, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<RevokeKeyRequest>(http.Request, true, ct, keyRequired: false);
             Tenants.Id(id, "id");
@@ -120,7 +121,7 @@ public static class TenancyEndpoints
 
     private static string? DealStream(string? deal) => string.IsNullOrEmpty(deal) ? null : Escrow.Projections.DealStreams.StreamId(deal);
 
-    private static AuditRecord Audit(HttpContext http, TimeProvider clock, string tenant, string operation, string outcome, int status, string? code,
+    private static AuditRecord Audit(HttpContext http, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, string tenant, string operation, string outcome, int status, string? code,
         byte[] digest, string[] streams) =>
         new(Guid.CreateVersion7(clock.GetUtcNow()), clock.GetUtcNow(), http.GetCaller().KeyId, tenant, operation, outcome, status, code, digest, streams,
             Guid.TryParse(http.Request.Headers[CommandRequests.CorrelationHeader].ToString(), out var c) ? c : Guid.CreateVersion7(clock.GetUtcNow()), null);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Security.Cryptography;
 using System.Text;
 using Escrow.EventStore;
@@ -14,7 +15,7 @@ public sealed record CreatedKey(string KeyId, string InstitutionId, string Role,
 public sealed record RevokedKey(string KeyId, string InstitutionId, DateTimeOffset RevokedAt, string RevokedBy, string? Reason);
 
 /// <summary>Institutions and API keys in PostgreSQL (application role: SELECT and INSERT only).</summary>
-public sealed class TenancyStore(PgEventStore store, TimeProvider clock)
+public sealed class TenancyStore(PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock)
 {
     /// <summary>A new key: "esk_" and 256 random bits, base64url.</summary>
     public static string NewSecret() => "esk_" + Base64Url(RandomNumberGenerator.GetBytes(32));

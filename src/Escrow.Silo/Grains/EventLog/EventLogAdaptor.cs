@@ -10,6 +10,8 @@ namespace Escrow.Silo.Grains.EventLog;
 /// streams, idempotency and audit records) in one transaction of the group commit, and writes a snapshot in that
 /// transaction whenever the stream crosses a multiple of the snapshot interval. Unconditional <c>RaiseEvent</c> is refused:
 /// an event confirmed later could rest on a decision made on a stale state.
+/// <para>Runs on the grain's scheduler: its awaits keep the grain's context (no <c>ConfigureAwait(false)</c>), so a read
+/// interleaved by an <c>[AlwaysInterleave]</c> call and the continuation of a write never run on two threads at once.</para>
 /// </summary>
 internal sealed class EventLogAdaptor<TView, TEntry>(
     ILogViewAdaptorHost<TView, TEntry> grain, IEventLogHost host, PgEventStore store, int snapshotEvery) : ILogViewAdaptor<TView, TEntry>, IEventLogStream
@@ -51,8 +53,8 @@ internal sealed class EventLogAdaptor<TView, TEntry>(
     /// <summary>Loads the stream (first call) or reads its tail.</summary>
     public async Task Synchronize()
     {
-        if (!_loaded) await LoadAsync().ConfigureAwait(false);
-        else await RefreshAsync().ConfigureAwait(false);
+        if (!_loaded) await LoadAsync();
+        else await RefreshAsync();
     }
 
     public async Task<bool> TryAppendRange(IEnumerable<TEntry> entries)
@@ -62,7 +64,7 @@ internal sealed class EventLogAdaptor<TView, TEntry>(
         if (Stale || !_loaded)
         {
             // The grain decided on a state this adaptor no longer trusts: read the tail, let it decide again.
-            await Synchronize().ConfigureAwait(false);
+            await Synchronize();
             write.Conflict = new WrongExpectedVersionException(host.StreamId, _version, _version);
             return false;
         }
@@ -88,12 +90,12 @@ internal sealed class EventLogAdaptor<TView, TEntry>(
         try
         {
             heads = await store.AppendAsync(appends, write.Idempotency, snapshots, CancellationToken.None, write.Audit, write.AlsoInTransaction)
-                .ConfigureAwait(false);
+                ;
         }
         catch (WrongExpectedVersionException conflict)
         {
             write.Conflict = conflict;
-            await RefreshAsync().ConfigureAwait(false);
+            await RefreshAsync();
             return false;
         }
         catch (IdempotencyKeyTakenException)
@@ -128,17 +130,17 @@ internal sealed class EventLogAdaptor<TView, TEntry>(
         _version = 0;
         _lastHash = HashChain.Genesis;
         Tenant = null;
-        if (snapshotEvery > 0 && await store.ReadSnapshotAsync(host.StreamId, CancellationToken.None).ConfigureAwait(false) is { } snap
+        if (snapshotEvery > 0 && await store.ReadSnapshotAsync(host.StreamId, CancellationToken.None) is { } snap
             && snap.SchemaVersion == host.SnapshotSchemaVersion)
         {
             ((IStreamView)view).Value = JsonSerializer.Deserialize(snap.StateJson, host.StateType, EventSerializer.Options);
             _version = snap.Version;
             _lastHash = snap.Hash;
-            Tenant = await store.ReadStreamTenantAsync(host.StreamId, CancellationToken.None).ConfigureAwait(false);
+            Tenant = await store.ReadStreamTenantAsync(host.StreamId, CancellationToken.None);
         }
         _confirmed = view;
         _loaded = true;
-        await RefreshAsync().ConfigureAwait(false);
+        await RefreshAsync();
     }
 
     /// <summary>Applies every event after the confirmed version, in order (events another grain appended, or a lost race).</summary>
@@ -147,7 +149,7 @@ internal sealed class EventLogAdaptor<TView, TEntry>(
         var changed = false;
         while (true)
         {
-            var tail = await store.ReadStreamAsync(host.StreamId, _version, CancellationToken.None, limit: 1000).ConfigureAwait(false);
+            var tail = await store.ReadStreamAsync(host.StreamId, _version, CancellationToken.None, limit: 1000);
             foreach (var e in tail)
             {
                 if (e.Version != _version + 1) continue;   // already applied by an interleaved read
@@ -169,7 +171,7 @@ internal sealed class EventLogAdaptor<TView, TEntry>(
 
     public async Task<IReadOnlyList<TEntry>> RetrieveLogSegment(int fromVersion, int toVersion)
     {
-        var events = await store.ReadStreamAsync(host.StreamId, fromVersion, CancellationToken.None, limit: toVersion - fromVersion).ConfigureAwait(false);
+        var events = await store.ReadStreamAsync(host.StreamId, fromVersion, CancellationToken.None, limit: toVersion - fromVersion);
         return events.Select(e => (TEntry)EventSerializer.Deserialize(e)).ToList();
     }
 
