@@ -9,6 +9,7 @@ namespace Escrow.Domain;
 /// Funds codes and precious metals (XAU, XDR, ...) are deliberately absent: a ledger posting needs a
 /// currency with a defined minor unit.
 /// </summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(CurrencyJsonConverter))]
 public readonly record struct Currency
 {
     private Currency(string code, int minorUnits)
@@ -62,4 +63,14 @@ public readonly record struct Currency
     public bool FitsMinorUnit(decimal amount) => decimal.Round(amount, MinorUnits) == amount;
 
     public override string ToString() => Code;
+}
+
+/// <summary>A <see cref="Currency"/> in JSON: its ISO 4217 alphabetic code (<c>"EUR"</c>); an unknown code is a <see cref="System.Text.Json.JsonException"/>.</summary>
+public sealed class CurrencyJsonConverter : System.Text.Json.Serialization.JsonConverter<Currency>
+{
+    public override Currency Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options) =>
+        Currency.TryParse(reader.GetString(), out var c) ? c.Value : throw new System.Text.Json.JsonException($"'{reader.GetString()}' is not an ISO 4217 currency code");
+
+    public override void Write(System.Text.Json.Utf8JsonWriter writer, Currency value, System.Text.Json.JsonSerializerOptions options) =>
+        writer.WriteStringValue(value.Code);
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 
 namespace Escrow.Grains;
@@ -18,9 +19,23 @@ public static class EscrowSerialization
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
-    /// <summary>Serializes every type of the <c>Escrow.Domain</c> namespaces with System.Text.Json.</summary>
-    public static ISerializerBuilder AddEscrowDomainTypes(this ISerializerBuilder serializer) =>
-        serializer.AddJsonSerializer(
-            isSupported: t => t.Namespace is { } ns && (ns == "Escrow.Domain" || ns.StartsWith("Escrow.Domain.", StringComparison.Ordinal)),
-            jsonSerializerOptions: DomainJson);
+    /// <summary>
+    /// Serializes every type of the <c>Escrow.Domain</c> namespaces with System.Text.Json, and lets arrays and lists of them
+    /// (a batch of payment commands) and their abstract bases (a command parameter) through the type filter.
+    /// </summary>
+    public static ISerializerBuilder AddEscrowDomainTypes(this ISerializerBuilder serializer)
+    {
+        serializer.Services.AddSingleton<ITypeFilter, DomainTypeFilter>();
+        return serializer.AddJsonSerializer(isSupported: IsDomainType, jsonSerializerOptions: DomainJson);
+    }
+
+    private static bool IsDomainType(Type t) =>
+        t.Namespace is { } ns && (ns == "Escrow.Domain" || ns.StartsWith("Escrow.Domain.", StringComparison.Ordinal));
+
+    /// <summary>Allows the domain's types, and arrays of them, to be named on the wire (nothing else).</summary>
+    private sealed class DomainTypeFilter : ITypeFilter
+    {
+        public bool? IsTypeAllowed(Type type) =>
+            IsDomainType(type) || type.IsArray && type.GetElementType() is { } e && IsDomainType(e) ? true : null;
+    }
 }

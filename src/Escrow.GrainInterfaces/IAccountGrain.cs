@@ -5,9 +5,9 @@ namespace Escrow.Grains;
 
 /// <summary>
 /// One ledger account: a journaled grain over the account's stream in the PostgreSQL event log, keyed by the account id.
-/// Its one activation in the cluster decides every command whose money leaves this account (a posting runs on the grain
-/// of its debited account; a reversal on the grain of the account that pays back), and commits the events of every
-/// account the command touches in one PostgreSQL transaction, with each stream's expected version.
+/// Its one activation in the cluster decides the account's own commands and every posting (or reversal) between it and an
+/// account whose id sorts after it (ordinal), and commits the events of both accounts in one PostgreSQL transaction, with
+/// each stream's expected version. Send a command to the grain the silo's <c>AccountGrain.ExecutorOf</c> names.
 /// </summary>
 public interface IAccountGrain : IGrainWithStringKey
 {
@@ -20,6 +20,13 @@ public interface IAccountGrain : IGrainWithStringKey
     /// was acknowledged, and whether the transaction committed is unknown until the key is retried.
     /// </summary>
     Task<CommandResult<AccountAnswer>> Execute(AccountCommand command, CommandCall call, bool allowEscrowAccounts);
+
+    /// <summary>
+    /// Runs a posting that the grain of its other account handed over after losing a race on this account's stream (that
+    /// grain waits for the answer): decided and committed here exactly as <see cref="Execute"/> would, in this grain's turns,
+    /// so it no longer races this account's other writers. Not for clients: send commands to <see cref="Execute"/>.
+    /// </summary>
+    Task<CommandResult<AccountAnswer>> TakeOver(AccountCommand command, CommandCall call, bool allowEscrowAccounts);
 
     /// <summary>
     /// The account's confirmed state. With <paramref name="refresh"/> the grain first reads its stream's tail (events another

@@ -81,29 +81,13 @@ public static class SiloHost
         services.AddSingleton(sp => new LedgerService(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<PgEventStore>(),
             sp.GetRequiredService<Dashboard.EscrowMetrics>()));
         services.AddSingleton<LedgerQueries>();
-        // Deals: their own host over deal and account streams (see DealService), timers for expiry.
-        services.AddSingleton(sp =>
-        {
-            var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
-            return new AggregateHost<object>(sp.GetRequiredService<PgEventStore>(), Deals.DealService.Definition,
-                Deals.DealService.HostOptions(new AggregateHostOptions
-                {
-                    IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds),
-                    MaxConcurrencyRetries = o.MaxConcurrencyRetries,
-                }),
-                sp.GetRequiredKeyedService<TimeProvider>(LedgerClock.Key)) { Metrics = sp.GetRequiredService<Dashboard.EscrowMetrics>() };
-        });
-        services.AddSingleton<Deals.DealService>();
+        services.AddSingleton(sp => new Deals.DealService(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<PgEventStore>(),
+            sp.GetRequiredService<Dashboard.EscrowMetrics>()));
         services.AddSingleton(sp => new Deals.DealTemplateStore(sp.GetRequiredService<NpgsqlDataSource>()));
         // Payments (issue 4): their own host over payment and account streams, the reference data, the ISO 20022 importer.
         services.AddSingleton(sp => new Payments.PaymentDirectory(sp.GetRequiredService<NpgsqlDataSource>()));
-        services.AddSingleton(sp =>
-        {
-            var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
-            return new Payments.PaymentService(sp.GetRequiredService<PgEventStore>(),
-                new AggregateHostOptions { IdleTimeout = TimeSpan.FromSeconds(o.IdleTimeoutSeconds), MaxConcurrencyRetries = o.MaxConcurrencyRetries },
-                sp.GetRequiredKeyedService<TimeProvider>(LedgerClock.Key), sp.GetRequiredService<Payments.PaymentDirectory>(), sp.GetRequiredService<Dashboard.EscrowMetrics>());
-        });
+        services.AddSingleton(sp => new Payments.PaymentService(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<PgEventStore>(),
+            sp.GetRequiredService<Payments.PaymentDirectory>(), sp.GetRequiredService<Dashboard.EscrowMetrics>()));
         services.AddSingleton(sp =>
         {
             var dir = sp.GetRequiredService<IOptions<SiloOptions>>().Value.ResolveIsoSchemaDirectory();
@@ -196,9 +180,9 @@ public static class SiloHost
 /// <summary>Body of <c>GET /health</c>: <c>ok</c> while the silo serves requests.</summary>
 public sealed record HealthStatus(string Status);
 
-/// <summary>Migrates at start (when an owner connection is configured), runs the projection runners and sweeps idle activations.</summary>
+/// <summary>Migrates at start (when an owner connection is configured) and runs the projection runners.</summary>
 internal sealed class MigrationAndProjectionService(
-    IOptions<SiloOptions> options, PgEventStore store, AggregateHost<object> deals, Payments.PaymentService payments, ILogger<MigrationAndProjectionService> logger) : IHostedService
+    IOptions<SiloOptions> options, PgEventStore store, ILogger<MigrationAndProjectionService> logger) : IHostedService
 {
     private CancellationTokenSource? _stop;
     private readonly List<Task> _tasks = [];
@@ -229,19 +213,6 @@ internal sealed class MigrationAndProjectionService(
                 _tasks.Add(Task.Run(() => runner.RunAsync(_stop.Token), CancellationToken.None));
             }
         }
-        _tasks.Add(Task.Run(async () =>
-        {
-            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Clamp(o.IdleTimeoutSeconds / 4, 1, 60)));
-            try
-            {
-                while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
-                {
-                    deals.DeactivateIdle();
-                    payments.Host.DeactivateIdle();
-                }
-            }
-            catch (OperationCanceledException) { /* stopping */ }
-        }, CancellationToken.None));
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

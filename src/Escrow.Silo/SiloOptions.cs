@@ -8,6 +8,7 @@ public sealed class SiloOptions
     /// <summary>Connection string of the schema owner; when set, migrations run at start.</summary>
     public string? OwnerConnectionString { get; set; }
     public int SnapshotEvery { get; set; } = 50;
+    /// <summary>A grain unused this long is deactivated (Orleans <c>GrainCollectionOptions.CollectionAge</c>; at least the collector's one-minute quantum).</summary>
     public int IdleTimeoutSeconds { get; set; } = 300;
     public int MaxConcurrencyRetries { get; set; } = 20;
     /// <summary>Run the projection runners in this silo (one per projection wins the cluster-wide lock).</summary>

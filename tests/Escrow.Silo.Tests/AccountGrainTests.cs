@@ -153,6 +153,27 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
     }
 
     [Fact]
+    public async Task Postings_from_many_accounts_into_one_busy_account_are_all_accepted_and_counted_once()
+    {
+        var p = Guid.NewGuid().ToString("N")[..8];
+        var hub = $"z-hub-{p}";   // sorts after every payer: each posting starts on its payer's grain
+        Assert.True((await RunAsync(new OpenAccount(hub, "o", "EUR", AccountKind.Internal, 0, T0))).Accepted);
+        var payers = Enumerable.Range(0, 30).Select(i => $"a-{i:00}-{p}").ToList();
+        foreach (var payer in payers)
+        {
+            Assert.True((await RunAsync(new OpenAccount(payer, "o", "EUR", AccountKind.Internal, 0, T0))).Accepted);
+            Assert.Equal(payer, AccountGrain.ExecutorOf(new Post("x", payer, hub, 1m, "EUR", PostingKind.Transfer, null, T0)));
+        }
+        // 150 postings at once into the hub's stream: the payers' grains lose races on it and hand their postings over to it.
+        var results = await Task.WhenAll(payers.SelectMany(payer => Enumerable.Range(0, 5).Select(i =>
+            RunAsync(new Post($"h{i}-{payer}", payer, hub, 2m, "EUR", PostingKind.Transfer, null, DateTimeOffset.MinValue)))));
+        Assert.All(results, r => Assert.True(r.Accepted, r.Rejection?.ToString()));
+        var h = await _grains.GetGrain<IAccountGrain>(hub).GetState(true);
+        Assert.Equal((300m, 151L), (h.State.Balance, h.Version));
+        Assert.Equal(150, await db.ScalarAsync<long>($"SELECT count(*) FROM events WHERE stream_id = 'account-{hub}' AND event_type = 'AccountCredited'"));
+    }
+
+    [Fact]
     public async Task A_collected_activation_reloads_from_the_log_on_its_next_call()
     {
         var (a, cash) = await OpenPairAsync(9m);
@@ -177,8 +198,8 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
             var s = await _grains.GetGrain<IAccountGrain>(id).GetState(true);
             Assert.Equal((0L, false), (s.Version, s.State.Exists));
         }
-        // DeactivateOnIdle takes effect once the call has returned.
-        for (var i = 0; i < 100 && (await Task.WhenAll(ids.Select(ActivationsAsync))).Sum() > 0; i++) await Task.Delay(20);
+        // The empty activations are deactivated half a second after their read.
+        for (var i = 0; i < 250 && (await Task.WhenAll(ids.Select(ActivationsAsync))).Sum() > 0; i++) await Task.Delay(20);
         Assert.Equal(0, (await Task.WhenAll(ids.Select(ActivationsAsync))).Sum());
         Assert.True((await RunAsync(new OpenAccount(ids[0], "o", "EUR", AccountKind.Customer, 0, T0))).Accepted);
         Assert.Equal(1, (await _grains.GetGrain<IAccountGrain>(ids[0]).GetState(true)).Version);

@@ -15,7 +15,7 @@ namespace Escrow.Silo.Cluster;
 /// </summary>
 internal sealed class MembershipHostedService(
     MembershipTable table, IServer server, IHostApplicationLifetime lifetime,
-    AggregateHost<object> deals, Payments.PaymentService payments, SiloIdentity identity, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options, ILogger<MembershipHostedService> logger,
+    SiloIdentity identity, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options, ILogger<MembershipHostedService> logger,
     Dashboard.EscrowMetrics metrics) : BackgroundService
 {
     public SiloMembership? Membership { get; private set; }
@@ -31,7 +31,7 @@ internal sealed class MembershipHostedService(
         }
         var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "in-process";
         var o = options.Value;
-        int Activations() => deals.ActivationCount + payments.Host.ActivationCount;
+        int Activations() => metrics.Activations().Values.Sum();
         SiloLoad Load()
         {
             var (_, commands, rejections, events) = metrics.Window.Recent();

@@ -39,6 +39,9 @@ public static class OrleansHosting
                 c.ClusterId = o.Value.ClusterId;
                 c.ServiceId = o.Value.ServiceId;
             });
+            // An idle grain is deactivated after IdleTimeoutSeconds (Orleans's activation collector; it must exceed the collector's quantum).
+            silo.Services.AddOptions<GrainCollectionOptions>().Configure<IOptions<SiloOptions>>((g, o) =>
+                g.CollectionAge = TimeSpan.FromSeconds(Math.Max(o.Value.IdleTimeoutSeconds, g.CollectionQuantum.TotalSeconds + 1)));
             silo.Services.AddSingleton<SiloEndpoints>();
             silo.Services.AddOptions<EndpointOptions>().Configure<SiloEndpoints>((e, endpoints) =>
             {

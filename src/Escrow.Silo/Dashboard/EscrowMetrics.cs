@@ -10,10 +10,10 @@ namespace Escrow.Silo.Dashboard;
 /// The silo's metrics: one <see cref="Meter"/> named <see cref="MeterName"/> (read it with
 /// <c>dotnet-counters monitor --counters Orleans.Escrow</c> or any OpenTelemetry metrics exporter) and an
 /// in-memory <see cref="RollingWindow"/> of the last minutes that feeds <c>/dashboard</c>. Both are fed from the
-/// same call, <see cref="RecordCommand(string, string, string, string?, int, double)"/>, which every
-/// <see cref="AggregateHost{TState}"/> makes once per command; any other command path (a payments service that does
-/// not go through an aggregate host, say) calls it too. One instance per silo (a singleton in DI), so two silos in
-/// one process (the test cluster) keep separate numbers.
+/// same call, <see cref="RecordCommand(string, string, string, string?, int, double)"/>, which the ledger, deal and
+/// payment services make once per command they send to a grain; the grains report their activations
+/// (<see cref="GrainActivation"/>). One instance per silo (a singleton in DI), so two silos in one process keep separate
+/// numbers.
 /// <para>Instruments (names, units and tags are documented in README, "Dashboard"):</para>
 /// <list type="bullet">
 /// <item><c>escrow.commands</c> counter {command}: tags <c>aggregate.type</c>, <c>operation</c>, <c>outcome</c>
@@ -38,7 +38,6 @@ public sealed class EscrowMetrics : IDisposable
     private readonly Counter<long> _commands;
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _events;
-    private readonly ConcurrentDictionary<string, Func<IReadOnlyDictionary<string, int>>> _activationSources = new(StringComparer.Ordinal);
     private readonly TimeProvider _clock;
 
     /// <summary>Creates the meter (through <paramref name="meterFactory"/> when DI provides one).</summary>
@@ -73,27 +72,18 @@ public sealed class EscrowMetrics : IDisposable
         return Sampled;
     }
 
-    /// <summary>
-    /// Registers a source of activation counts (an aggregate host): called when the gauge is read or the dashboard
-    /// asks; <paramref name="count"/> answers activations by aggregate type.
-    /// </summary>
-    public void AddActivationSource(string name, Func<IReadOnlyDictionary<string, int>> count) => _activationSources[name] = count;
-
     private readonly ConcurrentDictionary<string, StrongBox<int>> _grainActivations = new(StringComparer.Ordinal);
 
     /// <summary>A grain of <paramref name="aggregateType"/> was activated (+1) or deactivated (−1) in this silo.</summary>
     public void GrainActivation(string aggregateType, int delta) =>
         Interlocked.Add(ref _grainActivations.GetOrAdd(aggregateType, static _ => new StrongBox<int>()).Value, delta);
 
-    /// <summary>Activations of this silo by aggregate type (the stream id's prefix before its first '-').</summary>
+    /// <summary>Grain activations of this silo by aggregate type (account, deal, payment).</summary>
     public IReadOnlyDictionary<string, int> Activations()
     {
         var total = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var (type, n) in _grainActivations)
             if (Volatile.Read(ref n.Value) is > 0 and var v) total[type] = v;
-        foreach (var source in _activationSources.Values)
-            foreach (var (type, n) in source())
-                total[type] = total.GetValueOrDefault(type) + n;
         return total;
     }
 

@@ -56,6 +56,29 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
     {
         if (ExecutorOf(command) != AccountId)
             throw new ArgumentException($"command {command.GetType().Name} runs on account '{ExecutorOf(command)}', not '{AccountId}'", nameof(command));
+        return RunAsync(command, call, allowEscrowAccounts, handedOver: false);
+    }
+
+    public Task<CommandResult<AccountAnswer>> TakeOver(AccountCommand command, CommandCall call, bool allowEscrowAccounts)
+    {
+        if (ExecutorOf(command) == AccountId || !command.Streams.Contains(AccountId))
+            throw new ArgumentException($"command {command.GetType().Name} is not handed over to account '{AccountId}'", nameof(command));
+        return RunAsync(command, call, allowEscrowAccounts, handedOver: true);
+    }
+
+    /// <summary>
+    /// Where a posting goes after losing a race on its other account's stream: to that account's grain, which writes its own
+    /// stream in its own turns, so a busy account (an operator's cash account, a clearing account) serializes the postings
+    /// that hit it instead of having every counterparty's grain retry against it. Only upwards (to an id that sorts after
+    /// this one) and only once, so no two grains ever wait on each other's turns.
+    /// </summary>
+    private Func<Task<CommandResult<AccountAnswer>>>? HandOver(AccountCommand command, CommandCall call, bool allowEscrowAccounts, bool handedOver, string movedStream) =>
+        !handedOver && AccountStreams.TryAccountId(movedStream, out var other) && string.CompareOrdinal(other, AccountId) > 0 && command.Streams.Contains(other)
+            ? () => GrainFactory.GetGrain<IAccountGrain>(other).TakeOver(command, call, allowEscrowAccounts)
+            : null;
+
+    private Task<CommandResult<AccountAnswer>> RunAsync(AccountCommand command, CommandCall call, bool allowEscrowAccounts, bool handedOver)
+    {
         var decided = command;
         return RunAsync(call, command.Streams,
             inputs =>
@@ -84,7 +107,8 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
                         return (new AccountAnswer(AccountView.From(own, version), null), false);
                 }
             },
-            streamId => Foreign(command, streamId));
+            streamId => Foreign(command, streamId),
+            handOver: moved => HandOver(command, call, allowEscrowAccounts, handedOver, moved));
     }
 
     /// <summary>
@@ -106,8 +130,7 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
     public async Task<StreamSnapshot<AccountState>> GetState(bool refresh)
     {
         var snapshot = await SnapshotAsync(refresh);
-        // Reading an unknown id keeps no activation: probing ids must not fill the silo's memory until the idle timeout.
-        if (snapshot.Version == 0) DeactivateOnIdle();
+        if (snapshot.Version == 0) ForgetSoonIfEmpty();
         return snapshot;
     }
 

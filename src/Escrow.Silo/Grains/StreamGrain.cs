@@ -85,6 +85,26 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
         return new StreamSnapshot<TState>(State.State, Version, Adaptor.LastHash, Tenant);
     }
 
+    private IGrainTimer? _forget;
+
+    /// <summary>How long an activation read for an id with no events lives before it is deactivated.</summary>
+    protected static readonly TimeSpan ForgetEmptyAfter = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// Reading an unknown id keeps no activation for long: probing ids must not fill the silo's memory until the idle
+    /// timeout. The deactivation waits <see cref="ForgetEmptyAfter"/> (and is skipped if the stream got events meanwhile): at
+    /// once, calls already queued for this id (the open that usually follows a "does it exist?") would be forwarded to a
+    /// new activation, which may deactivate again, until Orleans refuses to forward them any further.
+    /// </summary>
+    protected void ForgetSoonIfEmpty() =>
+        _forget ??= this.RegisterGrainTimer(() =>
+        {
+            _forget?.Dispose();
+            _forget = null;
+            if (Version == 0) DeactivateOnIdle();
+            return Task.CompletedTask;
+        }, ForgetEmptyAfter, Timeout.InfiniteTimeSpan);
+
     /// <summary>Another grain appended to this stream: catch up now rather than at the next conflict.</summary>
     protected async Task CatchUpAsync(long version)
     {
@@ -102,6 +122,8 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
     /// <c>account-{id}</c>); <paramref name="respond"/> builds the accepted view from the states after the events and this
     /// stream's new version; <paramref name="foreign"/> is the refusal when a tenant-scoped caller names another tenant's
     /// stream (identical to "does not exist"). <paramref name="alsoInTransaction"/> adds statements to the commit.
+    /// <paramref name="handOver"/>, asked after a lost race with the stream that moved, may return another way to run the
+    /// command (the grain that owns that stream); its answer is the command's answer.
     /// </summary>
     protected async Task<CommandResult<TView>> RunAsync<TView>(
         CommandCall call,
@@ -109,7 +131,8 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
         Func<Inputs, Decision> decide,
         Func<TState, IReadOnlyDictionary<string, AccountState>, long, Decision, (TView View, bool Created)> respond,
         Func<string, Rejection> foreign,
-        Func<TState, IReadOnlyList<NpgsqlBatchCommand>>? alsoInTransaction = null) where TView : class
+        Func<TState, IReadOnlyList<NpgsqlBatchCommand>>? alsoInTransaction = null,
+        Func<string, Func<Task<CommandResult<TView>>>?>? handOver = null) where TView : class
     {
         if (Adaptor.Stale) await RefreshNow();
         var others = accounts.Where(a => AccountStreams.StreamId(a) != StreamId).Distinct(StringComparer.Ordinal).ToArray();
@@ -209,6 +232,8 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
                 return result;
             }
             refreshOthers = true;
+            if (write.Conflict?.StreamId is { } moved && handOver?.Invoke(moved) is { } elsewhere)
+                return await elsewhere();
             if (attempt >= options.Value.MaxConcurrencyRetries)
             {
                 var c = write.Conflict;

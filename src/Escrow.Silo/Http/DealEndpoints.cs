@@ -1,3 +1,4 @@
+using Escrow.Grains;
 using Microsoft.Extensions.DependencyInjection;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -69,7 +70,7 @@ public static partial class DealEndpoints
             var expires = b.ExpiresAt ?? clock.GetUtcNow() + (template?.DefaultExpiry ?? DealTemplateStore.DefaultExpiry);
             var cmd = new CreateDeal(id, ctx.Tenant, templateId, buyer, seller, DealService.EscrowAccountOf(id), amount, currency.Code,
                 expires, b.RefundAtExpiry ?? template?.RefundAtExpiry ?? false, b.ExternalReference, b.Terms, LedgerService.Now);
-            return LedgerEndpoints.Result(await service.ExecuteAsync(cmd, ctx, ct, _ => TemplateRule(templateId, template, ctx.Tenant, amount, currency.Code)));
+            return LedgerEndpoints.Result(await service.ExecuteAsync(cmd, ctx, ct, TemplateRule(templateId, template, ctx.Tenant, amount, currency.Code)));
         }).RequireRoles(Role.Root, Role.Writer).Accepts<CreateDealRequest>("application/json").Produces<DealView>(201).IdempotentCommand().Problems(404, 409)
           .Doc("createDeal", "Create an escrow deal (CREATED) with its escrow account escrow-{dealId}");
 

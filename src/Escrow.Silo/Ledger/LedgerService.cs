@@ -25,12 +25,6 @@ public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dash
     /// </summary>
     public static readonly DateTimeOffset Now = DateTimeOffset.MinValue;
 
-    public static AggregateDefinition<AccountState> Definition { get; } = new(
-        Account.StreamType,
-        streamId => AccountState.Empty(AccountStreams.TryAccountId(streamId, out var id) ? id : streamId),
-        Account.Evolve,
-        SnapshotSchemaVersion: 1);
-
     /// <inheritdoc cref="AccountGrain.EscrowAccountPrefix"/>
     public const string EscrowAccountPrefix = AccountGrain.EscrowAccountPrefix;
 

@@ -1,0 +1,44 @@
+using Escrow.Domain;
+using Escrow.Domain.Payments;
+using Orleans.Concurrency;
+
+namespace Escrow.Grains;
+
+/// <summary>
+/// One cross-border payment: a journaled grain over the payment's stream in the PostgreSQL event log, keyed by
+/// <see cref="PaymentGrainKey.Of"/> (its institution and its UETR, ISO 20022 <c>PmtId/UETR</c>). Decides with <see cref="Payment.Decide"/>,
+/// derives the ledger postings of its booking with <see cref="PaymentLedger.Apply"/>, and commits the payment events and
+/// the account events in one PostgreSQL transaction, with each stream's expected version.
+/// </summary>
+public interface IPaymentGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Decides <paramref name="commands"/> (all on this payment) in order and commits them in one transaction; a command whose
+    /// <c>At</c> is <see cref="DateTimeOffset.MinValue"/> is stamped in the turn. When the payment has a booking and reaches an
+    /// outcome, the sender (and the FX provider of its quote) are notified in the same transaction. <paramref name="refusal"/>
+    /// is a rule the caller decided before (no FX provider quotes the pair, unknown debtor account): answered, audited and
+    /// stored under the idempotency key. Refusals: the first rule broken, <see cref="PaymentRejectionCodes"/> and the ledger's
+    /// <see cref="RejectionCodes"/>; <c>concurrency_conflict</c>; <c>idempotency_key_reused</c>. Throws when PostgreSQL
+    /// cannot be reached (nothing acknowledged).
+    /// </summary>
+    Task<CommandResult<PaymentView>> Execute(IReadOnlyList<PaymentCommand> commands, CommandCall call, Rejection? refusal);
+
+    /// <summary>The payment's confirmed state; with <paramref name="refresh"/> the grain first reads its stream's tail.</summary>
+    [AlwaysInterleave]
+    Task<StreamSnapshot<PaymentState>> GetState(bool refresh);
+}
+
+/// <summary>The key of a payment's grain.</summary>
+public static class PaymentGrainKey
+{
+    /// <summary><c>{tenant}/{uetr}</c>: a UETR is unique per institution, not across the cluster.</summary>
+    public static string Of(string tenant, string uetr) => $"{tenant}/{uetr}";
+
+    /// <summary>The institution and UETR of a key made by <see cref="Of"/>.</summary>
+    public static (string Tenant, string Uetr) Parse(string key)
+    {
+        var slash = key.LastIndexOf('/');
+        if (slash <= 0 || slash == key.Length - 1) throw new ArgumentException($"'{key}' is not a payment grain key (tenant/uetr)", nameof(key));
+        return (key[..slash], key[(slash + 1)..]);
+    }
+}

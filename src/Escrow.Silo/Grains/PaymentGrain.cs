@@ -1,0 +1,102 @@
+using Escrow.Domain;
+using Escrow.Domain.Accounts;
+using Escrow.Domain.Payments;
+using Escrow.EventStore;
+using Escrow.Grains;
+using Escrow.Projections;
+using Escrow.Silo.Grains.EventLog;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Providers;
+
+namespace Escrow.Silo.Grains;
+
+/// <summary>
+/// A cross-border payment (<see cref="IPaymentGrain"/>), keyed by <c>{tenant}/{uetr}</c>, over the stream
+/// <c>payment-{tenant}-{uetr}</c>. Decides with <see cref="Payment.Decide"/> and folds with <see cref="Payment.Evolve"/>;
+/// the postings of its booking (<see cref="PaymentLedger.Apply"/>, decided by the account aggregate so every ledger rule
+/// applies) commit in the payment events' transaction, each account stream with the version its grain showed.
+/// </summary>
+[LogConsistencyProvider(ProviderName = EventLogProvider.Name)]
+public sealed class PaymentGrain(PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options,
+    Dashboard.EscrowMetrics metrics) : StreamGrain<PaymentState>(store, clock, options, metrics), IPaymentGrain
+{
+    private (string Tenant, string Uetr) Key => PaymentGrainKey.Parse(this.GetPrimaryKeyString());
+
+    public override string StreamId => PaymentStreams.StreamId(Key.Tenant, Key.Uetr);
+    public override string StreamType => Payment.StreamType;
+    protected override PaymentState Empty() => PaymentState.Empty(Key.Uetr);
+    protected override PaymentState Evolve(PaymentState state, object @event) => Payment.Evolve(state, @event);
+
+    public async Task<CommandResult<PaymentView>> Execute(IReadOnlyList<PaymentCommand> commands, CommandCall call, Rejection? refusal)
+    {
+        var (tenant, uetr) = Key;
+        if (commands.Count == 0 || commands.Any(c => c.Uetr != uetr))
+            throw new ArgumentException($"commands must name this payment's UETR {uetr}", nameof(commands));
+        if (call.Tenant != tenant)
+            throw new ArgumentException($"a call of institution '{call.Tenant}' sent to the payment grain of '{tenant}'", nameof(call));
+        // The accounts a posting may touch: the booking the payment holds (it never changes once initiated, and this grain
+        // alone writes the payment's stream) and the one an initiation brings.
+        var own = await SnapshotAsync(refresh: false);
+        var accounts = (commands.OfType<InitiatePayment>().FirstOrDefault()?.Booking?.Accounts ?? [])
+            .Concat(own.State.Instruction?.Booking?.Accounts ?? []).Distinct(StringComparer.Ordinal).ToList();
+        return await RunAsync(call, accounts,
+            inputs => refusal is not null ? Decision.Reject(refusal) : Decide(inputs, commands, tenant),
+            (after, _, version, decision) =>
+            {
+                var appended = decision.Events.Count(e => e.StreamId == StreamId);
+                return (PaymentView.From(after, version, appended > 0), appended > 0 && version == appended);
+            },
+            s => s == StreamId
+                ? new Rejection(PaymentRejectionCodes.UnknownUetr, $"no payment with UETR {uetr}")
+                : new Rejection(RejectionCodes.AccountNotFound, $"account '{(AccountStreams.TryAccountId(s, out var a) ? a : s)}' does not exist"));
+    }
+
+    private Decision Decide(Inputs inputs, IReadOnlyList<PaymentCommand> commands, string tenant)
+    {
+        var before = inputs.Own;
+        var at = LiveInstant(inputs.Accounts.Values.Select(a => a.LastActivityAt).Append(before.LastAt));
+        var payment = before;
+        var events = new List<object>();
+        foreach (var command in commands)
+        {
+            var d = Payment.Decide(payment, command.At == DateTimeOffset.MinValue ? command with { At = at } : command);
+            if (d.IsRejected) return d;
+            foreach (var e in d.Events)
+            {
+                payment = Payment.Evolve(payment, e.Event);
+                events.Add(e.Event);
+            }
+        }
+        if (events.Count > 0 && payment.Instruction?.Booking is not null)
+        {
+            // Our customer is a party: tell it (and the FX provider of its quote) the outcome, in the same transaction.
+            PaymentCommand[] notices = [new NotifySender(payment.Uetr, at), new NotifyFxp(payment.Uetr, at)];
+            foreach (var notice in notices)
+            {
+                var d = Payment.Decide(payment, notice);
+                if (d.IsRejected) continue;   // no outcome yet, or no FX provider
+                foreach (var e in d.Events)
+                {
+                    payment = Payment.Evolve(payment, e.Event);
+                    events.Add(e.Event);
+                }
+            }
+        }
+        if (payment.Instruction?.Booking is { } b && b.Accounts.Any(a => !inputs.Accounts.ContainsKey(a)))
+            throw new InvalidOperationException($"{StreamId}: the payment's booking names accounts the command did not read");
+        var ledger = PaymentLedger.Apply(before, events, inputs.Accounts, tenant);
+        if (ledger.IsRejected) return ledger;
+        return Decision.Accept([
+            .. events.Select(e => new PendingEvent(StreamId, e)),
+            .. ledger.Events.Select(pe => new PendingEvent(AccountStreams.StreamId(pe.StreamId), pe.Event)),
+        ]);
+    }
+
+    public async Task<StreamSnapshot<PaymentState>> GetState(bool refresh)
+    {
+        var snapshot = await SnapshotAsync(refresh);
+        if (snapshot.Version == 0) ForgetSoonIfEmpty();
+        return snapshot;
+    }
+}
