@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A local cluster: N silos (default 3) on loopback ports behind nginx with consistent hashing on the aggregate id,
+# A local cluster: N silos (default 3) on loopback ports behind nginx (least-connections; Orleans routes each command to its grain),
 # against the local PostgreSQL that deploy/run.sh uses (.data/pg on ESCROW_PG_PORT, database ESCROW_DB).
 #
 #   bash deploy/cluster.sh [N]          start, print the addresses, stay in the foreground; Ctrl-C stops everything
@@ -134,7 +134,7 @@ CONF
   echo $! > "$dir/nginx.pid"
   wait_http "http://127.0.0.1:$http_port/health" 30
   echo "==> $n silos on 127.0.0.1:$((http_port + 1))-$((http_port + n)) (logs and pids in $dir), database $db on port $pg_port"
-  echo "==> nginx frontend on http://127.0.0.1:$http_port (consistent hashing on the aggregate id; response header X-Escrow-Upstream)"
+  echo "==> nginx frontend on http://127.0.0.1:$http_port (least-connections; response header X-Escrow-Upstream)"
   echo "==> root API key (Escrow__RootApiKey): $Escrow__RootApiKey"
 }
 

@@ -29,7 +29,7 @@ internal sealed record CliConfig(string ConnectionString, string? OwnerConnectio
     /// runners, an HTTP port nobody is told about): commands and account reads of the CLI go through the grains like
     /// everyone else's. <paramref name="connectionString"/> overrides the application role's (the import's tuned one).
     /// </summary>
-    public async Task<WebApplication> StartSiloAsync(CancellationToken ct, string? connectionString = null)
+    public async Task<InProcessSilo> StartSiloAsync(CancellationToken ct, string? connectionString = null)
     {
         var silo = SiloHost.Build([
             "--urls", "http://127.0.0.1:0",
@@ -38,10 +38,26 @@ internal sealed record CliConfig(string ConnectionString, string? OwnerConnectio
             "--Escrow:RunProjections=false", "--Escrow:RunTimers=false",
             "--Escrow:SiloPort=0", "--Escrow:GatewayPort=0",
             $"--Escrow:RootApiKey={Silo.Tenancy.TenancyStore.NewSecret()}",
-            "--Logging:LogLevel:Default=Warning",
+            "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Orleans=Error",
         ]);
         await silo.StartAsync(ct).ConfigureAwait(false);
-        return silo;
+        return new InProcessSilo(silo);
+    }
+}
+
+/// <summary>
+/// The CLI's own silo: its services while the command runs; disposing it stops it gracefully first (its grains
+/// deactivate and it leaves the membership table as dead), then releases it.
+/// </summary>
+internal sealed class InProcessSilo(WebApplication app) : IAsyncDisposable
+{
+    public IServiceProvider Services => app.Services;
+
+    public async ValueTask DisposeAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await app.StopAsync(timeout.Token).ConfigureAwait(false);
+        await app.DisposeAsync().ConfigureAwait(false);
     }
 }
 

@@ -5,9 +5,9 @@ namespace Escrow.Grains;
 
 /// <summary>
 /// One ledger account: a journaled grain over the account's stream in the PostgreSQL event log, keyed by the account id.
-/// Its one activation in the cluster decides the account's own commands and every posting (or reversal) between it and an
-/// account whose id sorts after it (ordinal), and commits the events of both accounts in one PostgreSQL transaction, with
-/// each stream's expected version. Send a command to the grain the silo's <c>AccountGrain.ExecutorOf</c> names.
+/// A posting (or reversal) between two accounts is sent to the grain of the account whose id sorts first (ordinal; the
+/// silo's <c>AccountGrain.ExecutorOf</c>), which has the other account's grain decide and commit it (<see cref="CoSign"/>);
+/// both accounts' events commit in one PostgreSQL transaction, with each stream's expected version.
 /// </summary>
 public interface IAccountGrain : IGrainWithStringKey
 {
@@ -22,11 +22,12 @@ public interface IAccountGrain : IGrainWithStringKey
     Task<CommandResult<AccountAnswer>> Execute(AccountCommand command, CommandCall call, bool allowEscrowAccounts);
 
     /// <summary>
-    /// Runs a posting that the grain of its other account handed over after losing a race on this account's stream (that
-    /// grain waits for the answer): decided and committed here exactly as <see cref="Execute"/> would, in this grain's turns,
-    /// so it no longer races this account's other writers. Not for clients: send commands to <see cref="Execute"/>.
+    /// Decides and commits a posting between this account and the calling grain's account (whose id sorts before this one),
+    /// in this grain's turn, while the caller's turn waits: <paramref name="caller"/> is the caller's state, fresh because
+    /// nothing else writes its stream meanwhile. Returns the result and the caller's state after the commit (null when nothing
+    /// was written to it). Grains call this; clients send commands to <see cref="Execute"/>.
     /// </summary>
-    Task<CommandResult<AccountAnswer>> TakeOver(AccountCommand command, CommandCall call, bool allowEscrowAccounts);
+    Task<CoSigned> CoSign(AccountCommand command, CommandCall call, bool allowEscrowAccounts, StreamSnapshot<AccountState> caller);
 
     /// <summary>
     /// The account's confirmed state. With <paramref name="refresh"/> the grain first reads its stream's tail (events another
@@ -39,3 +40,7 @@ public interface IAccountGrain : IGrainWithStringKey
     [OneWay]
     Task Appended(long version);
 }
+
+/// <summary>A posting decided by <see cref="IAccountGrain.CoSign"/>: its result and the calling account's state after it.</summary>
+[GenerateSerializer, Immutable]
+public sealed record CoSigned([property: Id(0)] CommandResult<AccountAnswer> Result, [property: Id(1)] StreamSnapshot<AccountState>? Caller);

@@ -164,7 +164,7 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
             Assert.True((await RunAsync(new OpenAccount(payer, "o", "EUR", AccountKind.Internal, 0, T0))).Accepted);
             Assert.Equal(payer, AccountGrain.ExecutorOf(new Post("x", payer, hub, 1m, "EUR", PostingKind.Transfer, null, T0)));
         }
-        // 150 postings at once into the hub's stream: the payers' grains lose races on it and hand their postings over to it.
+        // 150 postings at once into the hub's stream: each payer's grain has the hub's grain decide and commit, in the hub's turns.
         var results = await Task.WhenAll(payers.SelectMany(payer => Enumerable.Range(0, 5).Select(i =>
             RunAsync(new Post($"h{i}-{payer}", payer, hub, 2m, "EUR", PostingKind.Transfer, null, DateTimeOffset.MinValue)))));
         Assert.All(results, r => Assert.True(r.Accepted, r.Rejection?.ToString()));

@@ -36,11 +36,12 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
     protected override AccountState Evolve(AccountState state, object @event) => Account.Evolve(state, @event);
 
     /// <summary>
-    /// The grain that decides <paramref name="command"/>: for a posting (or its reversal) the ordinally smaller of its two
-    /// accounts, otherwise the one account it names. Every posting between the same two accounts therefore runs in one grain's
-    /// turns, one after the other: opposite transfers A→B and B→A never race each other (they would, each on its debited
-    /// account's grain, and the busier grain could starve the other into <c>concurrency_conflict</c>), and no grain ever waits
-    /// on another's turn (the other account is read with an interleaving call), so nothing can deadlock.
+    /// The grain a command is sent to: for a posting (or its reversal) the ordinally smaller of its two accounts, otherwise the
+    /// one account it names. A posting then runs in the turn of the larger account's grain (<see cref="IAccountGrain.CoSign"/>)
+    /// while the smaller one's turn waits for it, so both streams are written only in their own grains' turns: opposite
+    /// transfers A→B and B→A never race, a busy account (an operator's cash account) serializes what hits it instead of
+    /// having its counterparties retry against it, and since a grain only ever waits on a grain whose id sorts after its own,
+    /// no two grains can wait on each other.
     /// </summary>
     public static string ExecutorOf(AccountCommand command) => command switch
     {
@@ -52,32 +53,69 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
 
     private static string Smaller(string a, string b) => string.CompareOrdinal(a, b) <= 0 ? a : b;
 
-    public Task<CommandResult<AccountAnswer>> Execute(AccountCommand command, CommandCall call, bool allowEscrowAccounts)
+    /// <summary>The other account of a two-account posting decided from this grain, or null.</summary>
+    private string? CoSigner(AccountCommand command) =>
+        command is Post or ReversePosting { Original: not null } && command.Streams.FirstOrDefault(a => a != AccountId) is { } other
+        && string.CompareOrdinal(other, AccountId) > 0 ? other : null;
+
+    public async Task<CommandResult<AccountAnswer>> Execute(AccountCommand command, CommandCall call, bool allowEscrowAccounts)
     {
         if (ExecutorOf(command) != AccountId)
             throw new ArgumentException($"command {command.GetType().Name} runs on account '{ExecutorOf(command)}', not '{AccountId}'", nameof(command));
-        return RunAsync(command, call, allowEscrowAccounts, handedOver: false);
-    }
-
-    public Task<CommandResult<AccountAnswer>> TakeOver(AccountCommand command, CommandCall call, bool allowEscrowAccounts)
-    {
-        if (ExecutorOf(command) == AccountId || !command.Streams.Contains(AccountId))
-            throw new ArgumentException($"command {command.GetType().Name} is not handed over to account '{AccountId}'", nameof(command));
-        return RunAsync(command, call, allowEscrowAccounts, handedOver: true);
+        if (CoSigner(command) is not { } other)
+            return await RunAsync(command, call, allowEscrowAccounts, caller: null);
+        // This grain's turn stays held while the other account's grain decides and commits: nothing else writes this stream
+        // meanwhile, and the answer carries this stream's state after the commit.
+        var mine = await SnapshotAsync(refresh: false);
+        CoSigned outcome;
+        try
+        {
+            outcome = await GrainFactory.GetGrain<IAccountGrain>(other).CoSign(command, call, allowEscrowAccounts, mine);
+        }
+        catch
+        {
+            MarkStale();   // the commit's outcome is unknown here
+            throw;
+        }
+        if (outcome.Caller is { } after) Adopt(after);
+        return outcome.Result;
     }
 
     /// <summary>
-    /// Where a posting goes after losing a race on its other account's stream: to that account's grain, which writes its own
-    /// stream in its own turns, so a busy account (an operator's cash account, a clearing account) serializes the postings
-    /// that hit it instead of having every counterparty's grain retry against it. Only upwards (to an id that sorts after
-    /// this one) and only once, so no two grains ever wait on each other's turns.
+    /// How a co-signed posting reads the calling account: the state the caller sent, until a read asks for a refresh (a stale
+    /// view, a refusal to confirm); from then on, from the caller's grain (an interleaving call; its turn is waiting on us).
     /// </summary>
-    private Func<Task<CommandResult<AccountAnswer>>>? HandOver(AccountCommand command, CommandCall call, bool allowEscrowAccounts, bool handedOver, string movedStream) =>
-        !handedOver && AccountStreams.TryAccountId(movedStream, out var other) && string.CompareOrdinal(other, AccountId) > 0 && command.Streams.Contains(other)
-            ? () => GrainFactory.GetGrain<IAccountGrain>(other).TakeOver(command, call, allowEscrowAccounts)
-            : null;
+    private Func<string, bool, Task<StreamSnapshot<AccountState>>> ReadCaller(StreamSnapshot<AccountState> caller)
+    {
+        StreamSnapshot<AccountState>? sent = caller;
+        return (id, refresh) =>
+        {
+            if (id == caller.State.AccountId)
+            {
+                if (!refresh && sent is not null) return Task.FromResult(sent);
+                sent = null;
+            }
+            return GrainFactory.GetGrain<IAccountGrain>(id).GetState(refresh);
+        };
+    }
 
-    private Task<CommandResult<AccountAnswer>> RunAsync(AccountCommand command, CommandCall call, bool allowEscrowAccounts, bool handedOver)
+    public async Task<CoSigned> CoSign(AccountCommand command, CommandCall call, bool allowEscrowAccounts, StreamSnapshot<AccountState> caller)
+    {
+        var callerId = caller.State.AccountId;
+        if (ExecutorOf(command) != callerId || !command.Streams.Contains(AccountId) || callerId == AccountId)
+            throw new ArgumentException($"command {command.GetType().Name} is not a posting of '{callerId}' with '{AccountId}'", nameof(command));
+        StreamSnapshot<AccountState>? callerAfter = null;
+        var result = await RunAsync(command, call, allowEscrowAccounts, caller, (id, after) =>
+        {
+            if (id != callerId) return false;
+            callerAfter = after;
+            return true;
+        });
+        return new CoSigned(result, callerAfter);
+    }
+
+    private Task<CommandResult<AccountAnswer>> RunAsync(AccountCommand command, CommandCall call, bool allowEscrowAccounts,
+        StreamSnapshot<AccountState>? caller, Func<string, StreamSnapshot<AccountState>, bool>? legCommitted = null)
     {
         var decided = command;
         return RunAsync(call, command.Streams,
@@ -108,7 +146,8 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
                 }
             },
             streamId => Foreign(command, streamId),
-            handOver: moved => HandOver(command, call, allowEscrowAccounts, handedOver, moved));
+            readAccount: caller is null ? null : ReadCaller(caller),
+            legCommitted: legCommitted);
     }
 
     /// <summary>

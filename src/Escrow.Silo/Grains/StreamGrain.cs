@@ -105,6 +105,12 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
             return Task.CompletedTask;
         }, ForgetEmptyAfter, Timeout.InfiniteTimeSpan);
 
+    /// <summary>Takes this stream's state as another grain committed it while this grain waited for that grain.</summary>
+    protected void Adopt(StreamSnapshot<TState> after) => Adaptor.Adopt(after.State, after.Version, after.LastHash, after.Tenant!);
+
+    /// <summary>A write for this stream made elsewhere has an unknown outcome: read the tail before the next decision.</summary>
+    protected void MarkStale() => Adaptor.MarkStale();
+
     /// <summary>Another grain appended to this stream: catch up now rather than at the next conflict.</summary>
     protected async Task CatchUpAsync(long version)
     {
@@ -122,8 +128,9 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
     /// <c>account-{id}</c>); <paramref name="respond"/> builds the accepted view from the states after the events and this
     /// stream's new version; <paramref name="foreign"/> is the refusal when a tenant-scoped caller names another tenant's
     /// stream (identical to "does not exist"). <paramref name="alsoInTransaction"/> adds statements to the commit.
-    /// <paramref name="handOver"/>, asked after a lost race with the stream that moved, may return another way to run the
-    /// command (the grain that owns that stream); its answer is the command's answer.
+    /// <paramref name="readAccount"/> reads another account's state (default: from its grain, refreshed when asked);
+    /// <paramref name="legCommitted"/> is told each other account's state after the commit and returns whether it passes it on
+    /// itself (default: the account's grain is told to catch up).
     /// </summary>
     protected async Task<CommandResult<TView>> RunAsync<TView>(
         CommandCall call,
@@ -132,7 +139,8 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
         Func<TState, IReadOnlyDictionary<string, AccountState>, long, Decision, (TView View, bool Created)> respond,
         Func<string, Rejection> foreign,
         Func<TState, IReadOnlyList<NpgsqlBatchCommand>>? alsoInTransaction = null,
-        Func<string, Func<Task<CommandResult<TView>>>?>? handOver = null) where TView : class
+        Func<string, bool, Task<StreamSnapshot<AccountState>>>? readAccount = null,
+        Func<string, StreamSnapshot<AccountState>, bool>? legCommitted = null) where TView : class
     {
         if (Adaptor.Stale) await RefreshNow();
         var others = accounts.Where(a => AccountStreams.StreamId(a) != StreamId).Distinct(StringComparer.Ordinal).ToArray();
@@ -141,7 +149,8 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
         var touched = new[] { StreamId }.Concat(others.Select(AccountStreams.StreamId)).ToArray();
         for (var attempt = 0; ; attempt++)
         {
-            var reads = await Task.WhenAll(others.Select(a => GrainFactory.GetGrain<IAccountGrain>(a).GetState(refreshOthers)));
+            readAccount ??= (a, refresh) => GrainFactory.GetGrain<IAccountGrain>(a).GetState(refresh);
+            var reads = await Task.WhenAll(others.Select(a => readAccount(a, refreshOthers)));
             var byId = new Dictionary<string, StreamSnapshot<AccountState>>(StringComparer.Ordinal);
             for (var i = 0; i < others.Length; i++) byId[others[i]] = reads[i];
 
@@ -164,7 +173,7 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
                     refreshedBeforeRefusal = true;
                     var before = Version;
                     await RefreshNow();
-                    var fresh = await Task.WhenAll(others.Select(a => GrainFactory.GetGrain<IAccountGrain>(a).GetState(true)));
+                    var fresh = await Task.WhenAll(others.Select(a => readAccount(a, true)));
                     if (before != Version || fresh.Where((s, i) => s.Version != reads[i].Version).Any())
                     {
                         refreshOthers = false;   // just read
@@ -227,13 +236,12 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
             if (committed)
             {
                 foreach (var a in appends)
-                    if (write.Heads?.TryGetValue(a.StreamId, out var head) == true && AccountStreams.TryAccountId(a.StreamId, out var id))
+                    if (write.Heads?.TryGetValue(a.StreamId, out var head) == true && AccountStreams.TryAccountId(a.StreamId, out var id)
+                        && legCommitted?.Invoke(id, new StreamSnapshot<AccountState>(accountsAfter[id], head.Version, head.LastHash, a.Tenant)) != true)
                         _ = GrainFactory.GetGrain<IAccountGrain>(id).Appended(head.Version);
                 return result;
             }
             refreshOthers = true;
-            if (write.Conflict?.StreamId is { } moved && handOver?.Invoke(moved) is { } elsewhere)
-                return await elsewhere();
             if (attempt >= options.Value.MaxConcurrencyRetries)
             {
                 var c = write.Conflict;

@@ -37,6 +37,21 @@ internal sealed class EventLogAdaptor<TView, TEntry>(
     public int ConfirmedVersion => checked((int)_version);
     public IEnumerable<TEntry> UnconfirmedSuffix => [];
 
+    public void Adopt(object state, long version, byte[] lastHash, string tenant)
+    {
+        if (!_loaded || version <= _version) return;
+        var view = new TView();
+        ((IStreamView)view).Value = state;
+        _confirmed = view;
+        _version = version;
+        _lastHash = lastHash;
+        Tenant ??= tenant;
+        Stale = false;
+        grain.OnViewChanged(false, true);
+    }
+
+    public void MarkStale() => Stale = true;
+
     public Task PreOnActivate() => Task.CompletedTask;
     public Task PostOnActivate() => Task.CompletedTask;
     public Task PostOnDeactivate() => Task.CompletedTask;

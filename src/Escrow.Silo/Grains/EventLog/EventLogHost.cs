@@ -52,6 +52,15 @@ public interface IEventLogStream
 
     /// <summary>True until the stream is loaded, and after a write whose outcome is unknown: the next read reloads the tail.</summary>
     bool Stale { get; }
+
+    /// <summary>
+    /// Takes the state of the stream at <paramref name="version"/> (with its chain head) that another grain committed for it
+    /// while this grain's turn was held: no tail read needed. Ignored unless it is newer than the confirmed state.
+    /// </summary>
+    void Adopt(object state, long version, byte[] lastHash, string tenant);
+
+    /// <summary>A write made for this stream elsewhere has an unknown outcome: read the tail before the next decision.</summary>
+    void MarkStale();
 }
 
 /// <summary>
