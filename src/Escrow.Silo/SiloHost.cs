@@ -155,8 +155,27 @@ public static class SiloHost
     {
         BadRequestException or BadHttpRequestException => 400,
         NotFoundException => 404,
+        _ when DatabaseUnavailable(ex) => 503,
         _ => 500,
     };
+
+    /// <summary>
+    /// True when <paramref name="ex"/> (or an exception inside it) says PostgreSQL could not be reached or the connection
+    /// broke: an <see cref="NpgsqlException"/> that is not a statement's own error (a <see cref="PostgresException"/> with
+    /// a SQL state outside classes 08, 53 and 57, which is a bug, stays a 500), thrown here or in a grain of this cluster
+    /// (Orleans carries an exception type it may not deserialize as its name).
+    /// </summary>
+    public static bool DatabaseUnavailable(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is PostgresException pg) return pg.SqlState[..2] is "08" or "53" or "57";
+            if (ex is NpgsqlException) return true;
+            if (ex is AggregateException { InnerExceptions: var all } && all.Any(DatabaseUnavailable)) return true;
+            if (ex.GetType().Name == "UnavailableExceptionFallbackException" && ex.ToString().Contains("Npgsql", StringComparison.Ordinal)) return true;
+        }
+        return false;
+    }
 
     private static async Task WriteProblemAsync(HttpContext http)
     {
@@ -169,8 +188,11 @@ public static class SiloHost
             BadRequestException b => Problems.Create(400, b.Code, b.Message),
             BadHttpRequestException b => Problems.Create(400, "bad_request", b.Message),
             NotFoundException n => Problems.Create(404, "account_not_found", n.Message),
+            _ when DatabaseUnavailable(ex) => Problems.Create(503, "database_unavailable",
+                "PostgreSQL cannot be reached; a command in flight may or may not have committed: retry it with the same Idempotency-Key"),
             _ => Problems.Create(500, "internal_error", "the silo failed to process the request; nothing was acknowledged"),
         };
+        if (problem.Status == 503) http.Response.Headers.RetryAfter = "1";
         http.Response.StatusCode = problem.Status;
         http.Response.ContentType = Problems.ContentType;
         await http.Response.WriteAsync(Problems.Serialize(problem)).ConfigureAwait(false);

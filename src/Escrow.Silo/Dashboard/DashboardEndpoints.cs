@@ -350,15 +350,8 @@ public static class DashboardEndpoints
     private static async Task<(JsonNode? State, long Version)> FoldAsync<TState>(
         PgEventStore store, string streamId, DateTimeOffset? upTo, TState state, Func<TState, object, TState> evolve, CancellationToken ct)
     {
-        long version = 0;
-        while (true)
-        {
-            var page = await store.ReadStreamAsync(streamId, version, ct, upTo, 1000).ConfigureAwait(false);
-            if (page.Count == 0) break;
-            foreach (var e in page) state = evolve(state, EventSerializer.Deserialize(e));
-            version = page[^1].Version;
-        }
-        return (JsonSerializer.SerializeToNode(state, EventSerializer.Options), version);
+        var (folded, version) = await StreamReplay.ReplayAsync(store, streamId, state, evolve, upTo, ct).ConfigureAwait(false);
+        return (JsonSerializer.SerializeToNode(folded, EventSerializer.Options), version);
     }
 
     private static async Task<List<AuditEntry>> AuditTailAsync(PgEventStore store, string? tenant, int limit, string filter, CancellationToken ct)

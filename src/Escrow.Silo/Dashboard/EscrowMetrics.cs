@@ -90,6 +90,27 @@ public sealed class EscrowMetrics : IDisposable
     private IEnumerable<Measurement<int>> ObserveActivations() =>
         Activations().Select(kv => new Measurement<int>(kv.Value, new KeyValuePair<string, object?>("aggregate.type", kv.Key)));
 
+    /// <summary>
+    /// Runs one command (<paramref name="run"/>: its trip to the grain and back) and records it: count, outcome, duration and
+    /// events appended; a command that throws is recorded with outcome <see cref="Error"/> and the exception passes on.
+    /// </summary>
+    public async Task<CommandOutcome> RecordAsync(string aggregateType, string operation, Func<Task<CommandOutcome>> run)
+    {
+        var start = Start();
+        CommandOutcome outcome;
+        try
+        {
+            outcome = await run().ConfigureAwait(false);
+        }
+        catch
+        {
+            RecordCommand(aggregateType, operation, Error, "exception", 0, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            throw;
+        }
+        RecordCommand(aggregateType, operation, outcome, outcome.EventsAppended, start);
+        return outcome;
+    }
+
     /// <summary>A start mark for <see cref="RecordCommand(string, string, CommandOutcome, int, long)"/> (a Stopwatch timestamp).</summary>
     public static long Start() => Stopwatch.GetTimestamp();
 

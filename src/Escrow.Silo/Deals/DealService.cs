@@ -14,7 +14,7 @@ namespace Escrow.Silo.Deals;
 /// command to the deal's <see cref="IDealGrain"/> (Orleans routes it to the grain's one activation in the cluster) and turns
 /// its domain result into the answer the API sends. Deal streams are <c>deal-{dealId}</c>.
 /// </summary>
-public sealed class DealService(IGrainFactory grains, PgEventStore store, Dashboard.EscrowMetrics? metrics = null)
+public sealed class DealService(IGrainFactory grains, PgEventStore store, Dashboard.EscrowMetrics metrics)
 {
     /// <summary>The deal's own escrow account id: <c>escrow-{dealId}</c>, an internal ledger account.</summary>
     public static string EscrowAccountOf(string dealId) => LedgerService.EscrowAccountPrefix + dealId;
@@ -35,20 +35,9 @@ public sealed class DealService(IGrainFactory grains, PgEventStore store, Dashbo
     public async Task<CommandOutcome> ExecuteAsync(DealCommand command, CommandContext context, CancellationToken ct, Rejection? refusal = null)
     {
         if (context.Operation is null) context = context with { Operation = command.GetType().Name };   // the audit log's name
-        var start = Dashboard.EscrowMetrics.Start();
-        try
-        {
-            var result = await grains.GetGrain<IDealGrain>(command.DealId).Execute(command, context.ToCall(), refusal).WaitAsync(ct).ConfigureAwait(false);
-            var outcome = CommandAnswers.ToOutcome(result);
-            metrics?.RecordCommand(Deal.StreamType, context.Operation, outcome, outcome.EventsAppended, start);
-            return outcome;
-        }
-        catch (Exception) when (metrics is not null)
-        {
-            metrics.RecordCommand(Deal.StreamType, context.Operation, Dashboard.EscrowMetrics.Error, "exception", 0,
-                System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-            throw;
-        }
+        var call = context.ToCall();
+        return await metrics.RecordAsync(Deal.StreamType, context.Operation, async () => CommandAnswers.ToOutcome(
+            await grains.GetGrain<IDealGrain>(command.DealId).Execute(command, call, refusal).WaitAsync(ct).ConfigureAwait(false))).ConfigureAwait(false);
     }
 
     /// <summary>The deal now (through its grain, which first reads its stream's tail), or null.</summary>

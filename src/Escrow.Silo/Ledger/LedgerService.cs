@@ -14,7 +14,7 @@ namespace Escrow.Silo.Ledger;
 /// activation in the cluster) and turns the grain's domain result into the answer the API sends. Account streams are
 /// <c>account-{accountId}</c>.
 /// </summary>
-public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dashboard.EscrowMetrics? metrics = null)
+public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dashboard.EscrowMetrics metrics)
 {
     /// <summary>
     /// Marks a command as happening "now": its <c>At</c> is stamped inside the grain's turn, at decide time, as
@@ -37,21 +37,10 @@ public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dash
         if (command is ReversePosting { Original: null } rev)
             command = rev with { Original = await FindPostingAsync(rev.PostingId, ct).ConfigureAwait(false) };
         if (context.Operation is null) context = context with { Operation = OperationName(command) };
-        var start = Dashboard.EscrowMetrics.Start();
-        try
-        {
-            var result = await grains.GetGrain<IAccountGrain>(AccountGrain.ExecutorOf(command))
-                .Execute(command, context.ToCall(), allowEscrowAccounts).WaitAsync(ct).ConfigureAwait(false);
-            var outcome = CommandAnswers.ToOutcome(result, a => a.Body);
-            metrics?.RecordCommand(Account.StreamType, context.Operation, outcome, outcome.EventsAppended, start);
-            return outcome;
-        }
-        catch (Exception) when (metrics is not null)
-        {
-            metrics.RecordCommand(Account.StreamType, context.Operation, Dashboard.EscrowMetrics.Error, "exception", 0,
-                System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-            throw;
-        }
+        var call = context.ToCall();
+        return await metrics.RecordAsync(Account.StreamType, context.Operation, async () => CommandAnswers.ToOutcome(
+            await grains.GetGrain<IAccountGrain>(AccountGrain.ExecutorOf(command)).Execute(command, call, allowEscrowAccounts).WaitAsync(ct).ConfigureAwait(false),
+            a => a.Body)).ConfigureAwait(false);
     }
 
     /// <summary>The account now (through its grain, which first reads its stream's tail), with its version and tenant (null: no account).</summary>

@@ -23,7 +23,7 @@ namespace Escrow.Silo.Payments;
 /// <param name="store">The event log (payments as of an instant are replayed from it).</param>
 /// <param name="directory">FX providers, proxies and clearing reference data.</param>
 /// <param name="metrics">Where each payment command is recorded (<c>escrow.commands</c> with <c>aggregate.type</c> payment).</param>
-public sealed partial class PaymentService(IGrainFactory grains, PgEventStore store, PaymentDirectory directory, Dashboard.EscrowMetrics? metrics = null)
+public sealed partial class PaymentService(IGrainFactory grains, PgEventStore store, PaymentDirectory directory, Dashboard.EscrowMetrics metrics)
 {
     /// <summary>
     /// The payment's stream: <c>payment-{tenant}-{uetr}</c> (<see cref="PaymentStreams"/>). A UETR is unique per institution, not
@@ -55,20 +55,9 @@ public sealed partial class PaymentService(IGrainFactory grains, PgEventStore st
         if (commands.Count == 0 || commands.Any(c => c.Uetr != commands[0].Uetr))
             throw new ArgumentException("commands must name one UETR", nameof(commands));
         if (context.Operation is null) context = context with { Operation = "Payment." + string.Join('+', commands.Select(c => c.GetType().Name)) };
-        var start = Dashboard.EscrowMetrics.Start();
-        try
-        {
-            var result = await Grain(context.Tenant, commands[0].Uetr).Execute(commands, context.ToCall(), refuse).WaitAsync(ct).ConfigureAwait(false);
-            var outcome = CommandAnswers.ToOutcome(result);
-            metrics?.RecordCommand(Payment.StreamType, context.Operation, outcome, outcome.EventsAppended, start);
-            return outcome;
-        }
-        catch (Exception) when (metrics is not null)
-        {
-            metrics.RecordCommand(Payment.StreamType, context.Operation, Dashboard.EscrowMetrics.Error, "exception", 0,
-                System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-            throw;
-        }
+        var call = context.ToCall();
+        return await metrics.RecordAsync(Payment.StreamType, context.Operation, async () => CommandAnswers.ToOutcome(
+            await Grain(context.Tenant, commands[0].Uetr).Execute(commands, call, refuse).WaitAsync(ct).ConfigureAwait(false))).ConfigureAwait(false);
     }
 
     // ----- bookings -----
