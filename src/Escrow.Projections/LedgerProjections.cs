@@ -5,22 +5,10 @@ using Npgsql;
 
 namespace Escrow.Projections;
 
-/// <summary>Account stream ids are <c>account-{accountId}</c>.</summary>
-public static class AccountStreams
+/// <summary>What projections read from a stored event's metadata.</summary>
+internal static class StoredEventMetadata
 {
-    public const string Prefix = "account-";
-    public static string StreamId(string accountId) => Prefix + accountId;
-    public static bool TryAccountId(string streamId, out string accountId)
-    {
-        if (streamId.StartsWith(Prefix, StringComparison.Ordinal))
-        {
-            accountId = streamId[Prefix.Length..];
-            return true;
-        }
-        accountId = "";
-        return false;
-    }
-
+    /// <summary>The institution an event belongs to (metadata <c>tenant</c>; empty when absent).</summary>
     internal static string TenantOf(StoredEvent e)
     {
         using var doc = JsonDocument.Parse(e.MetadataJson);
@@ -81,7 +69,7 @@ public sealed class AccountBalancesProjection : IProjection
             {
                 rows[id] = new Row
                 {
-                    Id = id, Tenant = AccountStreams.TenantOf(e), Owner = o.Owner, Currency = o.Currency, Kind = o.Kind.ToString(),
+                    Id = id, Tenant = StoredEventMetadata.TenantOf(e), Owner = o.Owner, Currency = o.Currency, Kind = o.Kind.ToString(),
                     Status = nameof(AccountStatus.Open), Overdraft = o.OverdraftLimit, OpenedAt = o.At, LastActivity = o.At,
                 };
             }

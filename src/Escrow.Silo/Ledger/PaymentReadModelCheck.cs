@@ -2,6 +2,7 @@ using System.Text.Json;
 using Escrow.EventStore;
 using Escrow.Projections;
 using Npgsql;
+using Escrow.Domain.Payments;
 
 namespace Escrow.Silo.Ledger;
 

@@ -7,6 +7,7 @@ using Escrow.Silo.Hosting;
 using Escrow.Silo.Http;
 using Npgsql;
 using NpgsqlTypes;
+using Escrow.Domain.Deals;
 
 namespace Escrow.Silo.Tenancy;
 
@@ -119,7 +120,7 @@ public static class TenancyEndpoints
             .Doc("getAuditCsv", "Audit records as RFC 4180 CSV", "Header row, CRLF; limit up to 100,000 (default 10,000); the next page's after is in the X-Next-After header.");
     }
 
-    private static string? DealStream(string? deal) => string.IsNullOrEmpty(deal) ? null : Escrow.Projections.DealStreams.StreamId(deal);
+    private static string? DealStream(string? deal) => string.IsNullOrEmpty(deal) ? null : DealStreams.StreamId(deal);
 
     private static AuditRecord Audit(HttpContext http, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, string tenant, string operation, string outcome, int status, string? code,
         byte[] digest, string[] streams) =>
