@@ -17,7 +17,7 @@ using Spectre.Console;
 namespace Escrow.Cli;
 
 /// <summary>
-/// <c>escrow bench</c>: a throughput and latency benchmark of the whole command path (HTTP, aggregate host,
+/// <c>escrow bench</c>: a throughput and latency benchmark of the whole command path (HTTP, grains,
 /// PostgreSQL append), with the raw PostgreSQL ceiling (pgbench, one-row INSERT transactions) measured in the
 /// same run. Prints one table (console and Markdown). Not a test: it asserts nothing, it reports.
 /// </summary>
@@ -149,9 +149,8 @@ internal static partial class BenchCommand
             var pg = await RunPgbenchAsync(pgbench, owner, run, s.Clients, s.Seconds, ct);
             Info($"pgbench: {pg.Tps:0.0} tps");
 
-            long? conflicts = null;   // lost races are retried inside the grains; the bench no longer counts them
             Report(s, server, $"{loadAtStart} at start, {ReadLoadAverage()} at end", full, half, transfersPerSecond, lagFull, lagHalf, pg);
-            Diagnostics(full, pg, stats0, stats1, conflicts, profiler);
+            Diagnostics(full, pg, stats0, stats1, profiler);
             if (pgCores > 0)
                 Console.WriteLine($"CPU during full load: PostgreSQL processes {F(pgCores, "0.00")} cores ({F(pgCores * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms per transfer), " +
                                   $"escrow process {F(full.ProcessCores, "0.00")} cores ({F(full.ProcessCores * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms per transfer, clients included)");
@@ -755,7 +754,7 @@ internal static partial class BenchCommand
         Console.WriteLine($"projections, half load: {lagHalf.Detail}");
     }
 
-    private static void Diagnostics(Phase full, PgbenchResult pg, Dictionary<string, double> before, Dictionary<string, double> after, long? conflicts, Profiler? profiler)
+    private static void Diagnostics(Phase full, PgbenchResult pg, Dictionary<string, double> before, Dictionary<string, double> after, Profiler? profiler)
     {
         double Delta(string k) => after.TryGetValue(k, out var a) && before.TryGetValue(k, out var b) ? a - b : double.NaN;
         var n = Math.Max(1, full.Created + full.Refused + full.Other);
@@ -768,7 +767,6 @@ internal static partial class BenchCommand
             lines.Add($"cluster WAL during full load (all databases): {F(Delta("wal_bytes") / n, "0")} bytes and {F(Delta("wal_records") / n, "0.0")} records per transfer" +
                       (double.IsNaN(Delta("wal_sync")) ? "" : $", {F(Delta("wal_sync") / full.Elapsed.TotalSeconds, "0")} WAL fsyncs/s " +
                                                               $"({F(Delta("xact_commit") / Math.Max(1, Delta("wal_sync")), "0.00")} commits per fsync)"));
-        if (conflicts is { } c) lines.Add($"aggregate host concurrency conflicts: {c}");
         foreach (var l in lines) Console.WriteLine(l);
 
         if (profiler is null) return;

@@ -22,7 +22,7 @@ migrate.SetAction(async (_, ct) =>
 root.Subcommands.Add(migrate);
 
 var urls = new Option<string>("--urls") { Description = "HTTP address(es) to listen on", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
-var serve = new Command("serve", "Run a silo: aggregate host, HTTP frontend, projection runners.") { urls };
+var serve = new Command("serve", "Run a silo: the Orleans runtime with the account, deal and payment grains, the HTTP frontend, projection runners.") { urls };
 serve.SetAction(async (pr, ct) =>
 {
     var app = SiloHost.Build(["--urls", pr.GetValue(urls)!]);

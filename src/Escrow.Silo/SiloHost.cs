@@ -13,7 +13,7 @@ using Npgsql;
 
 namespace Escrow.Silo;
 
-/// <summary>Builds a silo: aggregate host, HTTP frontend, projection runners, idle-activation sweeper.</summary>
+/// <summary>Builds a silo: the Orleans runtime with the grains, the HTTP frontend, the projection runners and the timer firer.</summary>
 public static class SiloHost
 {
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
@@ -77,7 +77,7 @@ public static class SiloHost
                 AppendDataSource = sp.GetRequiredService<AppendPool>().DataSource,
             });
         });
-        // Metrics (Meter "Orleans.Escrow") and the dashboard's rolling window; every aggregate host records into it.
+        // Metrics (Meter "Orleans.Escrow") and the dashboard's rolling window; the ledger, deal and payment services record every command into it.
         services.AddSingleton(sp => new Dashboard.EscrowMetrics(sp.GetRequiredKeyedService<TimeProvider>(LedgerClock.Key), sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddSingleton<Dashboard.DashboardSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<Dashboard.DashboardSampler>());

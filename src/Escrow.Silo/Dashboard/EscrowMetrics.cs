@@ -45,8 +45,8 @@ public sealed class EscrowMetrics : IDisposable
     {
         _clock = clock;
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
-        _commands = _meter.CreateCounter<long>("escrow.commands", "{command}", "Commands executed by this silo's aggregate hosts, by outcome");
-        _duration = _meter.CreateHistogram<double>("escrow.command.duration", "ms", "Time from a command entering its aggregate host to its answer (turn wait included)");
+        _commands = _meter.CreateCounter<long>("escrow.commands", "{command}", "Commands this silo sent to grains and answered, by outcome");
+        _duration = _meter.CreateHistogram<double>("escrow.command.duration", "ms", "Time from sending a command to its grain to its answer (the wait for the grain's turn included)");
         _events = _meter.CreateCounter<long>("escrow.events.appended", "{event}", "Events appended by accepted commands");
         _meter.CreateObservableGauge("escrow.activations", ObserveActivations, "{activation}", "In-memory activations of this silo, by aggregate type");
         _meter.CreateObservableGauge("escrow.projection.lag.events", () => Observed().Projections.Select(p =>

@@ -279,7 +279,7 @@ public sealed class BerkaImporter(LedgerService ledger, BerkaImportOptions? opti
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
 
     /// <summary>
-    /// Commands queued per house account. Its postings serialize in the aggregate host anyway; a few in
+    /// Commands queued per house account. Its postings serialize in its grain's turns anyway; a few in
     /// flight keep its turn busy (the next one does its idempotency look-up while one appends), more
     /// would only hold connections that other house accounts could use.
     /// </summary>
