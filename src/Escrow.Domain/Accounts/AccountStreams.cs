@@ -10,14 +10,5 @@ public static class AccountStreams
     public static string StreamId(string accountId) => Prefix + accountId;
 
     /// <summary>The account id of an account stream id; false for any other stream.</summary>
-    public static bool TryAccountId(string streamId, out string accountId)
-    {
-        if (streamId.StartsWith(Prefix, StringComparison.Ordinal))
-        {
-            accountId = streamId[Prefix.Length..];
-            return true;
-        }
-        accountId = "";
-        return false;
-    }
+    public static bool TryAccountId(string streamId, out string accountId) => StreamIds.TryStrip(streamId, Prefix, out accountId);
 }

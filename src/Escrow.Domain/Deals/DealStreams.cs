@@ -7,16 +7,7 @@ public static class DealStreams
 {
     public const string Prefix = "deal-";
     public static string StreamId(string dealId) => Prefix + dealId;
-    public static bool TryDealId(string streamId, out string dealId)
-    {
-        if (streamId.StartsWith(Prefix, StringComparison.Ordinal))
-        {
-            dealId = streamId[Prefix.Length..];
-            return true;
-        }
-        dealId = "";
-        return false;
-    }
+    public static bool TryDealId(string streamId, out string dealId) => StreamIds.TryStrip(streamId, Prefix, out dealId);
 
     /// <summary>
     /// Maps a deal decision's pending events to stream ids by event type, not by id: a deal id and an account
