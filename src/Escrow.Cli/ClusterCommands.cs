@@ -33,21 +33,21 @@ internal static class ClusterCommands
 
     private static Command Silos()
     {
-        var deadAfter = new Option<int>("--dead-after") { Description = "Seconds without a heartbeat after which a silo shows dead", DefaultValueFactory = _ => 10 };
+        var clusterId = new Option<string>("--cluster-id") { Description = "The Orleans cluster id (the silos' Escrow:ClusterId)", DefaultValueFactory = _ => "escrow" };
         var lease = new Option<string?>("--lease")
         {
             Description = $"Print only the address of the silo holding this lease ({string.Join(", ", ClusterLeases.Known.Values.Order(StringComparer.Ordinal))}) " +
                           "and the PostgreSQL backend pid of the session holding the lock; exit 1 when nobody holds it",
         };
-        var cmd = new Command("silos", "The cluster's membership (alive, dead, stopped) and the leases each silo holds (projection runners, timer firer).")
+        var cmd = new Command("silos", "The cluster's membership from Orleans's table (alive, dead, stopped) and the leases each silo holds (projection runners, timer firer).")
         {
-            deadAfter, lease,
+            clusterId, lease,
         };
         cmd.SetAction(async (pr, ct) =>
         {
             var cfg = CliConfig.FromEnvironment();
             await using var ds = cfg.DataSource();
-            var silos = await new MembershipTable(ds).ListAsync(TimeProvider.System.GetUtcNow(), TimeSpan.FromSeconds(pr.GetValue(deadAfter)), TimeSpan.FromHours(1), ct);
+            var silos = await ClusterMembership.ListAsync(ds, pr.GetValue(clusterId)!, TimeProvider.System.GetUtcNow() - TimeSpan.FromHours(1), ct);
             if (pr.GetValue(lease) is { } wanted)
             {
                 if (!ClusterLeases.Known.Values.Contains(wanted, StringComparer.Ordinal))
@@ -55,20 +55,17 @@ internal static class ClusterCommands
                 var lock_ = (await ClusterLeases.ListAsync(ds, ct)).FirstOrDefault(l => l.Lease == wanted);
                 var holder = silos.FirstOrDefault(s => s.SiloId == lock_?.SiloId);
                 if (holder is null || lock_ is null) return 1;
-                Console.WriteLine($"{AddressOf(holder)} {lock_.BackendPid.ToString(CultureInfo.InvariantCulture)}");
+                Console.WriteLine($"{holder.Address} {lock_.BackendPid.ToString(CultureInfo.InvariantCulture)}");
                 return 0;
             }
             foreach (var s in silos)
-                Console.WriteLine(string.Join("  ", s.SiloId.ToString("D"), AddressOf(s), s.Status.ToString().PadRight(7),
-                    $"started {s.StartedAt:HH:mm:ss}", $"beat {s.LastBeat:HH:mm:ss.fff}", $"activations {s.Activations.ToString(CultureInfo.InvariantCulture)}",
+                Console.WriteLine(string.Join("  ", s.SiloId, s.Address, s.Status.ToString().PadRight(8),
+                    $"started {s.StartedAt:HH:mm:ss}", $"alive {s.LastBeat:HH:mm:ss.fff}",
                     s.Leases.Count == 0 ? "" : "leads " + string.Join(", ", s.Leases)));
             return 0;
         });
         return cmd;
     }
-
-    /// <summary>The silo's URL: the membership address is "{machine} {url}".</summary>
-    private static string AddressOf(SiloInfo s) => s.Address.Split(' ')[^1];
 
     // ---------------------------------------------------------------- escrow load transfers
 

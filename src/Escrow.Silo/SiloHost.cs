@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Orleans.Providers;
 
 namespace Escrow.Silo;
 
@@ -26,7 +27,7 @@ public static class SiloHost
         AddEscrow(builder.Services, builder.Configuration);
         builder.AddEscrowOrleans();
         var app = builder.Build();
-        MapEscrow(app);
+        UseEscrow(app);
         return app;
     }
 
@@ -34,13 +35,13 @@ public static class SiloHost
     {
         services.Configure<SiloOptions>(configuration.GetSection("Escrow"));
         services.TryAddLedgerClock();
-        services.AddSingleton<Cluster.SiloIdentity>();
+        services.AddSingleton(sp => new Cluster.SiloIdentity(sp.GetRequiredService<ILocalSiloDetails>().SiloAddress));
         services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;
             if (string.IsNullOrWhiteSpace(o.ConnectionString))
                 throw new InvalidOperationException("Escrow:ConnectionString is not set (the application role's connection string)");
-            // Every session of this silo carries its membership id as application_name, so pg_stat_activity and
+            // Every session of this silo carries its Orleans silo address as application_name, so pg_stat_activity and
             // pg_locks tell which silo holds which lease (GET /silos, escrow silos).
             var csb = new NpgsqlConnectionStringBuilder(o.ConnectionString)
             {
@@ -106,13 +107,16 @@ public static class SiloHost
                 LeaderRetry = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<SiloOptions>>().Value.LeaderRetryMilliseconds),
             }, sp.GetRequiredService<ILoggerFactory>().CreateLogger<Timers.TimerFirer>()));
         services.AddHostedService<Deals.TimerHostedService>();
-        services.AddSingleton(sp => new Cluster.MembershipTable(sp.GetRequiredService<NpgsqlDataSource>()));
-        services.AddHostedService<Cluster.MembershipHostedService>();
+        // The cluster view (GET /silos, the dashboard): Orleans's membership table, the leases, and each silo's load on request.
+        services.AddSingleton<Cluster.SiloLoadReport>();
+        services.AddKeyedSingleton<IControllable>(Cluster.SiloLoadReport.Name, (sp, _) => sp.GetRequiredService<Cluster.SiloLoadReport>());
+        services.AddSingleton<Cluster.ClusterView>();
         services.AddSingleton<TenancyStore>();
         services.AddSingleton<ApiKeyAuthenticator>();
         services.AddHostedService<KeyRevocationListener>();
         services.AddSingleton<RefusalAudit>();
         services.AddHostedService<MigrationAndProjectionService>();
+        services.AddRouting();
         services.AddProblemDetails();
         services.AddOpenApi(o => o.AddEscrowDocumentation());
         services.Configure<JsonOptions>(o =>
@@ -128,8 +132,13 @@ public static class SiloHost
             services.AddKeyedSingleton(LedgerClock.Key, TimeProvider.System);
     }
 
-    public static void MapEscrow(WebApplication app)
+    /// <summary>
+    /// The HTTP frontend's pipeline on <paramref name="app"/> (a web application, or the web host of a TestingHost silo):
+    /// routing, problem details for exceptions, the API-key check, then every endpoint.
+    /// </summary>
+    public static void UseEscrow(IApplicationBuilder app)
     {
+        app.UseRouting();
         // A refused request (4xx) is the client's error, already answered and audited: it is not logged as an unhandled exception.
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
@@ -139,6 +148,11 @@ public static class SiloHost
         });
         app.UseStatusCodePages();
         app.Use(Authorization.AuthenticateAsync);
+        app.UseEndpoints(MapEndpoints);
+    }
+
+    private static void MapEndpoints(IEndpointRouteBuilder app)
+    {
         app.MapOpenApi();
         app.MapGet("/health", () => Results.Ok(new HealthStatus("ok"))).WithTags("Silo").Produces<HealthStatus>()
             .Doc("getHealth", "Liveness of this silo (no key needed)");
@@ -244,7 +258,9 @@ internal sealed class MigrationAndProjectionService(
     {
         if (_stop is null) return;
         await _stop.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(_tasks).WaitAsync(cancellationToken).ConfigureAwait(false);
+        // A stop told to hurry (a killed silo) does not wait for the runners: their sessions end with the process.
+        try { await Task.WhenAll(_tasks).WaitAsync(cancellationToken).ConfigureAwait(false); }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
     }
 }
 

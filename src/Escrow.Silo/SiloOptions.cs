@@ -29,10 +29,6 @@ public sealed class SiloOptions
     /// bound on a hand-over after the leader died (its advisory locks end with its database sessions).
     /// </summary>
     public int LeaderRetryMilliseconds { get; set; } = 2000;
-    /// <summary>How often this silo heartbeats into the membership table.</summary>
-    public int HeartbeatMilliseconds { get; set; } = 2000;
-    /// <summary>A silo without a heartbeat for this long is shown dead.</summary>
-    public int SiloDeadAfterSeconds { get; set; } = 10;
     /// <summary>The Orleans cluster this silo joins (<c>ClusterOptions.ClusterId</c>): silos of one cluster share the membership table rows of this id.</summary>
     public string ClusterId { get; set; } = "escrow";
     /// <summary>The Orleans service id (<c>ClusterOptions.ServiceId</c>); stays the same across deployments of one system.</summary>

@@ -12,23 +12,22 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Escrow.Silo.Tests;
 
 /// <summary>
-/// <see cref="IAccountGrain"/> on a real silo over the PostgreSQL event-log provider: postings commit both legs in one
+/// <see cref="IAccountGrain"/> called through an Orleans client on a TestingHost silo over the PostgreSQL event-log provider: postings commit both legs in one
 /// transaction, a race never debits past the floor, a lost race re-decides, retries replay, snapshots equal a replay.
 /// </summary>
 public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>, IAsyncLifetime
 {
-    private SiloFactory _silo = null!;
+    private EscrowTestCluster _cluster = null!;
     private IGrainFactory _grains = null!;
     private static readonly DateTimeOffset T0 = new(2030, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    public Task InitializeAsync()
+    public async Task InitializeAsync()
     {
-        _silo = new SiloFactory(db, runProjections: false, snapshotEvery: 7);
-        _grains = _silo.Services.GetRequiredService<IGrainFactory>();
-        return Task.CompletedTask;
+        _cluster = await EscrowTestCluster.StartAsync(db, 1, new EscrowTestClusterOptions { RunProjections = false, SnapshotEvery = 7 });
+        _grains = _cluster.Client;
     }
 
-    public async Task DisposeAsync() => await _silo.DisposeAsync();
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
     private static CommandCall Call(string? key = null, string body = "") =>
         new("default", "grain-test", key, SHA256.HashData(Encoding.UTF8.GetBytes(body)), Guid.NewGuid());

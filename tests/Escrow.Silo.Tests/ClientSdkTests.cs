@@ -365,7 +365,7 @@ public class ClientSdkTests : IClassFixture<PgDatabase>
         using var cts = new CancellationTokenSource();
         var call = Sdk(silo, key, hang).Accounts.DepositAsync(alice, new MoneyRequest(1m, "EUR"), cancellationToken: cts.Token);
         // Cancelled once the first attempt is on the wire (a fixed delay could fire before it, on a slow machine).
-        await TestCluster.WaitUntilAsync(() => Task.FromResult(hang.Requests >= 1), TimeSpan.FromSeconds(10), "the call did not start");
+        await EscrowTestCluster.WaitUntilAsync(() => Task.FromResult(hang.Requests >= 1), TimeSpan.FromSeconds(10), "the call did not start");
         await Task.Delay(100);
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);

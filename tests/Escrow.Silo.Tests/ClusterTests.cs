@@ -5,7 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Escrow.Silo.Tests;
 
-/// <summary>Two silos on one database: the expected-version check decides every race.</summary>
+/// <summary>Two TestingHost silos on one database (ADO.NET membership): Orleans routes each account to its one activation, and the expected-version check decides every race.</summary>
 public class ClusterTests : IClassFixture<PgDatabase>
 {
     private readonly PgDatabase _db;
@@ -14,11 +14,11 @@ public class ClusterTests : IClassFixture<PgDatabase>
     [Fact]
     public async Task Two_hundred_concurrent_withdrawals_through_two_silos_against_fifty_exactly_fifty_succeed()
     {
-        await using var silo1 = new SiloFactory(_db);
-        await using var silo2 = new SiloFactory(_db, runProjections: false);
-        var key = await silo1.CreateKeyAsync(SiloFactory.NewInstitution());
-        var c1 = silo1.ClientWithKey(key);
-        var c2 = silo2.ClientWithKey(key);
+        await using var cluster = await EscrowTestCluster.StartAsync(_db, 2, new EscrowTestClusterOptions { RunProjections = true });
+        var (silo1, silo2) = (cluster.Silos[0], cluster.Silos[1]);
+        var key = await new SiloFactoryKeys(silo1.Client()).WriterKeyAsync();
+        var c1 = silo1.Client(key);
+        var c2 = silo2.Client(key);
         var account = "race-" + Guid.NewGuid().ToString("N")[..8];
         Assert.Equal(HttpStatusCode.Created, (await c1.OpenAsync(account)).StatusCode);
         Assert.Equal(HttpStatusCode.Created, (await c1.DepositAsync(account, 50m)).StatusCode);
@@ -55,11 +55,11 @@ public class ClusterTests : IClassFixture<PgDatabase>
     [Fact]
     public async Task Opposite_transfers_between_two_accounts_never_deadlock_and_conserve_money()
     {
-        await using var silo1 = new SiloFactory(_db, runProjections: false);
-        await using var silo2 = new SiloFactory(_db, runProjections: false);
-        var key = await silo1.CreateKeyAsync(SiloFactory.NewInstitution());
-        var c1 = silo1.ClientWithKey(key);
-        var c2 = silo2.ClientWithKey(key);
+        await using var cluster = await EscrowTestCluster.StartAsync(_db, 2, new EscrowTestClusterOptions { RunProjections = false });
+        var (silo1, silo2) = (cluster.Silos[0], cluster.Silos[1]);
+        var key = await new SiloFactoryKeys(silo1.Client()).WriterKeyAsync();
+        var c1 = silo1.Client(key);
+        var c2 = silo2.Client(key);
         var a = "dl-a-" + Guid.NewGuid().ToString("N")[..8];
         var b = "dl-b-" + Guid.NewGuid().ToString("N")[..8];
         await c1.OpenAsync(a); await c1.OpenAsync(b);
@@ -80,11 +80,11 @@ public class ClusterTests : IClassFixture<PgDatabase>
     [Fact]
     public async Task Both_silos_serve_an_account_through_its_one_activation_and_see_each_others_writes_at_once()
     {
-        await using var silo1 = new SiloFactory(_db, runProjections: false);
-        await using var silo2 = new SiloFactory(_db, runProjections: false);
-        var key = await silo1.CreateKeyAsync(SiloFactory.NewInstitution());
-        var c1 = silo1.ClientWithKey(key);
-        var c2 = silo2.ClientWithKey(key);
+        await using var cluster = await EscrowTestCluster.StartAsync(_db, 2, new EscrowTestClusterOptions { RunProjections = false });
+        var (silo1, silo2) = (cluster.Silos[0], cluster.Silos[1]);
+        var key = await new SiloFactoryKeys(silo1.Client()).WriterKeyAsync();
+        var c1 = silo1.Client(key);
+        var c2 = silo2.Client(key);
         var a = "one-" + Guid.NewGuid().ToString("N")[..8];
         await c1.OpenAsync(a);
         await c1.DepositAsync(a, 10m);
@@ -95,7 +95,7 @@ public class ClusterTests : IClassFixture<PgDatabase>
         Assert.Equal(0m, await c1.BalanceAsync(a));
         Assert.Equal(HttpStatusCode.Conflict, (await c1.WithdrawAsync(a, 1m)).StatusCode);
 
-        var stats = await silo2.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics();
+        var stats = await cluster.Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics();
         Assert.Single(stats, s => s.GrainId.Key.ToString() == a);
     }
 }

@@ -34,7 +34,7 @@ public class DashboardApiTests : IClassFixture<PgDatabase>, IAsyncLifetime
     ];
 
     [Fact]
-    public async Task The_overview_shows_the_clusters_commands_from_every_silos_heartbeat()
+    public async Task The_overview_shows_the_clusters_commands_as_every_silo_reports_them()
     {
         // A second silo on the same database: commands sent through it show in the first silo's cluster figures.
         await using var other = new SiloFactory(_db);
@@ -49,7 +49,7 @@ public class DashboardApiTests : IClassFixture<PgDatabase>, IAsyncLifetime
         var otherId = (await (await other.RootClient().GetAsync("/dashboard/api/overview")).JsonAsync()).GetProperty("siloId").GetString();
         Assert.NotEqual(here, otherId);
 
-        // The other silo's beat (every 2 s) carries its rate and total; poll until it has landed.
+        // The other silo reports its rate and total when this one asks (through Orleans); poll until it is active in the membership.
         JsonElement o = default, entry = default;
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (DateTime.UtcNow < deadline)
@@ -156,7 +156,7 @@ public class DashboardApiTests : IClassFixture<PgDatabase>, IAsyncLifetime
         Assert.True(after.GetProperty("activations").GetProperty("account").GetInt32() >= 2);
         Assert.NotEqual(JsonValueKind.Null, after.GetProperty("recent").GetProperty("p50").ValueKind);
 
-        // Silos from the membership table: this one joins when it starts listening.
+        // Silos from Orleans's membership table: this one is active once its silo has joined.
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (after.GetProperty("silosAlive").GetInt32() < 1 && DateTime.UtcNow < deadline)
         {

@@ -18,7 +18,7 @@ public class LeaseTests : IClassFixture<PgDatabase>
     public LeaseTests(PgDatabase db) => _db = db;
 
     private NpgsqlDataSource SiloDataSource() =>
-        NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(_db.AppConnectionString) { ApplicationName = new SiloIdentity().ApplicationName }.ConnectionString);
+        NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(_db.AppConnectionString) { ApplicationName = new SiloIdentity(SiloAddress.New(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 11111), Random.Shared.Next(1, int.MaxValue))).ApplicationName }.ConnectionString);
 
     private async Task<LeaseHolder?> HolderAsync(string lease) =>
         (await ClusterLeases.ListAsync(_db.DataSource, default)).FirstOrDefault(l => l.Lease == lease);
@@ -35,7 +35,7 @@ public class LeaseTests : IClassFixture<PgDatabase>
             new TimerFirerOptions { LeaderRetry = TimeSpan.FromMilliseconds(100), PollInterval = TimeSpan.FromMilliseconds(50) }, NullLogger.Instance);
         using var stop = new CancellationTokenSource();
         var running = Task.WhenAll(runner.RunAsync(stop.Token), firer.RunAsync(stop.Token));
-        await TestCluster.WaitUntilAsync(() => Task.FromResult(runner.IsLeader && firer.IsLeader), TimeSpan.FromSeconds(20), "no leadership");
+        await EscrowTestCluster.WaitUntilAsync(() => Task.FromResult(runner.IsLeader && firer.IsLeader), TimeSpan.FromSeconds(20), "no leadership");
         Assert.NotNull(await HolderAsync(ClusterLeases.Projection(AccountBalancesProjection.ProjectionName)));
         Assert.NotNull(await HolderAsync(ClusterLeases.TimerFirer));
 
@@ -58,14 +58,14 @@ public class LeaseTests : IClassFixture<PgDatabase>
         using var stop = new CancellationTokenSource();
         var running = runner.RunAsync(stop.Token);
         var lease = ClusterLeases.Projection(AccountBalancesProjection.ProjectionName);
-        await TestCluster.WaitUntilAsync(async () => await HolderAsync(lease) is not null, TimeSpan.FromSeconds(20), "no leadership");
+        await EscrowTestCluster.WaitUntilAsync(async () => await HolderAsync(lease) is not null, TimeSpan.FromSeconds(20), "no leadership");
         var first = (await HolderAsync(lease))!;
 
         // The database ends the lock's session (a network cut, an administrator): the lock is gone with it. Before the
         // fix the runner did not notice (its batches use other connections) and went on as leader without the lock.
         await _db.ExecAsOwnerAsync($"SELECT pg_terminate_backend({first.BackendPid})");
         // The lock shows in pg_locks as soon as PostgreSQL grants it; the runner marks itself leader just after.
-        await TestCluster.WaitUntilAsync(async () => await HolderAsync(lease) is { } h && h.BackendPid != first.BackendPid && runner.IsLeader,
+        await EscrowTestCluster.WaitUntilAsync(async () => await HolderAsync(lease) is { } h && h.BackendPid != first.BackendPid && runner.IsLeader,
             TimeSpan.FromSeconds(20), "the runner did not take its lease again");
         Assert.Equal(first.SiloId, (await HolderAsync(lease))!.SiloId);
 

@@ -95,32 +95,33 @@ public sealed record AuditCsvPage(string Csv, long? NextAfter);
 /// <param name="UpdatedAt">When the checkpoint last moved (UTC).</param>
 public sealed record ProjectionStatus(string Name, ulong TransactionId, long Position, long EventsApplied, long EventsBehind, double LagMilliseconds, DateTimeOffset UpdatedAt);
 
-/// <summary>A silo's membership status.</summary>
+/// <summary>A silo's status in Orleans's membership table.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<SiloStatus>))]
 public enum SiloStatus
 {
-    /// <summary>Beating.</summary>
+    /// <summary>Active in the cluster.</summary>
     Alive,
-    /// <summary>Missed beats for longer than the silo's dead-after setting.</summary>
+    /// <summary>Gone: it stopped (and recorded its own end) or the other silos declared it dead (a crash, a partition).</summary>
     Dead,
-    /// <summary>Left cleanly.</summary>
-    Stopped,
+    /// <summary>Starting and joining the cluster.</summary>
+    Joining,
+    /// <summary>Shutting down.</summary>
+    Stopping,
 }
 
-/// <summary>One silo of the cluster as the membership table sees it.</summary>
-/// <param name="SiloId">Fresh per process start.</param>
-/// <param name="Address">Where it listens.</param>
-/// <param name="Version">Its assembly version.</param>
+/// <summary>One silo of the cluster: its Orleans membership row, the leases it holds and, while alive, its load.</summary>
+/// <param name="SiloId">Its Orleans silo address, <c>{ip}:{port}@{generation}</c>; a restarted silo is a new member.</param>
+/// <param name="Address">Its HTTP address when started with one, else its host name.</param>
+/// <param name="Name">Its Orleans silo name.</param>
+/// <param name="Status">Alive, dead, joining or stopping.</param>
 /// <param name="StartedAt">Start (UTC).</param>
-/// <param name="LastBeat">Last heartbeat (UTC).</param>
-/// <param name="Activations">Aggregate activations in memory at the last beat.</param>
-/// <param name="StoppedAt">Clean stop (UTC), if any.</param>
-/// <param name="Status">Alive, dead or stopped.</param>
+/// <param name="LastBeat">Its last I-am-alive write to the membership table (UTC; every 30 s by default).</param>
+/// <param name="Activations">Grain activations in its memory now (0 unless alive).</param>
 /// <param name="Leases">The cluster's single-holder jobs this silo leads now: <c>projection:{name}</c>, <c>timer-firer</c>.</param>
-/// <param name="CommandsPerSecond">Commands per second over its last 10 whole seconds, as of its last beat.</param>
+/// <param name="CommandsPerSecond">Commands per second over its last 10 whole seconds (0 unless alive).</param>
 /// <param name="RejectionsPerSecond">Rejected commands per second, same window.</param>
 /// <param name="EventsPerSecond">Events appended per second, same window.</param>
-/// <param name="Commands">Commands since the silo started, as of its last beat.</param>
-public sealed record SiloInfo(Guid SiloId, string Address, string Version, DateTimeOffset StartedAt, DateTimeOffset LastBeat, int Activations,
-    DateTimeOffset? StoppedAt, SiloStatus Status, IReadOnlyList<string>? Leases,
+/// <param name="Commands">Commands since the silo started.</param>
+public sealed record SiloInfo(string SiloId, string Address, string Name, SiloStatus Status, DateTimeOffset StartedAt, DateTimeOffset LastBeat,
+    int Activations, IReadOnlyList<string>? Leases,
     double CommandsPerSecond = 0, double RejectionsPerSecond = 0, double EventsPerSecond = 0, long Commands = 0);

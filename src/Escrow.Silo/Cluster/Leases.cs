@@ -5,32 +5,32 @@ using Npgsql;
 namespace Escrow.Silo.Cluster;
 
 /// <summary>
-/// This silo process's identity in the cluster: <see cref="Id"/> is its row in the membership table (a fresh
-/// UUIDv7 per process start, so a restarted silo is a new member) and <see cref="ApplicationName"/> is the
-/// PostgreSQL <c>application_name</c> of every session it opens, which is how the database (pg_stat_activity,
-/// pg_locks) tells the silos apart.
+/// This silo's identity in the cluster: <see cref="SiloId"/> is its Orleans silo address (<c>{ip}:{port}@{generation}</c>,
+/// its row in <c>orleans_membership</c>; a restarted silo is a new member) and <see cref="ApplicationName"/> is the
+/// PostgreSQL <c>application_name</c> of every session it opens, which is how the database (pg_stat_activity, pg_locks)
+/// tells the silos apart.
 /// </summary>
-public sealed class SiloIdentity
+public sealed class SiloIdentity(SiloAddress address)
 {
     /// <summary>Prefix of <see cref="ApplicationName"/>; followed by the silo id.</summary>
     public const string ApplicationNamePrefix = "escrow-silo ";
 
-    public Guid Id { get; } = Guid.CreateVersion7();
+    public string SiloId { get; } = address.ToParsableString();
 
-    /// <summary><c>escrow-silo {id}</c> (48 characters, under PostgreSQL's 63-byte limit).</summary>
-    public string ApplicationName => ApplicationNamePrefix + Id.ToString("D");
+    /// <summary><c>escrow-silo {silo id}</c> (under PostgreSQL's 63-byte limit for an IPv4 or a short IPv6 address).</summary>
+    public string ApplicationName => ApplicationNamePrefix + SiloId;
 
     /// <summary>The silo id in an <c>application_name</c> written by <see cref="ApplicationName"/>, or null.</summary>
-    public static Guid? FromApplicationName(string? applicationName) =>
+    public static string? FromApplicationName(string? applicationName) =>
         applicationName is not null && applicationName.StartsWith(ApplicationNamePrefix, StringComparison.Ordinal)
-        && Guid.TryParse(applicationName.AsSpan(ApplicationNamePrefix.Length), out var id) ? id : null;
+            ? applicationName[ApplicationNamePrefix.Length..] : null;
 }
 
 /// <summary>One cluster-wide lease (a session advisory lock) and the silo session holding it right now.</summary>
 /// <param name="Lease"><c>projection:{name}</c> or <c>timer-firer</c>.</param>
-/// <param name="SiloId">The holder's membership id, from its session's application_name; null if held by something else.</param>
+/// <param name="SiloId">The holder's Orleans silo address, from its session's application_name; null if held by something else.</param>
 /// <param name="BackendPid">The PostgreSQL backend holding the lock.</param>
-public sealed record LeaseHolder(string Lease, Guid? SiloId, int BackendPid);
+public sealed record LeaseHolder(string Lease, string? SiloId, int BackendPid);
 
 /// <summary>
 /// Who leads what: the cluster's single-holder jobs (one runner per projection, one timer firer) are session

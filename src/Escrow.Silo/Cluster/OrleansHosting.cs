@@ -19,40 +19,54 @@ public static class OrleansHosting
     public const string Invariant = "Npgsql";
 
     /// <summary>Hosts the Orleans silo in <paramref name="builder"/>'s application (one process: silo and HTTP frontend).</summary>
-    public static void AddEscrowOrleans(this IHostApplicationBuilder builder)
+    public static void AddEscrowOrleans(this IHostApplicationBuilder builder) => builder.UseOrleans(silo => silo.AddEscrowSilo());
+
+    /// <summary>
+    /// Everything our silo adds to an Orleans silo builder: the serializer's domain types, the event-log
+    /// log-consistency provider, ADO.NET membership, cluster ids, activation collection and endpoints, all from
+    /// <see cref="SiloOptions"/>. The web application above uses it, and so does a TestingHost silo.
+    /// </summary>
+    public static ISiloBuilder AddEscrowSilo(this ISiloBuilder silo)
     {
-        builder.UseOrleans(silo =>
+        silo.Services.AddSerializer(serializer => serializer.AddEscrowDomainTypes());
+        // The load report travels as the type argument of IManagementGrain's control command (ClusterView).
+        silo.Services.Configure<Orleans.Serialization.Configuration.TypeManifestOptions>(o => o.AddAllowedType(typeof(SiloLoadReport)));
+        // The grains' log-consistency provider: our event log (Grains/EventLog). The built-in registration supplies the
+        // protocol services every journaled grain needs at activation; ours, registered after it, wins for the name.
+        silo.AddCustomStorageBasedLogConsistencyProvider(Grains.EventLog.EventLogProvider.Name);
+        silo.Services.AddKeyedSingleton<Orleans.EventSourcing.ILogViewAdaptorFactory, Grains.EventLog.EventLogProvider>(Grains.EventLog.EventLogProvider.Name);
+        silo.UseAdoNetClustering((OptionsBuilder<AdoNetClusteringSiloOptions> clustering) =>
+            clustering.Configure<IOptions<SiloOptions>>((c, o) =>
+            {
+                c.Invariant = Invariant;
+                c.ConnectionString = o.Value.ConnectionString;
+            }));
+        silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<SiloOptions>>((c, o) =>
         {
-            silo.Services.AddSerializer(serializer => serializer.AddEscrowDomainTypes());
-            // The grains' log-consistency provider: our event log (Grains/EventLog). The built-in registration supplies the
-            // protocol services every journaled grain needs at activation; ours, registered after it, wins for the name.
-            silo.AddCustomStorageBasedLogConsistencyProvider(Grains.EventLog.EventLogProvider.Name);
-            silo.Services.AddKeyedSingleton<Orleans.EventSourcing.ILogViewAdaptorFactory, Grains.EventLog.EventLogProvider>(Grains.EventLog.EventLogProvider.Name);
-            silo.UseAdoNetClustering((OptionsBuilder<AdoNetClusteringSiloOptions> clustering) =>
-                clustering.Configure<IOptions<SiloOptions>>((c, o) =>
-                {
-                    c.Invariant = Invariant;
-                    c.ConnectionString = o.Value.ConnectionString;
-                }));
-            silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<SiloOptions>>((c, o) =>
-            {
-                c.ClusterId = o.Value.ClusterId;
-                c.ServiceId = o.Value.ServiceId;
-            });
-            // An idle grain is deactivated after IdleTimeoutSeconds (Orleans's activation collector; it must exceed the collector's quantum).
-            silo.Services.AddOptions<GrainCollectionOptions>().Configure<IOptions<SiloOptions>>((g, o) =>
-                g.CollectionAge = TimeSpan.FromSeconds(Math.Max(o.Value.IdleTimeoutSeconds, g.CollectionQuantum.TotalSeconds + 1)));
-            silo.Services.AddSingleton<SiloEndpoints>();
-            silo.Services.AddOptions<EndpointOptions>().Configure<SiloEndpoints>((e, endpoints) =>
-            {
-                e.AdvertisedIPAddress = endpoints.Address;
-                e.SiloPort = endpoints.SiloPort;
-                e.GatewayPort = endpoints.GatewayPort;
-                // Listen on the advertised address only: several silos on one machine differ by port.
-                e.SiloListeningEndpoint = new IPEndPoint(endpoints.Address, endpoints.SiloPort);
-                e.GatewayListeningEndpoint = new IPEndPoint(endpoints.Address, endpoints.GatewayPort);
-            });
+            c.ClusterId = o.Value.ClusterId;
+            c.ServiceId = o.Value.ServiceId;
         });
+        // An idle grain is deactivated after IdleTimeoutSeconds (Orleans's activation collector; it must exceed the collector's quantum).
+        silo.Services.AddOptions<GrainCollectionOptions>().Configure<IOptions<SiloOptions>>((g, o) =>
+            g.CollectionAge = TimeSpan.FromSeconds(Math.Max(o.Value.IdleTimeoutSeconds, g.CollectionQuantum.TotalSeconds + 1)));
+        // A silo started with an HTTP address is named "{machine} {url}" in the membership table, so that `escrow silos`
+        // (which reads only the database) can say where each silo serves HTTP; otherwise Orleans's own name stays.
+        silo.Services.AddOptions<Orleans.Configuration.SiloOptions>().Configure<IConfiguration>((o, configuration) =>
+        {
+            if (configuration["urls"]?.Split(';')[0] is { Length: > 0 } url && !url.EndsWith(":0", StringComparison.Ordinal))
+                o.SiloName = ClusterMembership.SiloName(url);
+        });
+        silo.Services.AddSingleton<SiloEndpoints>();
+        silo.Services.AddOptions<EndpointOptions>().Configure<SiloEndpoints>((e, endpoints) =>
+        {
+            e.AdvertisedIPAddress = endpoints.Address;
+            e.SiloPort = endpoints.SiloPort;
+            e.GatewayPort = endpoints.GatewayPort;
+            // Listen on the advertised address only: several silos on one machine differ by port.
+            e.SiloListeningEndpoint = new IPEndPoint(endpoints.Address, endpoints.SiloPort);
+            e.GatewayListeningEndpoint = new IPEndPoint(endpoints.Address, endpoints.GatewayPort);
+        });
+        return silo;
     }
 }
 

@@ -30,17 +30,17 @@ public sealed record DashboardRates(int Seconds, double CommandsPerSecond, doubl
 public sealed record DashboardTotals(long Commands, long Rejections, long Events);
 
 /// <summary>
-/// <c>GET /dashboard/api/overview</c>: the cluster's silos (membership table), this silo's activations by aggregate
+/// <c>GET /dashboard/api/overview</c>: the cluster's silos (Orleans's membership table), this silo's activations by aggregate
 /// type, totals, recent rates and per-second series (oldest first) from its rolling window, and the cluster's rates.
 /// </summary>
 public sealed record DashboardOverview(
-    DateTimeOffset Now, Guid? SiloId, IReadOnlyList<SiloInfo> Silos, int SilosAlive, int SilosDead,
+    DateTimeOffset Now, string SiloId, IReadOnlyList<SiloInfo> Silos, int SilosAlive, int SilosDead,
     IReadOnlyDictionary<string, int> Activations, DashboardTotals Totals, DashboardRates Recent, IReadOnlyList<WindowPoint> Series,
     DashboardClusterRates Cluster);
 
 /// <summary>
-/// The cluster's load: this silo's last 10 s plus every other alive silo's as of its last heartbeat (at most one heartbeat
-/// interval old, default 2 s). Rates per second; <see cref="Commands"/> since each silo started (a restarted silo starts at 0).
+/// The cluster's load: this silo's last 10 s plus every other alive silo's last 10 s as it reported them when asked
+/// (<see cref="SiloLoadReport"/>). Rates per second; <see cref="Commands"/> since each silo started (a restarted silo starts at 0).
 /// </summary>
 public sealed record DashboardClusterRates(int Silos, double CommandsPerSecond, double RejectionsPerSecond, double EventsPerSecond, long Commands);
 
@@ -111,21 +111,21 @@ public static class DashboardEndpoints
             return Results.Ok(new DashboardIdentity(c.KeyId, c.Institution, Caller.RoleName(c.Role)));
         }).WithName("dashboardMe").WithSummary("The key the dashboard logged in with").Produces<DashboardIdentity>();
 
-        api.MapGet("/overview", async (int? seconds, EscrowMetrics metrics, MembershipTable table, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options,
-            [Microsoft.AspNetCore.Mvc.FromServices] IEnumerable<IHostedService> hosted, CancellationToken ct) =>
+        api.MapGet("/overview", async (int? seconds, EscrowMetrics metrics, ClusterView view, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock,
+            CancellationToken ct) =>
         {
             var n = seconds ?? 300;
             if (n is < 10 or > RollingWindow.Seconds) throw new BadRequestException("invalid_seconds", $"'seconds' must be between 10 and {RollingWindow.Seconds}");
             var now = clock.GetUtcNow();
-            var silos = await table.ListAsync(now, TimeSpan.FromSeconds(options.Value.SiloDeadAfterSeconds), TimeSpan.FromHours(1), ct);
+            var silos = await view.ListAsync(now, ct);
             var w = metrics.Window;
             var series = w.Series(n);
             // Rates over the last 10 whole seconds (the current second is still filling); latency over the last minute.
             var (secs, cmds, rejs, evts) = w.Recent();
             var (p50, p99, _) = w.Percentiles(60);
             var recent = new DashboardRates(secs, Math.Round(cmds, 2), Math.Round(rejs, 2), Math.Round(evts, 2), p50, p99);
-            var siloId = hosted.OfType<MembershipHostedService>().FirstOrDefault()?.Membership?.SiloId;
-            // The cluster: every alive silo's rates as of its last heartbeat (this silo's own from its window, which is fresher).
+            var siloId = view.SiloId;
+            // The cluster: every other alive silo's load as it reported it just now, plus this silo's own from its window.
             var alive = silos.Where(s => s.Status == SiloStatus.Alive && s.SiloId != siloId).ToList();
             // One reading of the counters, so that the cluster total is exactly this silo's total plus the others'.
             var totals = new DashboardTotals(w.TotalCommands, w.TotalRejections, w.TotalEvents);
