@@ -1,4 +1,4 @@
--- 010: reference data of cross-border payments (issue 4): FX providers' published rates and the proxy directory.
+-- 010: reference data of cross-border payments: FX providers' published rates and the proxy directory.
 -- Configuration, not money. Rows are insert-only: a new rate or a changed directory entry is a new row, and the
 -- newest row wins, so "which rate was published when" stays answerable for an audit.
 

@@ -88,7 +88,7 @@ public static class SiloHost
         services.AddSingleton(sp => new Deals.DealService(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<PgEventStore>(),
             sp.GetRequiredService<Dashboard.EscrowMetrics>()));
         services.AddSingleton(sp => new Deals.DealTemplateStore(sp.GetRequiredService<NpgsqlDataSource>()));
-        // Payments (issue 4): their own host over payment and account streams, the reference data, the ISO 20022 importer.
+        // Payments: their own host over payment and account streams, the reference data, the ISO 20022 importer.
         services.AddSingleton(sp => new Payments.PaymentDirectory(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton(sp => new Payments.PaymentService(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<PgEventStore>(),
             sp.GetRequiredService<Payments.PaymentDirectory>(), sp.GetRequiredService<Dashboard.EscrowMetrics>()));

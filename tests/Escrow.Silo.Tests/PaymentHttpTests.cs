@@ -11,7 +11,7 @@ using Xunit.Abstractions;
 namespace Escrow.Silo.Tests;
 
 /// <summary>
-/// Cross-border payments over HTTP (issue 4): the real ISO 20022 samples replayed through <c>POST /payments/messages</c>,
+/// Cross-border payments over HTTP: the real ISO 20022 samples replayed through <c>POST /payments/messages</c>,
 /// bad input, the quote → select → resolve → initiate → accept → complete flow with its money, returns, and races.
 /// </summary>
 public class PaymentHttpTests(PgDatabase db, ITestOutputHelper output) : IClassFixture<PgDatabase>

@@ -65,7 +65,7 @@ public sealed record CloseAccount(string AccountId, DateTimeOffset At) : Account
 /// <summary>
 /// Reserve <paramref name="Amount"/> (major units, positive, <paramref name="Currency"/> = the account's) on
 /// <paramref name="AccountId"/> under <paramref name="HoldId"/>: a pending debit that counts against the available
-/// balance at once (DESIGN: money invariants). Refused like a debit: <c>insufficient_funds</c>, <c>account_frozen</c>,
+/// balance at once (docs/http-api.md, ledger rules). Refused like a debit: <c>insufficient_funds</c>, <c>account_frozen</c>,
 /// <c>account_closed</c>; a second hold with the same id is <c>hold_exists</c>.
 /// </summary>
 public sealed record PlaceHold(string AccountId, string HoldId, decimal Amount, string Currency, string? Reference, DateTimeOffset At)

@@ -18,7 +18,7 @@ public enum PostingKind
     Withdrawal,
     Transfer,
     Reversal,
-    /// <summary>A leg of a cross-border payment: settlement, FX conversion or return (issue 4).</summary>
+    /// <summary>A leg of a cross-border payment: settlement, FX conversion or return.</summary>
     Payment,
 }
 

@@ -6,7 +6,7 @@ namespace Escrow.Domain.Deals;
 
 /// <summary>
 /// The escrow deal aggregate (also called a position) as two pure functions: no I/O, no clock (every instant
-/// comes in on the command). Source of the rules: issue 3 and DESIGN.md (deal lifecycle, escrow invariant).
+/// comes in on the command). Source of the rules: the deal lifecycle in docs/deals.md.
 /// <para>Rules:</para>
 /// <list type="bullet">
 /// <item>Which command may run in which status is <see cref="DealTransitions.Table"/> and nothing else; any other

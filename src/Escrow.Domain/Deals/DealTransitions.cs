@@ -13,7 +13,7 @@ public sealed record DealTransition(DealCommandKind Command, DealStatus From, De
 /// The one table of allowed deal transitions. <see cref="Deal.Decide"/> consults it before any other rule:
 /// a command whose (kind, current status) has no row is rejected with <c>invalid_transition</c> naming the current
 /// status and the statuses the command requires, and every accepted decision lands on a row's target status.
-/// Source: issue 3 (escrow deal aggregate) and DESIGN.md's deal lifecycle.
+/// Source: the deal lifecycle in docs/deals.md.
 /// </summary>
 public static class DealTransitions
 {

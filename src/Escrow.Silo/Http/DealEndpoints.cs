@@ -45,7 +45,7 @@ public sealed record DealSummary(string DealId, string Tenant, string Status, st
 
 public sealed record DealPage(IReadOnlyList<DealSummary> Deals, string? NextAfter);
 
-/// <summary>Escrow deals over HTTP (issue 3). Commands need a writer (or root) key; queries are tenant-scoped.</summary>
+/// <summary>Escrow deals over HTTP. Commands need a writer (or root) key; queries are tenant-scoped.</summary>
 public static partial class DealEndpoints
 {
     [GeneratedRegex("^[0-9a-fA-F]{64}$")]

@@ -7,7 +7,7 @@ namespace Escrow.Silo.Http;
 
 /// <summary>
 /// Writes that are not aggregate commands (institutions, API keys, deal templates, FX rates, proxies) under the request's
-/// <c>Idempotency-Key</c>, with the contract of the aggregate commands (DESIGN: idempotency; issue 2): the write, its audit
+/// <c>Idempotency-Key</c>, with the contract of the aggregate commands (docs/design.md, idempotency): the write, its audit
 /// record and the answer stored under the key commit in one transaction; a retry with the same key and request gets the
 /// stored answer (same status and body) and writes nothing; the same key with another request is refused with 422
 /// <c>idempotency_key_reused</c>. A refusal (the id is taken, the institution is unknown) is stored under the key too, so

@@ -38,7 +38,7 @@ public sealed record FxpRateRequest(string? SourceCurrency, string? TargetCurren
 public sealed record ProxyRequest(string? ProxyType, string? ProxyValue, string? CreditorName, string? CreditorAccount, string? CreditorAgent);
 
 /// <summary>
-/// Cross-border payments over HTTP (issue 4): ISO 20022 messages in (<c>POST /payments/messages</c>), the quote → select →
+/// Cross-border payments over HTTP: ISO 20022 messages in (<c>POST /payments/messages</c>), the quote → select →
 /// resolve → initiate flow, generated messages out, FX providers' rates and the proxy directory. Commands need a writer (or
 /// root) key; queries are tenant-scoped (auditors read).
 /// </summary>

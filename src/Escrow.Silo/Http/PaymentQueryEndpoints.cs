@@ -8,7 +8,7 @@ using Escrow.Silo.Tenancy;
 namespace Escrow.Silo.Http;
 
 /// <summary>
-/// The payments' read side over HTTP (issue 4): <c>GET /payments</c>, <c>GET /payments/{uetr}/status</c>,
+/// The payments' read side over HTTP: <c>GET /payments</c>, <c>GET /payments/{uetr}/status</c>,
 /// <c>GET /payments/{uetr}/timeline</c>, <c>GET /payments/corridors</c>, answered from the <c>payments</c> projection
 /// (<c>payment_status</c>, <c>payment_timeline</c>), so they trail the payment streams by the projection lag
 /// (<c>GET /projections</c>). A UETR is unique per institution (streams <c>payment-{institution}-{uetr}</c>), so a payment is

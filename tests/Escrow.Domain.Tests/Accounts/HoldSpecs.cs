@@ -4,7 +4,7 @@ using static Escrow.Domain.Tests.Accounts.AccountSpec;
 namespace Escrow.Domain.Tests.Accounts;
 
 /// <summary>
-/// Holds: pending debits that count against the available balance at once (DESIGN, money invariants),
+/// Holds: pending debits that count against the available balance at once (docs/http-api.md, ledger rules),
 /// captured by a debit that names them or released.
 /// </summary>
 public class HoldSpecs
