@@ -13,7 +13,7 @@ data=${ESCROW_DATA_DIR:-$root/../shared/data}
 pg_ensure_installed
 pgdata=${ESCROW_PG_DATA:-$root/.data/pg}
 # A write-heavy ledger: checkpoints by time (15 min) rather than every 1 GB of WAL (about 2 minutes at 1,500 transfers/s),
-# which showed as latency spikes in the benchmark (README, Benchmark).
+# which showed as latency spikes in the benchmark (docs/benchmarks.md).
 pg_start "$pgdata" "$port" max_wal_size=4GB checkpoint_timeout=15min
 pg_createdb "$port" escrow
 

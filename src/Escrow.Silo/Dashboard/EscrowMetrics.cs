@@ -14,7 +14,7 @@ namespace Escrow.Silo.Dashboard;
 /// payment services make once per command they send to a grain; the grains report their activations
 /// (<see cref="GrainActivation"/>). One instance per silo (a singleton in DI), so two silos in one process keep separate
 /// numbers.
-/// <para>Instruments (names, units and tags are documented in README, "Dashboard"):</para>
+/// <para>Instruments (names, units and tags are documented in docs/operations.md, "Metrics"):</para>
 /// <list type="bullet">
 /// <item><c>escrow.commands</c> counter {command}: tags <c>aggregate.type</c>, <c>operation</c>, <c>outcome</c>
 /// (accepted / rejected / replayed / error), <c>rejection.code</c> (rejected only).</item>

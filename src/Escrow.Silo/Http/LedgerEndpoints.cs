@@ -11,7 +11,7 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Escrow.Silo.Http;
 
-/// <summary>The ledger's HTTP surface. Every error is RFC 7807 problem+json; see README for the table.</summary>
+/// <summary>The ledger's HTTP surface. Every error is RFC 7807 problem+json; see docs/http-api.md for the table.</summary>
 public static class LedgerEndpoints
 {
     /// <summary>

@@ -14,7 +14,7 @@ using Escrow.Silo.Ledger;
 
 namespace Escrow.Silo.Import;
 
-/// <summary>How the Berka import behaves. Every default is the documented choice of the README section "Berka import".</summary>
+/// <summary>How the Berka import behaves. Every default is the documented choice of docs/berka-import.md.</summary>
 public sealed record BerkaImportOptions
 {
     /// <summary>
@@ -256,7 +256,7 @@ public static class BerkaFiles
 /// <summary>
 /// Replays the Berka bank (PKDD'99) into the ledger through the same command path as the HTTP API
 /// (<see cref="LedgerService.ExecuteAsync"/>), so every domain rule applies and every command is
-/// idempotent under a key derived from the source. See the README section "Berka import".
+/// idempotent under a key derived from the source. See docs/berka-import.md.
 /// <para>
 /// Order. The domain refuses back-dating per account, so what must hold is that every account stream
 /// receives its postings in date order. Each customer account is one chain: its opening, then its

@@ -3,7 +3,7 @@ using Escrow.Silo.Http;
 
 namespace Escrow.Silo.Tenancy;
 
-/// <summary>What an API key may do. See README, "Keys and roles".</summary>
+/// <summary>What an API key may do. See docs/http-api.md, "Keys, roles and tenants".</summary>
 public enum Role
 {
     /// <summary>The operator: creates institutions and keys, reads everything, may act for any tenant.</summary>
