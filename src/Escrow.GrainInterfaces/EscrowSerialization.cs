@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
+using Orleans.Serialization.Cloning;
 
 namespace Escrow.Grains;
 
@@ -26,7 +27,10 @@ public static class EscrowSerialization
     public static ISerializerBuilder AddEscrowDomainTypes(this ISerializerBuilder serializer)
     {
         serializer.Services.AddSingleton<ITypeFilter, DomainTypeFilter>();
-        return serializer.AddJsonSerializer(isSupported: IsDomainType, jsonSerializerOptions: DomainJson);
+        // Serialized as JSON between processes; within one, passed as they are (see ImmutableDomainCopier).
+        serializer.Services.AddSingleton<IGeneralizedCopier, ImmutableDomainCopier>();
+        return serializer.AddJsonSerializer(isSerializable: IsDomainType, isCopyable: null,
+            configureOptions: o => o.Configure(json => json.SerializerOptions = DomainJson));
     }
 
     private static bool IsDomainType(Type t) =>
@@ -37,5 +41,18 @@ public static class EscrowSerialization
     {
         public bool? IsTypeAllowed(Type type) =>
             IsDomainType(type) || type.IsArray && type.GetElementType() is { } e && IsDomainType(e) ? true : null;
+    }
+
+    /// <summary>
+    /// The copier Orleans uses for a domain value passed to a grain in the same process: the value itself. Every type of
+    /// <c>Escrow.Domain</c> that crosses a grain call is an immutable record (init-only properties, immutable collections;
+    /// <c>Decide</c> and <c>Evolve</c> return new values and never change one), so sharing it is safe; copying it would
+    /// cost a JSON round trip per argument and result of every call inside a silo.
+    /// </summary>
+    private sealed class ImmutableDomainCopier : IGeneralizedCopier
+    {
+        public object? DeepCopy(object? input, CopyContext context) => input;
+
+        public bool IsSupportedType(Type type) => IsDomainType(type);
     }
 }
