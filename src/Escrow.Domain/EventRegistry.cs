@@ -4,13 +4,17 @@ using Escrow.Domain.Deals;
 namespace Escrow.Domain;
 
 /// <summary>
-/// Stable stored names and schema versions of every event type. A stored name is never renamed; a
-/// changed shape gets a new schema version and an upcaster (see the event store) that converts the old
-/// JSON on read, so every historical version stays readable.
+/// Stable stored names and schema versions of every event type. Every stored name is the event type's name in
+/// PascalCase (<c>AccountDebited</c>, <c>DealFunded</c>, <c>PaymentAccepted</c>). A name once written stays readable
+/// forever: the payment events were first stored in SCREAMING_SNAKE_CASE (<c>PAYMENT_ACCEPTED</c>), and those names
+/// read as the same types (<see cref="Entry.FormerNames"/>); new events are written under the PascalCase name. A
+/// changed shape gets a new schema version and an upcaster (see the event store) that converts the old JSON on read,
+/// so every historical version stays readable.
 /// </summary>
 public static class EventRegistry
 {
-    public sealed record Entry(string Name, int SchemaVersion, Type Type);
+    /// <summary>One event type: the name it is written under, its schema version, and the names it was written under before.</summary>
+    public sealed record Entry(string Name, int SchemaVersion, Type Type, params string[] FormerNames);
 
     private static readonly Entry[] Entries =
     [
@@ -32,27 +36,28 @@ public static class EventRegistry
         new("DealDisputeOpened", 1, typeof(DealDisputeOpened)),
         new("DealEvidenceSubmitted", 1, typeof(DealEvidenceSubmitted)),
         new("DealResolved", 1, typeof(DealResolved)),
-        new("QUOTE_REQUESTED", 1, typeof(Payments.QuoteRequested)),
-        new("QUOTE_GENERATED", 1, typeof(Payments.QuoteGenerated)),
-        new("QUOTE_SELECTED", 1, typeof(Payments.QuoteSelected)),
-        new("PROXY_RESOLUTION_REQUESTED", 1, typeof(Payments.ProxyResolutionRequested)),
-        new("PROXY_RESOLVED", 1, typeof(Payments.ProxyResolved)),
-        new("PROXY_RESOLUTION_FAILED", 1, typeof(Payments.ProxyResolutionFailed)),
-        new("PAYMENT_INITIATED", 1, typeof(Payments.PaymentInitiated)),
-        new("PAYMENT_VALIDATED", 1, typeof(Payments.PaymentValidated)),
-        new("PAYMENT_VALIDATION_FAILED", 1, typeof(Payments.PaymentValidationFailed)),
-        new("PAYMENT_FORWARDED", 1, typeof(Payments.PaymentForwarded)),
-        new("PAYMENT_ACCEPTED", 1, typeof(Payments.PaymentAccepted)),
-        new("PAYMENT_REJECTED", 1, typeof(Payments.PaymentRejected)),
-        new("PAYMENT_COMPLETED", 1, typeof(Payments.PaymentCompleted)),
-        new("FXP_NOTIFIED", 1, typeof(Payments.FxpNotified)),
-        new("SENDER_NOTIFIED", 1, typeof(Payments.SenderNotified)),
-        new("RETURN_REQUESTED", 1, typeof(Payments.ReturnRequested)),
-        new("RETURN_ANSWERED", 1, typeof(Payments.ReturnAnswered)),
-        new("PAYMENT_RETURNED", 1, typeof(Payments.PaymentReturned)),
+        new("QuoteRequested", 1, typeof(Payments.QuoteRequested), "QUOTE_REQUESTED"),
+        new("QuoteGenerated", 1, typeof(Payments.QuoteGenerated), "QUOTE_GENERATED"),
+        new("QuoteSelected", 1, typeof(Payments.QuoteSelected), "QUOTE_SELECTED"),
+        new("ProxyResolutionRequested", 1, typeof(Payments.ProxyResolutionRequested), "PROXY_RESOLUTION_REQUESTED"),
+        new("ProxyResolved", 1, typeof(Payments.ProxyResolved), "PROXY_RESOLVED"),
+        new("ProxyResolutionFailed", 1, typeof(Payments.ProxyResolutionFailed), "PROXY_RESOLUTION_FAILED"),
+        new("PaymentInitiated", 1, typeof(Payments.PaymentInitiated), "PAYMENT_INITIATED"),
+        new("PaymentValidated", 1, typeof(Payments.PaymentValidated), "PAYMENT_VALIDATED"),
+        new("PaymentValidationFailed", 1, typeof(Payments.PaymentValidationFailed), "PAYMENT_VALIDATION_FAILED"),
+        new("PaymentForwarded", 1, typeof(Payments.PaymentForwarded), "PAYMENT_FORWARDED"),
+        new("PaymentAccepted", 1, typeof(Payments.PaymentAccepted), "PAYMENT_ACCEPTED"),
+        new("PaymentRejected", 1, typeof(Payments.PaymentRejected), "PAYMENT_REJECTED"),
+        new("PaymentCompleted", 1, typeof(Payments.PaymentCompleted), "PAYMENT_COMPLETED"),
+        new("FxpNotified", 1, typeof(Payments.FxpNotified), "FXP_NOTIFIED"),
+        new("SenderNotified", 1, typeof(Payments.SenderNotified), "SENDER_NOTIFIED"),
+        new("ReturnRequested", 1, typeof(Payments.ReturnRequested), "RETURN_REQUESTED"),
+        new("ReturnAnswered", 1, typeof(Payments.ReturnAnswered), "RETURN_ANSWERED"),
+        new("PaymentReturned", 1, typeof(Payments.PaymentReturned), "PAYMENT_RETURNED"),
     ];
 
-    private static readonly Dictionary<string, Entry> ByName = Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+    private static readonly Dictionary<string, Entry> ByName =
+        Entries.SelectMany(e => e.FormerNames.Prepend(e.Name).Select(name => (name, e))).ToDictionary(x => x.name, x => x.e, StringComparer.Ordinal);
     private static readonly Dictionary<Type, Entry> ByType = Entries.ToDictionary(e => e.Type);
 
     public static IReadOnlyList<Entry> All => Entries;
@@ -60,5 +65,9 @@ public static class EventRegistry
     public static Entry ForType(Type type) =>
         ByType.TryGetValue(type, out var e) ? e : throw new InvalidOperationException($"event type {type.Name} has no stored name");
 
+    /// <summary>The entry of a stored name, current or former.</summary>
     public static bool TryForName(string name, out Entry entry) => ByName.TryGetValue(name, out entry!);
+
+    /// <summary>The current name of a stored name (a former name maps to the name its type is written under now); an unknown name as it is.</summary>
+    public static string CurrentName(string storedName) => TryForName(storedName, out var e) ? e.Name : storedName;
 }

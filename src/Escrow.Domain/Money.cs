@@ -1,3 +1,4 @@
+using Escrow.Domain.Accounts;
 namespace Escrow.Domain;
 
 /// <summary>
@@ -7,8 +8,8 @@ namespace Escrow.Domain;
 public readonly record struct Money(decimal Amount, Currency Currency)
 {
     /// <summary>
-    /// Checks a positive posting amount: greater than zero (<see cref="RejectionCodes.InvalidAmount"/>) and
-    /// no more decimals than the currency's ISO 4217 minor unit (<see cref="RejectionCodes.AmountPrecision"/>).
+    /// Checks a positive posting amount: greater than zero (<see cref="AccountRejectionCodes.InvalidAmount"/>) and
+    /// no more decimals than the currency's ISO 4217 minor unit (<see cref="AccountRejectionCodes.AmountPrecision"/>).
     /// </summary>
     /// <summary>
     /// The largest amount one posting may move: 10^15 major units. Far above any real payment, far below
@@ -19,11 +20,11 @@ public readonly record struct Money(decimal Amount, Currency Currency)
     public static Rejection? ValidatePositive(decimal amount, Currency currency)
     {
         if (amount <= 0)
-            return new(RejectionCodes.InvalidAmount, $"amount must be greater than zero, got {amount}");
+            return new(AccountRejectionCodes.InvalidAmount, $"amount must be greater than zero, got {amount}");
         if (amount > MaxAmount)
-            return new(RejectionCodes.InvalidAmount, $"amount {amount} is above the largest amount a posting may move ({MaxAmount})");
+            return new(AccountRejectionCodes.InvalidAmount, $"amount {amount} is above the largest amount a posting may move ({MaxAmount})");
         if (!currency.FitsMinorUnit(amount))
-            return new(RejectionCodes.AmountPrecision,
+            return new(AccountRejectionCodes.AmountPrecision,
                 $"amount {amount} has more decimals than {currency.Code} allows ({currency.MinorUnits}, ISO 4217 minor unit)");
         return null;
     }

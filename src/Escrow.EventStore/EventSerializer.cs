@@ -20,7 +20,7 @@ public static class EventSerializer
 
     private static readonly Dictionary<(string Name, int From), Func<JsonObject, JsonObject>> Upcasters = new();
 
-    /// <summary>Registers how to read schema <paramref name="fromVersion"/> of <paramref name="eventType"/> as the next version.</summary>
+    /// <summary>Registers how to read schema <paramref name="fromVersion"/> of <paramref name="eventType"/> (its current stored name) as the next version.</summary>
     public static void RegisterUpcaster(string eventType, int fromVersion, Func<JsonObject, JsonObject> upcast)
     {
         lock (Upcasters)
@@ -46,7 +46,7 @@ public static class EventSerializer
             {
                 Func<JsonObject, JsonObject>? up;
                 lock (Upcasters)
-                    Upcasters.TryGetValue((eventType, v), out up);
+                    Upcasters.TryGetValue((entry.Name, v), out up);
                 node = (up ?? throw new InvalidOperationException($"no upcaster for '{eventType}' schema {v}"))(node);
             }
             json = node.ToJsonString();

@@ -1,6 +1,7 @@
 using Escrow.Domain;
 using Escrow.Domain.Deals;
 using Orleans.Concurrency;
+using Escrow.Domain.Accounts;
 
 namespace Escrow.Grains;
 
@@ -18,7 +19,7 @@ public interface IDealGrain : IGrainWithStringKey
     /// caller already decided against the command (a deal template's currency or amount range): it is answered, audited and
     /// stored under the idempotency key like the aggregate's own refusals, unless the key already holds an answer.
     /// Refusals: every rule of <see cref="Deal.Decide"/> (<see cref="DealRejectionCodes"/> and the ledger's
-    /// <see cref="RejectionCodes"/>), <c>deal_not_found</c> / <c>account_not_found</c> for another tenant's
+    /// <see cref="AccountRejectionCodes"/>), <c>deal_not_found</c> / <c>account_not_found</c> for another tenant's
     /// deal or account when the call is tenant-scoped, <c>concurrency_conflict</c>, <c>idempotency_key_reused</c>. Throws
     /// when PostgreSQL cannot be reached (nothing acknowledged).
     /// </summary>

@@ -1,6 +1,7 @@
 using Escrow.Domain;
 using Escrow.Domain.Payments;
 using Orleans.Concurrency;
+using Escrow.Domain.Accounts;
 
 namespace Escrow.Grains;
 
@@ -18,7 +19,7 @@ public interface IPaymentGrain : IGrainWithStringKey
     /// outcome, the sender (and the FX provider of its quote) are notified in the same transaction. <paramref name="refusal"/>
     /// is a rule the caller decided before (no FX provider quotes the pair, unknown debtor account): answered, audited and
     /// stored under the idempotency key. Refusals: the first rule broken, <see cref="PaymentRejectionCodes"/> and the ledger's
-    /// <see cref="RejectionCodes"/>; <c>concurrency_conflict</c>; <c>idempotency_key_reused</c>. Throws when PostgreSQL
+    /// <see cref="AccountRejectionCodes"/>; <c>concurrency_conflict</c>; <c>idempotency_key_reused</c>. Throws when PostgreSQL
     /// cannot be reached (nothing acknowledged).
     /// </summary>
     Task<CommandResult<PaymentView>> Execute(IReadOnlyList<PaymentCommand> commands, CommandCall call, Rejection? refusal);

@@ -39,9 +39,9 @@ public sealed record PaymentStatusRow
     /// <summary>Cumulative amount returned by pacs.004, in the settlement currency.</summary>
     public decimal ReturnedAmount { get; init; }
     public DateTimeOffset? InitiatedAt { get; init; }
-    /// <summary>PAYMENT_ACCEPTED: settlement confirmed (pacs.002 ACSC/ACCC, or implied by a pacs.004).</summary>
+    /// <summary>PaymentAccepted: settlement confirmed (pacs.002 ACSC/ACCC, or implied by a pacs.004).</summary>
     public DateTimeOffset? SettledAt { get; init; }
-    /// <summary>The outcome: PAYMENT_COMPLETED, or PAYMENT_REJECTED / PAYMENT_VALIDATION_FAILED / PROXY_RESOLUTION_FAILED. Set once.</summary>
+    /// <summary>The outcome: PaymentCompleted, or PaymentRejected / PaymentValidationFailed / ProxyResolutionFailed. Set once.</summary>
     public DateTimeOffset? CompletedAt { get; init; }
     /// <summary><see cref="CompletedAt"/> − <see cref="InitiatedAt"/> in seconds (microsecond precision), when both are known.</summary>
     public decimal? DurationSeconds { get; init; }
@@ -102,7 +102,8 @@ public static class PaymentReadModel
             PaymentReturned r => next with { ReturnedAmount = r.TotalReturned },
             _ => next,
         };
-        var timeline = new PaymentTimelineRow(uetr, stored.Version, stored.GlobalPosition, next.Tenant, stored.EventType, next.Status, at, actor,
+        // The event's current stored name: a payment event written under its former SCREAMING_SNAKE_CASE name reads as today's.
+        var timeline = new PaymentTimelineRow(uetr, stored.Version, stored.GlobalPosition, next.Tenant, EventRegistry.CurrentName(stored.EventType), next.Status, at, actor,
             Details(stored.DataJson));
         return (next, timeline);
     }

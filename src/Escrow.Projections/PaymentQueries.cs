@@ -36,7 +36,7 @@ public sealed record PaymentTimelineEntry(long Sequence, string EventType, strin
 /// <see cref="Failed"/>: rejected, failed validation or proxy resolution; <see cref="InFlight"/>: neither yet.
 /// <see cref="SuccessRate"/> = settled ÷ (settled + failed), null while none has an outcome. The percentiles are
 /// PostgreSQL <c>percentile_cont</c> (linear interpolation) over the durations (initiated → completed, seconds) of
-/// the <see cref="Completed"/> payments: settled and then completed (PAYMENT_COMPLETED).
+/// the <see cref="Completed"/> payments: settled and then completed (PaymentCompleted).
 /// </summary>
 public sealed record PaymentCorridorStats(
     string Corridor, string SourceCurrency, string DestinationCurrency, long Payments, long Settled, long Failed, long InFlight,

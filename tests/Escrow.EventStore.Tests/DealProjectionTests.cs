@@ -31,7 +31,7 @@ public class DealProjectionTests : IClassFixture<PgDatabase>
         {
             var deal = Deals.TryGetValue(c.DealId, out var d) ? d : DealState.Empty(c.DealId);
             var cmd = c is CreateDeal ? c : c.For(deal);
-            var decision = Deal.Decide(deal, Accounts, cmd);
+            var decision = Deal.Decide(new(deal, Accounts), cmd);
             Assert.False(decision.IsRejected, decision.Rejection?.ToString());
             await AppendAsync(Decision.Accept([.. DealStreams.ToStreams(decision)]), actor: "deal-desk");
         }

@@ -96,7 +96,7 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
         var results = await Task.WhenAll(Enumerable.Range(0, 120).Select(i =>
             RunAsync(new Post($"w{i}-{a}", a, cash, 1m, "EUR", PostingKind.Withdrawal, null, DateTimeOffset.MinValue))));
         Assert.Equal(50, results.Count(r => r.Accepted));
-        Assert.All(results.Where(r => !r.Accepted), r => Assert.Equal(RejectionCodes.InsufficientFunds, r.Rejection!.Code));
+        Assert.All(results.Where(r => !r.Accepted), r => Assert.Equal(AccountRejectionCodes.InsufficientFunds, r.Rejection!.Code));
         Assert.Equal(0m, (await _grains.GetGrain<IAccountGrain>(a).GetState(true)).State.Balance);
     }
 

@@ -424,7 +424,7 @@ public class PaymentHttpTests(PgDatabase db, ITestOutputHelper output) : IClassF
             var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => PostMessageAsync(i % 2 == 0 ? a : b, status)));
             Assert.All(answers, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
             Assert.Equal(1, (await Task.WhenAll(answers.Select(r => r.JsonAsync()))).Count(j => j.GetProperty("changed").GetBoolean()));
-            Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM events WHERE stream_id = 'payment-{institution}-{uetr}' AND event_type = 'PAYMENT_ACCEPTED'"));
+            Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM events WHERE stream_id = 'payment-{institution}-{uetr}' AND event_type = 'PaymentAccepted'"));
             Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM events WHERE event_type = 'AccountDebited' AND data->>'postingId' = 'pay-{uetr}-settle'"));
         }
         Assert.Equal(450m, await a.BalanceAsync(alice, "?source=events"));

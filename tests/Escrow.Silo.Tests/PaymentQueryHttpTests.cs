@@ -122,7 +122,7 @@ public class PaymentQueryHttpTests : IClassFixture<PgDatabase>
         Assert.Equal(HttpStatusCode.OK, ts);
         var rows = timeline.EnumerateArray().ToList();
         Assert.Equal(Enumerable.Range(1, rows.Count).Select(i => (long)i), rows.Select(r => r.GetProperty("sequence").GetInt64()));
-        Assert.Equal(["QUOTE_REQUESTED", "QUOTE_GENERATED", "QUOTE_SELECTED", "PAYMENT_INITIATED", "PAYMENT_VALIDATED", "PAYMENT_FORWARDED", "PAYMENT_ACCEPTED", "PAYMENT_COMPLETED"],
+        Assert.Equal(["QuoteRequested", "QuoteGenerated", "QuoteSelected", "PaymentInitiated", "PaymentValidated", "PaymentForwarded", "PaymentAccepted", "PaymentCompleted"],
             rows.Select(r => r.GetProperty("eventType").GetString()));
         Assert.Equal(seeder.States[fx].Status.ToString(), rows[^1].GetProperty("status").GetString());
         Assert.Equal(["sender", "fxp-a", "sender", "payments-desk", "payments-desk", "payments-desk", "payments-desk", "camt054"], rows.Select(r => r.GetProperty("actor").GetString()));

@@ -48,6 +48,17 @@ public sealed class PgDatabase : IAsyncLifetime
         return (T)(await cmd.ExecuteScalarAsync())!;
     }
 
+    /// <summary>The first column of every row of <paramref name="sql"/>, in order.</summary>
+    public async Task<List<T>> QueryListAsync<T>(string sql)
+    {
+        await using var ds = OwnerDataSource();
+        await using var cmd = ds.CreateCommand(sql);
+        await using var r = await cmd.ExecuteReaderAsync();
+        var list = new List<T>();
+        while (await r.ReadAsync()) list.Add(r.GetFieldValue<T>(0));
+        return list;
+    }
+
     public async Task ExecAsOwnerAsync(string sql)
     {
         await using var ds = OwnerDataSource();

@@ -188,7 +188,7 @@ public sealed record PaymentPage(IReadOnlyList<PaymentStatusSummary> Payments, s
 
 /// <summary>One event of a payment (read model <c>payment_timeline</c>).</summary>
 /// <param name="Sequence">The event's version in the payment's stream.</param>
-/// <param name="EventType">Stored event name, e.g. <c>PAYMENT_INITIATED</c>.</param>
+/// <param name="EventType">Stored event name, e.g. <c>PaymentInitiated</c>.</param>
 /// <param name="Status">Status after it.</param>
 /// <param name="OccurredAt">When (UTC).</param>
 /// <param name="Actor">Who.</param>

@@ -25,6 +25,11 @@ public static class Account
     /// <summary>Stream type recorded in the streams table.</summary>
     public const string StreamType = "account";
 
+    /// <summary>
+    /// Decides <paramref name="command"/> on <paramref name="states"/>: the states of the accounts the command names (both
+    /// legs of a posting), keyed by account id; an account missing from them is an empty, unopened one. Accepted: the
+    /// events on the account ids, in posting order (debit leg first).
+    /// </summary>
     public static Decision Decide(IReadOnlyDictionary<string, AccountState> states, AccountCommand command) => command switch
     {
         OpenAccount c => Open(Get(states, c.AccountId), c),
@@ -83,16 +88,16 @@ public static class Account
     private static Decision Open(AccountState s, OpenAccount c)
     {
         if (s.Exists)
-            return Decision.Reject(RejectionCodes.AccountExists, $"account '{c.AccountId}' already exists");
+            return Decision.Reject(AccountRejectionCodes.AccountExists, $"account '{c.AccountId}' already exists");
         if (!Domain.Currency.TryParse(c.Currency, out var currency))
-            return Decision.Reject(RejectionCodes.UnknownCurrency, $"'{c.Currency}' is not an ISO 4217 currency code");
+            return Decision.Reject(AccountRejectionCodes.UnknownCurrency, $"'{c.Currency}' is not an ISO 4217 currency code");
         if (c.OverdraftLimit < 0)
-            return Decision.Reject(RejectionCodes.InvalidOverdraft, "overdraft limit must not be negative");
+            return Decision.Reject(AccountRejectionCodes.InvalidOverdraft, "overdraft limit must not be negative");
         if (!currency.Value.FitsMinorUnit(c.OverdraftLimit))
-            return Decision.Reject(RejectionCodes.AmountPrecision,
+            return Decision.Reject(AccountRejectionCodes.AmountPrecision,
                 $"overdraft limit {c.OverdraftLimit} has more decimals than {c.Currency} allows");
         if (c.Kind != AccountKind.Customer && c.OverdraftLimit != 0)
-            return Decision.Reject(RejectionCodes.InvalidOverdraft, "only customer accounts carry an overdraft limit; internal and external accounts have no floor");
+            return Decision.Reject(AccountRejectionCodes.InvalidOverdraft, "only customer accounts carry an overdraft limit; internal and external accounts have no floor");
         return Decision.Accept(new PendingEvent(c.AccountId,
             new AccountOpened(c.AccountId, c.Owner, c.Currency, c.Kind, c.OverdraftLimit, c.At)));
     }
@@ -100,7 +105,7 @@ public static class Account
     private static Decision DecidePost(IReadOnlyDictionary<string, AccountState> states, Post c)
     {
         if (c.DebitAccount == c.CreditAccount)
-            return Decision.Reject(RejectionCodes.SameAccount, $"cannot post from account '{c.DebitAccount}' to itself");
+            return Decision.Reject(AccountRejectionCodes.SameAccount, $"cannot post from account '{c.DebitAccount}' to itself");
         var debit = Get(states, c.DebitAccount);
         var credit = Get(states, c.CreditAccount);
         var legs = CheckLegs(debit, credit, c.Amount, c.Currency, c.At, c.HoldId);
@@ -116,35 +121,35 @@ public static class Account
         foreach (var s in (ReadOnlySpan<AccountState>)[debit, credit])
         {
             if (!s.Exists)
-                return new(RejectionCodes.AccountNotFound, $"account '{s.AccountId}' does not exist");
+                return new(AccountRejectionCodes.AccountNotFound, $"account '{s.AccountId}' does not exist");
         }
         if (!Domain.Currency.TryParse(currencyCode, out var currency))
-            return new(RejectionCodes.UnknownCurrency, $"'{currencyCode}' is not an ISO 4217 currency code");
+            return new(AccountRejectionCodes.UnknownCurrency, $"'{currencyCode}' is not an ISO 4217 currency code");
         if (Money.ValidatePositive(amount, currency.Value) is { } bad)
             return bad;
         foreach (var s in (ReadOnlySpan<AccountState>)[debit, credit])
         {
             if (s.Currency != currencyCode)
-                return new(RejectionCodes.CurrencyMismatch,
+                return new(AccountRejectionCodes.CurrencyMismatch,
                     $"account '{s.AccountId}' is kept in {s.Currency}, the posting is in {currencyCode}");
             if (s.Status == AccountStatus.Closed)
-                return new(RejectionCodes.AccountClosed, $"account '{s.AccountId}' is closed");
+                return new(AccountRejectionCodes.AccountClosed, $"account '{s.AccountId}' is closed");
             if (s.LastActivityAt is { } last && at < last)
-                return new(RejectionCodes.BackdatedPosting,
+                return new(AccountRejectionCodes.BackdatedPosting,
                     $"posting time {at:O} precedes account '{s.AccountId}''s last activity {last:O}");
         }
         var reserved = 0m;
         if (holdId is not null)
         {
             if (!debit.Holds.TryGetValue(holdId, out reserved))
-                return new(RejectionCodes.HoldNotFound, $"account '{debit.AccountId}' has no open hold '{holdId}'");
+                return new(AccountRejectionCodes.HoldNotFound, $"account '{debit.AccountId}' has no open hold '{holdId}'");
             if (reserved != amount)
-                return new(RejectionCodes.HoldMismatch, $"hold '{holdId}' of account '{debit.AccountId}' is {reserved} {currencyCode}; the debit is {amount}");
+                return new(AccountRejectionCodes.HoldMismatch, $"hold '{holdId}' of account '{debit.AccountId}' is {reserved} {currencyCode}; the debit is {amount}");
         }
         else if (debit.Status == AccountStatus.Frozen)
-            return new(RejectionCodes.AccountFrozen, $"account '{debit.AccountId}' is frozen and refuses debits");
+            return new(AccountRejectionCodes.AccountFrozen, $"account '{debit.AccountId}' is frozen and refuses debits");
         if (debit.Floor is { } floor && debit.Balance - (debit.Held - reserved) - amount < floor)
-            return new(RejectionCodes.InsufficientFunds,
+            return new(AccountRejectionCodes.InsufficientFunds,
                 $"account '{debit.AccountId}' has {debit.Available + reserved} {currencyCode} available, the debit is {amount}");
         return null;
     }
@@ -153,28 +158,28 @@ public static class Account
     {
         if (Lifecycle(s) is { } r) return Decision.Reject(r);
         if (!Domain.Currency.TryParse(c.Currency, out var currency))
-            return Decision.Reject(RejectionCodes.UnknownCurrency, $"'{c.Currency}' is not an ISO 4217 currency code");
+            return Decision.Reject(AccountRejectionCodes.UnknownCurrency, $"'{c.Currency}' is not an ISO 4217 currency code");
         if (Money.ValidatePositive(c.Amount, currency.Value) is { } bad)
             return Decision.Reject(bad);
         if (s.Currency != c.Currency)
-            return Decision.Reject(RejectionCodes.CurrencyMismatch, $"account '{s.AccountId}' is kept in {s.Currency}, the hold is in {c.Currency}");
+            return Decision.Reject(AccountRejectionCodes.CurrencyMismatch, $"account '{s.AccountId}' is kept in {s.Currency}, the hold is in {c.Currency}");
         if (s.Status == AccountStatus.Frozen)
-            return Decision.Reject(RejectionCodes.AccountFrozen, $"account '{s.AccountId}' is frozen and refuses debits");
+            return Decision.Reject(AccountRejectionCodes.AccountFrozen, $"account '{s.AccountId}' is frozen and refuses debits");
         if (s.Holds.ContainsKey(c.HoldId))
-            return Decision.Reject(RejectionCodes.HoldExists, $"account '{s.AccountId}' already has an open hold '{c.HoldId}'");
+            return Decision.Reject(AccountRejectionCodes.HoldExists, $"account '{s.AccountId}' already has an open hold '{c.HoldId}'");
         if (s.LastActivityAt is { } last && c.At < last)
-            return Decision.Reject(RejectionCodes.BackdatedPosting, $"hold time {c.At:O} precedes account '{s.AccountId}''s last activity {last:O}");
+            return Decision.Reject(AccountRejectionCodes.BackdatedPosting, $"hold time {c.At:O} precedes account '{s.AccountId}''s last activity {last:O}");
         if (s.Available is { } available && available < c.Amount)
-            return Decision.Reject(RejectionCodes.InsufficientFunds, $"account '{s.AccountId}' has {available} {c.Currency} available, the hold is {c.Amount}");
+            return Decision.Reject(AccountRejectionCodes.InsufficientFunds, $"account '{s.AccountId}' has {available} {c.Currency} available, the hold is {c.Amount}");
         return Decision.Accept(new PendingEvent(s.AccountId, new HoldPlaced(c.HoldId, c.Amount, c.Currency, c.Reference, c.At)));
     }
 
     private static Decision Release(AccountState s, ReleaseHold c)
     {
         if (!s.Exists)
-            return Decision.Reject(RejectionCodes.AccountNotFound, $"account '{s.AccountId}' does not exist");
+            return Decision.Reject(AccountRejectionCodes.AccountNotFound, $"account '{s.AccountId}' does not exist");
         if (!s.Holds.TryGetValue(c.HoldId, out var amount))
-            return Decision.Reject(RejectionCodes.HoldNotFound, $"account '{s.AccountId}' has no open hold '{c.HoldId}'");
+            return Decision.Reject(AccountRejectionCodes.HoldNotFound, $"account '{s.AccountId}' has no open hold '{c.HoldId}'");
         return Decision.Accept(new PendingEvent(s.AccountId, new HoldReleased(c.HoldId, amount, c.Reason, Later(s.LastActivityAt, c.At))));
     }
 
@@ -182,17 +187,17 @@ public static class Account
     {
         var self = Get(states, c.AccountId);
         if (!self.Exists)
-            return Decision.Reject(RejectionCodes.AccountNotFound, $"account '{c.AccountId}' does not exist");
+            return Decision.Reject(AccountRejectionCodes.AccountNotFound, $"account '{c.AccountId}' does not exist");
         var o = c.Original;
         if (o is null || (o.DebitAccount != c.AccountId && o.CreditAccount != c.AccountId))
-            return Decision.Reject(RejectionCodes.PostingNotFound, $"account '{c.AccountId}' has no posting '{c.PostingId}'");
+            return Decision.Reject(AccountRejectionCodes.PostingNotFound, $"account '{c.AccountId}' has no posting '{c.PostingId}'");
         if (o.ReversalOf is not null)
-            return Decision.Reject(RejectionCodes.ReversalOfReversal, $"posting '{o.PostingId}' is itself the reversal of '{o.ReversalOf}'");
+            return Decision.Reject(AccountRejectionCodes.ReversalOfReversal, $"posting '{o.PostingId}' is itself the reversal of '{o.ReversalOf}'");
         // The original credit side pays the money back to the original debit side.
         var payer = Get(states, o.CreditAccount);
         var payee = Get(states, o.DebitAccount);
         if (payer.ReversedPostings.Contains(o.PostingId) || payee.ReversedPostings.Contains(o.PostingId))
-            return Decision.Reject(RejectionCodes.PostingAlreadyReversed, $"posting '{o.PostingId}' has already been reversed");
+            return Decision.Reject(AccountRejectionCodes.PostingAlreadyReversed, $"posting '{o.PostingId}' has already been reversed");
         var legs = CheckLegs(payer, payee, o.Amount, o.Currency, c.At);
         if (legs is not null)
             return Decision.Reject(legs);
@@ -206,7 +211,7 @@ public static class Account
     {
         if (Lifecycle(s) is { } r) return Decision.Reject(r);
         if (s.Status == AccountStatus.Frozen)
-            return Decision.Reject(RejectionCodes.AccountFrozen, $"account '{s.AccountId}' is already frozen");
+            return Decision.Reject(AccountRejectionCodes.AccountFrozen, $"account '{s.AccountId}' is already frozen");
         return Decision.Accept(new PendingEvent(s.AccountId, new AccountFrozen(c.Reason, c.At)));
     }
 
@@ -214,7 +219,7 @@ public static class Account
     {
         if (Lifecycle(s) is { } r) return Decision.Reject(r);
         if (s.Status != AccountStatus.Frozen)
-            return Decision.Reject(RejectionCodes.AccountNotFrozen, $"account '{s.AccountId}' is not frozen");
+            return Decision.Reject(AccountRejectionCodes.AccountNotFrozen, $"account '{s.AccountId}' is not frozen");
         return Decision.Accept(new PendingEvent(s.AccountId, new AccountUnfrozen(c.Reason, c.At)));
     }
 
@@ -222,17 +227,17 @@ public static class Account
     {
         if (Lifecycle(s) is { } r) return Decision.Reject(r);
         if (s.Balance != 0)
-            return Decision.Reject(RejectionCodes.BalanceNotZero, $"account '{s.AccountId}' has balance {s.Balance} {s.Currency}; only a zero balance may be closed");
+            return Decision.Reject(AccountRejectionCodes.BalanceNotZero, $"account '{s.AccountId}' has balance {s.Balance} {s.Currency}; only a zero balance may be closed");
         if (!s.Holds.IsEmpty)
-            return Decision.Reject(RejectionCodes.HoldsPending, $"account '{s.AccountId}' has {s.Holds.Count} open hold(s) of {s.Held} {s.Currency}");
+            return Decision.Reject(AccountRejectionCodes.HoldsPending, $"account '{s.AccountId}' has {s.Holds.Count} open hold(s) of {s.Held} {s.Currency}");
         if (!s.LiveDeals.IsEmpty)
-            return Decision.Reject(RejectionCodes.LiveDeals,
+            return Decision.Reject(AccountRejectionCodes.LiveDeals,
                 $"account '{s.AccountId}' is a party to {s.LiveDeals.Count} live escrow deal(s) ({string.Join(", ", s.LiveDeals.Order(StringComparer.Ordinal).Take(5))}); it can be closed once they end");
         return Decision.Accept(new PendingEvent(s.AccountId, new AccountClosed(c.At)));
     }
 
     private static Rejection? Lifecycle(AccountState s) =>
-        !s.Exists ? new(RejectionCodes.AccountNotFound, $"account '{s.AccountId}' does not exist")
-        : s.Status == AccountStatus.Closed ? new(RejectionCodes.AccountClosed, $"account '{s.AccountId}' is closed")
+        !s.Exists ? new(AccountRejectionCodes.AccountNotFound, $"account '{s.AccountId}' does not exist")
+        : s.Status == AccountStatus.Closed ? new(AccountRejectionCodes.AccountClosed, $"account '{s.AccountId}' is closed")
         : null;
 }

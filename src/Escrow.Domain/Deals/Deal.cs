@@ -27,7 +27,7 @@ namespace Escrow.Domain.Deals;
 /// <item>Evidence is append-only: an evidence id is accepted once (<c>evidence_exists</c>), with a SHA-256 content hash
 /// that must match inline content (<c>content_hash_mismatch</c>).</item>
 /// </list>
-/// Rejection codes: <see cref="DealRejectionCodes"/> plus the ledger's <see cref="RejectionCodes"/>.
+/// Rejection codes: <see cref="DealRejectionCodes"/> plus the ledger's <see cref="AccountRejectionCodes"/>.
 /// </summary>
 public static class Deal
 {
@@ -35,15 +35,17 @@ public static class Deal
     public const string StreamType = "deal";
 
     /// <summary>
-    /// Decides <paramref name="command"/> on <paramref name="deal"/> and the states of the accounts the command names
-    /// (<see cref="DealCommand.Accounts"/>; an account missing from <paramref name="accounts"/> is an empty, unopened one).
+    /// Decides <paramref name="command"/> on <paramref name="state"/>: the deal and the states of the accounts the command
+    /// names (<see cref="DealCommand.Accounts"/>; an account missing from them is an empty, unopened one).
     /// Accepted: the deal event on stream id <c>DealId</c>, then the posting legs on the account ids, in posting order.
     /// </summary>
-    public static Decision Decide(DealState deal, IReadOnlyDictionary<string, AccountState> accounts, DealCommand command)
+    public static Decision Decide(DealDecisionState state, DealCommand command)
     {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(command);
+        var (deal, accounts) = state;
         ArgumentNullException.ThrowIfNull(deal);
         ArgumentNullException.ThrowIfNull(accounts);
-        ArgumentNullException.ThrowIfNull(command);
         if (!string.Equals(command.DealId, deal.DealId, StringComparison.Ordinal))
             throw new ArgumentException($"command for deal '{command.DealId}' decided on deal '{deal.DealId}'", nameof(command));
 
@@ -164,11 +166,11 @@ public static class Deal
                 return Missing(name);
         }
         if (!Domain.Currency.TryParse(c.Currency, out var currency))
-            return Decision.Reject(RejectionCodes.UnknownCurrency, $"'{c.Currency}' is not an ISO 4217 currency code");
+            return Decision.Reject(AccountRejectionCodes.UnknownCurrency, $"'{c.Currency}' is not an ISO 4217 currency code");
         if (Money.ValidatePositive(c.Amount, currency.Value) is { } bad)
             return Decision.Reject(bad);
         if (c.BuyerAccount == c.SellerAccount || c.EscrowAccount == c.BuyerAccount || c.EscrowAccount == c.SellerAccount)
-            return Decision.Reject(RejectionCodes.SameAccount,
+            return Decision.Reject(AccountRejectionCodes.SameAccount,
                 $"buyer '{c.BuyerAccount}', seller '{c.SellerAccount}' and escrow '{c.EscrowAccount}' must be three different accounts");
         if (c.ExpiresAt <= c.At)
             return Decision.Reject(DealRejectionCodes.InvalidExpiry, $"expiry {c.ExpiresAt:O} must be after creation {c.At:O}");
@@ -176,11 +178,11 @@ public static class Deal
         {
             var a = Get(accounts, id);
             if (!a.Exists)
-                return Decision.Reject(RejectionCodes.AccountNotFound, $"account '{id}' does not exist");
+                return Decision.Reject(AccountRejectionCodes.AccountNotFound, $"account '{id}' does not exist");
             if (a.Status == AccountStatus.Closed)
-                return Decision.Reject(RejectionCodes.AccountClosed, $"account '{id}' is closed");
+                return Decision.Reject(AccountRejectionCodes.AccountClosed, $"account '{id}' is closed");
             if (a.Currency != c.Currency)
-                return Decision.Reject(RejectionCodes.CurrencyMismatch, $"account '{id}' is kept in {a.Currency}, the deal is in {c.Currency}");
+                return Decision.Reject(AccountRejectionCodes.CurrencyMismatch, $"account '{id}' is kept in {a.Currency}, the deal is in {c.Currency}");
             // Only customer accounts may be parties. An internal account has no floor: were another deal's escrow
             // account (or the operator's cash) a buyer, funding could drain money that account still owes.
             if (a.Kind != AccountKind.Customer)
@@ -285,9 +287,9 @@ public static class Deal
         foreach (var (who, share) in (ReadOnlySpan<(string, decimal)>)[("buyer", c.BuyerShare), ("seller", c.SellerShare)])
         {
             if (share < 0)
-                return Decision.Reject(RejectionCodes.InvalidAmount, $"the {who} share must not be negative, got {share}");
+                return Decision.Reject(AccountRejectionCodes.InvalidAmount, $"the {who} share must not be negative, got {share}");
             if (!currency.FitsMinorUnit(share))
-                return Decision.Reject(RejectionCodes.AmountPrecision, $"the {who} share {share} has more decimals than {d.Currency} allows");
+                return Decision.Reject(AccountRejectionCodes.AmountPrecision, $"the {who} share {share} has more decimals than {d.Currency} allows");
         }
         if (c.BuyerShare + c.SellerShare != d.Held)
             return Decision.Reject(DealRejectionCodes.SplitMismatch,
@@ -335,3 +337,9 @@ public static class Deal
         public Decision Accept(IDealEvent dealEvent) => Decision.Accept([new PendingEvent(deal.DealId, dealEvent), .. _legs]);
     }
 }
+
+/// <summary>
+/// What a deal command is decided on (the state argument of <see cref="Deal.Decide"/>): the deal, and the states of the
+/// accounts its command names (buyer, seller, escrow account), keyed by account id.
+/// </summary>
+public sealed record DealDecisionState(DealState Deal, IReadOnlyDictionary<string, AccountState> Accounts);

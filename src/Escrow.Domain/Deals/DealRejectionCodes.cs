@@ -1,8 +1,9 @@
+using Escrow.Domain.Accounts;
 namespace Escrow.Domain.Deals;
 
 /// <summary>
 /// Stable rejection codes of the deal aggregate (snake_case, never renamed once published). A deal command
-/// that moves money may also be refused with a ledger code from <see cref="RejectionCodes"/>, unchanged:
+/// that moves money may also be refused with a ledger code from <see cref="AccountRejectionCodes"/>, unchanged:
 /// <c>insufficient_funds</c>, <c>account_not_found</c>, <c>account_frozen</c>, <c>account_closed</c>,
 /// <c>currency_mismatch</c>, <c>backdated_posting</c>; amounts with <c>invalid_amount</c> / <c>amount_precision</c>;
 /// the currency with <c>unknown_currency</c>; identical accounts with <c>same_account</c>.

@@ -1,76 +1,23 @@
 using System.Globalization;
 using Escrow.Domain.Iso20022;
+using Escrow.Domain.Accounts;
 
 namespace Escrow.Domain.Payments;
-
-/// <summary>Stable rejection codes of the payment aggregate (snake_case, never renamed once published).</summary>
-public static class PaymentRejectionCodes
-{
-    /// <summary>The command names another UETR than the state it was decided on (a host bug).</summary>
-    public const string UetrMismatch = "uetr_mismatch";
-    /// <summary>The UETR is not a lower-case UUIDv4.</summary>
-    public const string InvalidUetr = "invalid_uetr";
-    /// <summary>A status, return or completion for a UETR with no history at all.</summary>
-    public const string UnknownUetr = "unknown_uetr";
-    /// <summary>A status, return or completion for a UETR that has quotes/proxy history but no pacs.008 yet (out of order).</summary>
-    public const string PaymentNotInitiated = "payment_not_initiated";
-    /// <summary>A second pacs.008 for an initiated UETR with different business content; the message names the UETR.</summary>
-    public const string UetrConflict = "uetr_conflict";
-    public const string InvalidTransition = "invalid_transition";
-    public const string QuoteAlreadyRequested = "quote_already_requested";
-    public const string QuoteNotRequested = "quote_not_requested";
-    public const string QuoteExists = "quote_exists";
-    public const string QuoteNotFound = "quote_not_found";
-    public const string QuoteExpired = "quote_expired";
-    public const string QuoteAlreadySelected = "quote_already_selected";
-    public const string QuoteNotSelected = "quote_not_selected";
-    public const string InvalidRate = "invalid_rate";
-    public const string InvalidProxy = "invalid_proxy";
-    public const string ProxyResolutionNotRequested = "proxy_resolution_not_requested";
-    public const string ProxyNotResolved = "proxy_not_resolved";
-    public const string ProxyResolutionFailed = "proxy_resolution_failed";
-    public const string CreditorMismatch = "creditor_mismatch";
-    public const string PaymentNotValidated = "payment_not_validated";
-    public const string PaymentValidationFailed = "payment_validation_failed";
-    public const string PaymentAlreadyRejected = "payment_already_rejected";
-    public const string PaymentAlreadySettled = "payment_already_settled";
-    public const string PaymentNotAccepted = "payment_not_accepted";
-    public const string PaymentNotFinal = "payment_not_final";
-    public const string NoFxp = "no_fxp";
-    public const string PaymentNotReturnable = "payment_not_returnable";
-    public const string PaymentAlreadyReturned = "payment_already_returned";
-    public const string ReturnAlreadyRequested = "return_already_requested";
-    public const string ReturnNotRequested = "return_not_requested";
-    public const string ReturnAlreadyAnswered = "return_already_answered";
-    public const string InvalidReturnStatus = "invalid_return_status";
-    public const string CaseMismatch = "case_mismatch";
-    /// <summary>A pacs.004 whose cumulative returned amount would exceed what was paid.</summary>
-    public const string ReturnExceedsPaid = "return_exceeds_paid";
-    /// <summary>An amount quoted from the original (pacs.002 / camt.056 / pacs.004 OrgnlTxRef, camt.054) differs from the pacs.008's.</summary>
-    public const string AmountMismatch = "amount_mismatch";
-    /// <summary>A message's <c>OrgnlEndToEndId</c> differs from the pacs.008's end-to-end id (the original message id is not
-    /// compared: the Fedwire samples quote one that matches no pacs.008).</summary>
-    public const string EndToEndMismatch = "end_to_end_mismatch";
-    public const string CurrencyMismatch = RejectionCodes.CurrencyMismatch;
-    public const string UnknownCurrency = RejectionCodes.UnknownCurrency;
-    public const string InvalidAmount = RejectionCodes.InvalidAmount;
-    public const string AmountPrecision = RejectionCodes.AmountPrecision;
-}
 
 /// <summary>
 /// The payment aggregate, keyed by UETR, as two pure functions in the style of the account aggregate.
 /// <see cref="Decide"/> never does I/O and never reads a clock: every instant comes in on the command.
 /// Every event goes to stream <c>state.Uetr</c>; the host maps it with <see cref="Decision.MapStreams"/>.
-/// <para><b>Lifecycle.</b> QUOTE_REQUESTED → QUOTE_GENERATED (one per FXP quote) → QUOTE_SELECTED (refused
-/// when <c>At &gt; ValidUntil</c>) → PROXY_RESOLUTION_REQUESTED → PROXY_RESOLVED | PROXY_RESOLUTION_FAILED →
-/// PAYMENT_INITIATED (pacs.008) → PAYMENT_VALIDATED | PAYMENT_VALIDATION_FAILED → PAYMENT_FORWARDED →
-/// PAYMENT_ACCEPTED (pacs.002 ACSC/ACCC) | PAYMENT_REJECTED (RJCT) → PAYMENT_COMPLETED → FXP_NOTIFIED,
-/// SENDER_NOTIFIED. Quote and proxy steps are optional: an imported pacs.008 initiates a fresh UETR directly,
+/// <para><b>Lifecycle.</b> QuoteRequested → QuoteGenerated (one per FXP quote) → QuoteSelected (refused
+/// when <c>At &gt; ValidUntil</c>) → ProxyResolutionRequested → ProxyResolved | ProxyResolutionFailed →
+/// PaymentInitiated (pacs.008) → PaymentValidated | PaymentValidationFailed → PaymentForwarded →
+/// PaymentAccepted (pacs.002 ACSC/ACCC) | PaymentRejected (RJCT) → PaymentCompleted → FxpNotified,
+/// SenderNotified. Quote and proxy steps are optional: an imported pacs.008 initiates a fresh UETR directly,
 /// and a status report from the network (pacs.002) is accepted from Initiated, Validated or Forwarded — the
-/// clearing system's word is authoritative over our internal progress. Returns: RETURN_REQUESTED (camt.056),
-/// RETURN_ANSWERED (camt.029 CNCL/RJCR/PECR), PAYMENT_RETURNED (pacs.004, full or partial, cumulative ≤ settled).
-/// A pacs.004 for a payment not yet accepted proves settlement: the decision is PAYMENT_ACCEPTED (status ACSC,
-/// message id of the pacs.004) followed by PAYMENT_RETURNED (the Fedwire samples omit the pacs.002 there).</para>
+/// clearing system's word is authoritative over our internal progress. Returns: ReturnRequested (camt.056),
+/// ReturnAnswered (camt.029 CNCL/RJCR/PECR), PaymentReturned (pacs.004, full or partial, cumulative ≤ settled).
+/// A pacs.004 for a payment not yet accepted proves settlement: the decision is PaymentAccepted (status ACSC,
+/// message id of the pacs.004) followed by PaymentReturned (the Fedwire samples omit the pacs.002 there).</para>
 /// <para><b>Idempotence.</b> A command that would repeat what the state already says (the identical pacs.008
 /// again — same <see cref="Fingerprint"/> —, a second ACSC, the same pacs.004 return id, the same camt.056 case...)
 /// is an accepted decision with <b>no events</b>. The host must then append nothing and answer as it answered the
@@ -82,23 +29,23 @@ public static class PaymentRejectionCodes
 /// the operator's internal hold account <c>payments-hold-{CUR}</c> and the external clearing account of the
 /// creditor agent <c>clearing-{agentId}-{CUR}</c>:</para>
 /// <list type="bullet">
-/// <item>QUOTE_*, PROXY_*, PAYMENT_VALIDATED, PAYMENT_FORWARDED, PAYMENT_COMPLETED, FXP_NOTIFIED, SENDER_NOTIFIED,
-/// RETURN_REQUESTED, RETURN_ANSWERED: no posting.</item>
-/// <item>PAYMENT_INITIATED: <b>hold</b> — posting <c>pay-{uetr}-hold</c>: debit D, credit <c>payments-hold-{CUR}</c>,
+/// <item>Quote*, Proxy*, PaymentValidated, PaymentForwarded, PaymentCompleted, FxpNotified, SenderNotified,
+/// ReturnRequested, ReturnAnswered: no posting.</item>
+/// <item>PaymentInitiated: <b>hold</b> — posting <c>pay-{uetr}-hold</c>: debit D, credit <c>payments-hold-{CUR}</c>,
 /// settlement amount. Refused by the account (<c>insufficient_funds</c>, <c>account_frozen</c>) ⇒ do not append the
 /// event; answer with the account's rejection.</item>
-/// <item>PAYMENT_VALIDATION_FAILED and PAYMENT_REJECTED: <b>void the hold</b> — reverse <c>pay-{uetr}-hold</c>
+/// <item>PaymentValidationFailed and PaymentRejected: <b>void the hold</b> — reverse <c>pay-{uetr}-hold</c>
 /// (posting <c>pay-{uetr}-void</c>: debit <c>payments-hold-{CUR}</c>, credit D).</item>
-/// <item>PAYMENT_ACCEPTED: <b>settle</b> — posting <c>pay-{uetr}-settle</c>: debit <c>payments-hold-{CUR}</c>,
+/// <item>PaymentAccepted: <b>settle</b> — posting <c>pay-{uetr}-settle</c>: debit <c>payments-hold-{CUR}</c>,
 /// credit <c>clearing-{creditorAgent}-{CUR}</c>, settlement amount.</item>
-/// <item>PAYMENT_RETURNED: <b>return</b> — posting <c>pay-{uetr}-return-{returnId}</c>: debit
+/// <item>PaymentReturned: <b>return</b> — posting <c>pay-{uetr}-return-{returnId}</c>: debit
 /// <c>clearing-{creditorAgent}-{CUR}</c>, credit D, the returned amount (partial returns post only their amount).
-/// When the decision also carries the implied PAYMENT_ACCEPTED, post the settle posting first.</item>
+/// When the decision also carries the implied PaymentAccepted, post the settle posting first.</item>
 /// <item>A selected quote (FX) converts at the quote's rate on the FXP's accounts; FX postings and fees are not
 /// specified here.</item>
 /// </list>
-/// <para>For an incoming payment (we are the creditor's agent) mirror it: PAYMENT_ACCEPTED debits
-/// <c>clearing-{debtorAgent}-{CUR}</c> and credits the creditor's account; PAYMENT_RETURNED debits the creditor's
+/// <para>For an incoming payment (we are the creditor's agent) mirror it: PaymentAccepted debits
+/// <c>clearing-{debtorAgent}-{CUR}</c> and credits the creditor's account; PaymentReturned debits the creditor's
 /// account and credits the clearing account.</para>
 /// </summary>
 public static class Payment

@@ -13,7 +13,7 @@ public enum BookingDirection
 
 /// <summary>
 /// How a payment moves money in this ledger, decided by the host when the pacs.008 is accepted and stored on
-/// PAYMENT_INITIATED, so every later posting is a pure function of the payment's history.
+/// PaymentInitiated, so every later posting is a pure function of the payment's history.
 /// <para><paramref name="CustomerAccount"/>: the debtor's account (outgoing) or the creditor's (incoming), kept in the
 /// payment's settlement currency. <paramref name="ClearingAccount"/>: the external account mirroring what we owe or are
 /// owed by the counterparty agent (creditor agent for outgoing, debtor agent for incoming), in
@@ -41,14 +41,14 @@ public sealed record PaymentBooking(
 /// the host commits the payment events and these account events in one transaction, or neither.
 /// <list type="table">
 /// <listheader><term>payment event</term><description>outgoing (our debtor D)</description></listheader>
-/// <item><term>PAYMENT_INITIATED</term><description>hold <c>pay-{uetr}</c> on D for the settlement amount (refused ⇒ the pacs.008 is refused)</description></item>
-/// <item><term>PAYMENT_VALIDATION_FAILED, PAYMENT_REJECTED</term><description>release the hold (void)</description></item>
-/// <item><term>PAYMENT_ACCEPTED</term><description>capture the hold: posting <c>pay-{uetr}-settle</c> D → clearing (no FX), or
+/// <item><term>PaymentInitiated</term><description>hold <c>pay-{uetr}</c> on D for the settlement amount (refused ⇒ the pacs.008 is refused)</description></item>
+/// <item><term>PaymentValidationFailed, PaymentRejected</term><description>release the hold (void)</description></item>
+/// <item><term>PaymentAccepted</term><description>capture the hold: posting <c>pay-{uetr}-settle</c> D → clearing (no FX), or
 /// D → FXP source account and <c>pay-{uetr}-fx</c> FXP target account → clearing at the quoted rate (FX)</description></item>
-/// <item><term>PAYMENT_RETURNED</term><description><c>pay-{uetr}-ret-{n}</c>: clearing (FX: FXP source account) → D, the returned amount
+/// <item><term>PaymentReturned</term><description><c>pay-{uetr}-ret-{n}</c>: clearing (FX: FXP source account) → D, the returned amount
 /// (the FX provider unwinds the conversion; a return is in the settlement currency, checked by the aggregate)</description></item>
 /// </list>
-/// Incoming (our creditor C): PAYMENT_ACCEPTED posts clearing → C; PAYMENT_RETURNED posts C → clearing. Clearing and FXP
+/// Incoming (our creditor C): PaymentAccepted posts clearing → C; PaymentReturned posts C → clearing. Clearing and FXP
 /// accounts are opened (kind external, no floor) in the same transaction the first time a posting needs them.
 /// Every posting is balanced, so the per-currency zero sum holds after every commit.
 /// </summary>

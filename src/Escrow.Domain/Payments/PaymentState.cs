@@ -55,7 +55,7 @@ public sealed record PaymentState
     public Quote? SelectedQuote { get; init; }
     public string? ResolvedCreditorAccount { get; init; }
     public string? ProxyFailureReason { get; init; }
-    /// <summary>The PAYMENT_INITIATED event (the pacs.008's business content), once initiated.</summary>
+    /// <summary>The PaymentInitiated event (the pacs.008's business content), once initiated.</summary>
     public PaymentInitiated? Instruction { get; init; }
     public string? SettlementStatus { get; init; }
     public string? RejectionReason { get; init; }

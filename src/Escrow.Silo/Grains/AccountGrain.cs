@@ -160,9 +160,9 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
         var id = AccountStreams.TryAccountId(streamId, out var a) ? a : streamId;
         return command switch
         {
-            OpenAccount => new(RejectionCodes.AccountExists, $"account '{id}' already exists"),
-            ReversePosting r when r.AccountId != id => new(RejectionCodes.PostingNotFound, $"account '{r.AccountId}' has no posting '{r.PostingId}'"),
-            _ => new(RejectionCodes.AccountNotFound, $"account '{id}' does not exist"),
+            OpenAccount => new(AccountRejectionCodes.AccountExists, $"account '{id}' already exists"),
+            ReversePosting r when r.AccountId != id => new(AccountRejectionCodes.PostingNotFound, $"account '{r.AccountId}' has no posting '{r.PostingId}'"),
+            _ => new(AccountRejectionCodes.AccountNotFound, $"account '{id}' does not exist"),
         };
     }
 

@@ -45,7 +45,7 @@ public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock
                     ? bound with { At = LiveInstant(inputs.Accounts.Values.Select(a => a.LastActivityAt).Append(inputs.Own.LastActivityAt)) }
                     : bound;
                 if (refusal is not null) return Decision.Reject(refusal);
-                var decision = Deal.Decide(inputs.Own, inputs.Accounts, decided);
+                var decision = Deal.Decide(new DealDecisionState(inputs.Own, inputs.Accounts), decided);
                 return decision.IsRejected
                     ? decision
                     : Decision.Accept([.. DealStreams.ToStreams(decision), .. LedgerEffects(inputs.Own, inputs.Accounts, decision, decided)]);
@@ -53,7 +53,7 @@ public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock
             (after, _, version, _) => (DealView.From(after, version), decided is CreateDeal),
             // Another tenant's deal (or its accounts) is answered exactly like a missing one; only a create names an account.
             streamId => command is CreateDeal && streamId != StreamId
-                ? new Rejection(RejectionCodes.AccountNotFound, $"account '{(AccountStreams.TryAccountId(streamId, out var a) ? a : streamId)}' does not exist")
+                ? new Rejection(AccountRejectionCodes.AccountNotFound, $"account '{(AccountStreams.TryAccountId(streamId, out var a) ? a : streamId)}' does not exist")
                 : new Rejection(DealRejectionCodes.DealNotFound, $"deal '{DealId}' does not exist"),
             after => [ExpiryTimer(after)]);
     }

@@ -49,7 +49,7 @@ public sealed class PaymentGrain(PgEventStore store, [FromKeyedServices(LedgerCl
             },
             s => s == StreamId
                 ? new Rejection(PaymentRejectionCodes.UnknownUetr, $"no payment with UETR {uetr}")
-                : new Rejection(RejectionCodes.AccountNotFound, $"account '{(AccountStreams.TryAccountId(s, out var a) ? a : s)}' does not exist"));
+                : new Rejection(AccountRejectionCodes.AccountNotFound, $"account '{(AccountStreams.TryAccountId(s, out var a) ? a : s)}' does not exist"));
     }
 
     private Decision Decide(Inputs inputs, IReadOnlyList<PaymentCommand> commands, string tenant)

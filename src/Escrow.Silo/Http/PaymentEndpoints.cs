@@ -10,6 +10,7 @@ using Escrow.Silo.Hosting;
 using Escrow.Silo.Ledger;
 using Escrow.Silo.Payments;
 using Escrow.Silo.Tenancy;
+using Escrow.Domain.Accounts;
 
 namespace Escrow.Silo.Http;
 
@@ -139,7 +140,7 @@ public static class PaymentEndpoints
             var failure = importer.ValidatesSchemas && importer.Read(xml).Schema.StartsWith("valid", StringComparison.Ordinal) is false
                 ? "the generated pacs.008 does not conform to its schema" : null;
             var refuse = booking is not { Direction: BookingDirection.Outgoing }
-                ? new Rejection(RejectionCodes.AccountNotFound, $"account '{debtor}' is not an open {currency.Code} customer account of institution '{ctx.Tenant}'")
+                ? new Rejection(AccountRejectionCodes.AccountNotFound, $"account '{debtor}' is not an open {currency.Code} customer account of institution '{ctx.Tenant}'")
                 : null;
             PaymentCommand[] commands = failure is null
                 ? [new InitiatePayment(message, LedgerService.Now, booking), new ValidatePayment(id, null, LedgerService.Now), new ForwardPayment(id, creditorAgent, LedgerService.Now)]

@@ -610,7 +610,7 @@ public sealed class BerkaImporter(LedgerService ledger, BerkaImportOptions? opti
             track.OpenedThisRun = true;
             Interlocked.Increment(ref run.Opened);
         }
-        else if (outcome.Accepted || CodeOf(outcome) == RejectionCodes.AccountExists)
+        else if (outcome.Accepted || CodeOf(outcome) == AccountRejectionCodes.AccountExists)
         {
             Interlocked.Increment(ref run.AlreadyOpen);
         }

@@ -34,15 +34,15 @@ public class HoldSpecs
 
     [Fact]
     public void A_hold_may_use_the_overdraft_but_not_more() =>
-        With().When(Hold("alice", "h1", 120.01m)).ThenRejected(RejectionCodes.InsufficientFunds);
+        With().When(Hold("alice", "h1", 120.01m)).ThenRejected(AccountRejectionCodes.InsufficientFunds);
 
     [Fact]
     public void Holds_add_up_against_the_floor() =>
-        With(Held("alice", "h1", 100m)).When(Hold("alice", "h2", 20.01m)).ThenRejected(RejectionCodes.InsufficientFunds);
+        With(Held("alice", "h1", 100m)).When(Hold("alice", "h2", 20.01m)).ThenRejected(AccountRejectionCodes.InsufficientFunds);
 
     [Fact]
     public void A_debit_cannot_spend_held_money() =>
-        With(Held("alice", "h1", 100m)).When(Post("t1", "alice", "bob", 20.01m)).ThenRejected(RejectionCodes.InsufficientFunds);
+        With(Held("alice", "h1", 100m)).When(Post("t1", "alice", "bob", 20.01m)).ThenRejected(AccountRejectionCodes.InsufficientFunds);
 
     [Fact]
     public void A_debit_may_spend_what_the_holds_leave() =>
@@ -51,19 +51,19 @@ public class HoldSpecs
 
     [Fact]
     public void A_second_hold_with_the_same_id_is_refused() =>
-        With(Held("alice", "h1", 10m)).When(Hold("alice", "h1", 10m)).ThenRejected(RejectionCodes.HoldExists);
+        With(Held("alice", "h1", 10m)).When(Hold("alice", "h1", 10m)).ThenRejected(AccountRejectionCodes.HoldExists);
 
     [Fact]
     public void A_hold_in_another_currency_is_refused() =>
-        With().When(Hold("alice", "h1", 10m, currency: "USD")).ThenRejected(RejectionCodes.CurrencyMismatch);
+        With().When(Hold("alice", "h1", 10m, currency: "USD")).ThenRejected(AccountRejectionCodes.CurrencyMismatch);
 
     [Fact]
     public void A_frozen_account_refuses_a_new_hold() =>
-        With(Frozen("alice")).When(Hold("alice", "h1", 10m)).ThenRejected(RejectionCodes.AccountFrozen);
+        With(Frozen("alice")).When(Hold("alice", "h1", 10m)).ThenRejected(AccountRejectionCodes.AccountFrozen);
 
     [Fact]
     public void A_hold_amount_must_fit_the_currency() =>
-        With().When(Hold("alice", "h1", 1.001m)).ThenRejected(RejectionCodes.AmountPrecision);
+        With().When(Hold("alice", "h1", 1.001m)).ThenRejected(AccountRejectionCodes.AmountPrecision);
 
     [Fact]
     public void Capturing_a_hold_debits_it_and_frees_the_reservation() =>
@@ -88,15 +88,15 @@ public class HoldSpecs
 
     [Fact]
     public void A_frozen_account_still_refuses_a_debit_without_a_hold() =>
-        With(Held("alice", "h1", 70m), Frozen("alice", at: 3)).When(Post("t", "alice", "bob", 1m)).ThenRejected(RejectionCodes.AccountFrozen);
+        With(Held("alice", "h1", 70m), Frozen("alice", at: 3)).When(Post("t", "alice", "bob", 1m)).ThenRejected(AccountRejectionCodes.AccountFrozen);
 
     [Fact]
     public void Capturing_another_amount_than_the_hold_is_refused() =>
-        With(Held("alice", "h1", 70m)).When(Post("settle", "alice", "bob", 69m) with { HoldId = "h1" }).ThenRejected(RejectionCodes.HoldMismatch);
+        With(Held("alice", "h1", 70m)).When(Post("settle", "alice", "bob", 69m) with { HoldId = "h1" }).ThenRejected(AccountRejectionCodes.HoldMismatch);
 
     [Fact]
     public void Capturing_an_unknown_hold_is_refused() =>
-        With().When(Post("settle", "alice", "bob", 10m) with { HoldId = "h9" }).ThenRejected(RejectionCodes.HoldNotFound);
+        With().When(Post("settle", "alice", "bob", 10m) with { HoldId = "h9" }).ThenRejected(AccountRejectionCodes.HoldNotFound);
 
     [Fact]
     public void A_captured_hold_cannot_be_captured_again() =>
@@ -117,7 +117,7 @@ public class HoldSpecs
 
     [Fact]
     public void Releasing_an_unknown_hold_is_refused() =>
-        With().When(new ReleaseHold("alice", "h1", null, At(10))).ThenRejected(RejectionCodes.HoldNotFound);
+        With().When(new ReleaseHold("alice", "h1", null, At(10))).ThenRejected(AccountRejectionCodes.HoldNotFound);
 
     [Fact]
     public void A_frozen_account_may_release_a_hold() =>
@@ -127,12 +127,12 @@ public class HoldSpecs
     [Fact]
     public void An_account_with_an_open_hold_cannot_be_closed() =>
         Given(Opened("cash", kind: AccountKind.Internal), Opened("carol", kind: AccountKind.Internal), Held("carol", "h1", 5m))
-            .When(Close("carol")).ThenRejected(RejectionCodes.HoldsPending);
+            .When(Close("carol")).ThenRejected(AccountRejectionCodes.HoldsPending);
 
     [Fact]
     public void A_party_to_a_live_deal_cannot_close_its_account() =>
         Given(Opened("carol", kind: AccountKind.Internal), [new("carol", new AccountDealJoined("d1", At(2)))])
-            .When(Close("carol")).ThenRejected(RejectionCodes.LiveDeals);
+            .When(Close("carol")).ThenRejected(AccountRejectionCodes.LiveDeals);
 
     [Fact]
     public void An_account_whose_deals_ended_can_be_closed() =>

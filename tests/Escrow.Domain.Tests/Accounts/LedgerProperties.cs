@@ -15,12 +15,12 @@ public class LedgerProperties
 
     private static readonly ImmutableHashSet<string> StableCodes =
     [
-        RejectionCodes.AccountNotFound, RejectionCodes.AccountExists, RejectionCodes.AccountFrozen,
-        RejectionCodes.AccountClosed, RejectionCodes.AccountNotFrozen, RejectionCodes.BalanceNotZero,
-        RejectionCodes.InsufficientFunds, RejectionCodes.CurrencyMismatch, RejectionCodes.InvalidAmount,
-        RejectionCodes.AmountPrecision, RejectionCodes.SameAccount, RejectionCodes.InvalidOverdraft,
-        RejectionCodes.BackdatedPosting, RejectionCodes.PostingNotFound, RejectionCodes.PostingAlreadyReversed,
-        RejectionCodes.ReversalOfReversal, "unknown_currency",
+        AccountRejectionCodes.AccountNotFound, AccountRejectionCodes.AccountExists, AccountRejectionCodes.AccountFrozen,
+        AccountRejectionCodes.AccountClosed, AccountRejectionCodes.AccountNotFrozen, AccountRejectionCodes.BalanceNotZero,
+        AccountRejectionCodes.InsufficientFunds, AccountRejectionCodes.CurrencyMismatch, AccountRejectionCodes.InvalidAmount,
+        AccountRejectionCodes.AmountPrecision, AccountRejectionCodes.SameAccount, AccountRejectionCodes.InvalidOverdraft,
+        AccountRejectionCodes.BackdatedPosting, AccountRejectionCodes.PostingNotFound, AccountRejectionCodes.PostingAlreadyReversed,
+        AccountRejectionCodes.ReversalOfReversal, "unknown_currency",
     ];
 
     private static void Holds(Action<LedgerRun> invariant) =>

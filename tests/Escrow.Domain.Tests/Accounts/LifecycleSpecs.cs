@@ -22,15 +22,15 @@ public class LifecycleSpecs
 
     [Fact]
     public void A_frozen_account_cannot_be_frozen_again() =>
-        With(Frozen("alice")).When(Freeze("alice")).ThenRejected(RejectionCodes.AccountFrozen);
+        With(Frozen("alice")).When(Freeze("alice")).ThenRejected(AccountRejectionCodes.AccountFrozen);
 
     [Fact]
     public void An_unknown_account_cannot_be_frozen() =>
-        With().When(Freeze("ghost")).ThenRejected(RejectionCodes.AccountNotFound);
+        With().When(Freeze("ghost")).ThenRejected(AccountRejectionCodes.AccountNotFound);
 
     [Fact]
     public void A_closed_account_cannot_be_frozen() =>
-        With(Closed("alice")).When(Freeze("alice")).ThenRejected(RejectionCodes.AccountClosed);
+        With(Closed("alice")).When(Freeze("alice")).ThenRejected(AccountRejectionCodes.AccountClosed);
 
     // ----- unfreeze -----
 
@@ -43,19 +43,19 @@ public class LifecycleSpecs
 
     [Fact]
     public void An_open_account_is_not_frozen() =>
-        With().When(Unfreeze("alice")).ThenRejected(RejectionCodes.AccountNotFrozen);
+        With().When(Unfreeze("alice")).ThenRejected(AccountRejectionCodes.AccountNotFrozen);
 
     [Fact]
     public void An_unfrozen_account_is_not_frozen_any_more() =>
-        With(Frozen("alice", at: 2), Unfrozen("alice", at: 3)).When(Unfreeze("alice")).ThenRejected(RejectionCodes.AccountNotFrozen);
+        With(Frozen("alice", at: 2), Unfrozen("alice", at: 3)).When(Unfreeze("alice")).ThenRejected(AccountRejectionCodes.AccountNotFrozen);
 
     [Fact]
     public void An_unknown_account_cannot_be_unfrozen() =>
-        With().When(Unfreeze("ghost")).ThenRejected(RejectionCodes.AccountNotFound);
+        With().When(Unfreeze("ghost")).ThenRejected(AccountRejectionCodes.AccountNotFound);
 
     [Fact]
     public void A_closed_account_cannot_be_unfrozen() =>
-        With(Closed("alice")).When(Unfreeze("alice")).ThenRejected(RejectionCodes.AccountClosed);
+        With(Closed("alice")).When(Unfreeze("alice")).ThenRejected(AccountRejectionCodes.AccountClosed);
 
     [Fact]
     public void A_lifecycle_event_never_moves_last_activity_backwards() =>
@@ -85,29 +85,29 @@ public class LifecycleSpecs
 
     [Fact]
     public void A_positive_balance_prevents_closing() =>
-        With(Posted("p1", "cash", "alice", 0.01m)).When(Close("alice")).ThenRejected(RejectionCodes.BalanceNotZero);
+        With(Posted("p1", "cash", "alice", 0.01m)).When(Close("alice")).ThenRejected(AccountRejectionCodes.BalanceNotZero);
 
     [Fact]
     public void An_overdrawn_balance_prevents_closing() =>
-        With(Posted("p1", "alice", "cash", 0.01m)).When(Close("alice")).ThenRejected(RejectionCodes.BalanceNotZero);
+        With(Posted("p1", "alice", "cash", 0.01m)).When(Close("alice")).ThenRejected(AccountRejectionCodes.BalanceNotZero);
 
     [Fact]
     public void An_operator_account_with_a_balance_cannot_be_closed() =>
-        With(Posted("p1", "cash", "alice", 1m)).When(Close("cash")).ThenRejected(RejectionCodes.BalanceNotZero);
+        With(Posted("p1", "cash", "alice", 1m)).When(Close("cash")).ThenRejected(AccountRejectionCodes.BalanceNotZero);
 
     [Fact]
     public void A_closed_account_cannot_be_closed_again() =>
-        With(Closed("alice")).When(Close("alice")).ThenRejected(RejectionCodes.AccountClosed);
+        With(Closed("alice")).When(Close("alice")).ThenRejected(AccountRejectionCodes.AccountClosed);
 
     [Fact]
     public void An_unknown_account_cannot_be_closed() =>
-        With().When(Close("ghost")).ThenRejected(RejectionCodes.AccountNotFound);
+        With().When(Close("ghost")).ThenRejected(AccountRejectionCodes.AccountNotFound);
 
     [Fact]
     public void A_closed_account_refuses_credits() =>
-        With(Closed("alice")).When(Post("p1", "cash", "alice", 1m)).ThenRejected(RejectionCodes.AccountClosed);
+        With(Closed("alice")).When(Post("p1", "cash", "alice", 1m)).ThenRejected(AccountRejectionCodes.AccountClosed);
 
     [Fact]
     public void A_closed_account_refuses_debits_even_within_its_overdraft() =>
-        With(Closed("alice")).When(Post("p1", "alice", "cash", 1m)).ThenRejected(RejectionCodes.AccountClosed);
+        With(Closed("alice")).When(Post("p1", "alice", "cash", 1m)).ThenRejected(AccountRejectionCodes.AccountClosed);
 }

@@ -45,13 +45,13 @@ public class OpenAccountSpecs
     public void An_existing_account_cannot_be_opened_again() =>
         Given(Opened("alice"))
             .When(Open("alice", "CZK"))
-            .ThenRejected(RejectionCodes.AccountExists);
+            .ThenRejected(AccountRejectionCodes.AccountExists);
 
     [Fact]
     public void A_closed_account_cannot_be_reopened() =>
         Given(Opened("alice"), Closed("alice"))
             .When(Open("alice"))
-            .ThenRejected(RejectionCodes.AccountExists);
+            .ThenRejected(AccountRejectionCodes.AccountExists);
 
     [Theory]
     [InlineData("XXX")]
@@ -69,7 +69,7 @@ public class OpenAccountSpecs
     public void A_negative_overdraft_is_refused(string overdraft) =>
         Given()
             .When(Open("alice", overdraft: decimal.Parse(overdraft, System.Globalization.CultureInfo.InvariantCulture)))
-            .ThenRejected(RejectionCodes.InvalidOverdraft);
+            .ThenRejected(AccountRejectionCodes.InvalidOverdraft);
 
     [Theory]
     [InlineData("EUR", "10.001")]
@@ -78,7 +78,7 @@ public class OpenAccountSpecs
     public void An_overdraft_finer_than_the_minor_unit_is_refused(string currency, string overdraft) =>
         Given()
             .When(Open("alice", currency, overdraft: decimal.Parse(overdraft, System.Globalization.CultureInfo.InvariantCulture)))
-            .ThenRejected(RejectionCodes.AmountPrecision);
+            .ThenRejected(AccountRejectionCodes.AmountPrecision);
 
     [Fact]
     public void An_overdraft_with_trailing_zeros_fits_the_minor_unit() =>
@@ -92,5 +92,5 @@ public class OpenAccountSpecs
     public void Operator_accounts_carry_no_overdraft(AccountKind kind) =>
         Given()
             .When(Open("cash", "EUR", kind, overdraft: 100m))
-            .ThenRejected(RejectionCodes.InvalidOverdraft);
+            .ThenRejected(AccountRejectionCodes.InvalidOverdraft);
 }

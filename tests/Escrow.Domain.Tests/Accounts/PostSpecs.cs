@@ -41,15 +41,15 @@ public class PostSpecs
 
     [Fact]
     public void An_unknown_debit_account_is_not_found() =>
-        AliceHas100().When(Post("p1", "ghost", "bob", 1m)).ThenRejected(RejectionCodes.AccountNotFound);
+        AliceHas100().When(Post("p1", "ghost", "bob", 1m)).ThenRejected(AccountRejectionCodes.AccountNotFound);
 
     [Fact]
     public void An_unknown_credit_account_is_not_found() =>
-        AliceHas100().When(Post("p1", "alice", "ghost", 1m)).ThenRejected(RejectionCodes.AccountNotFound);
+        AliceHas100().When(Post("p1", "alice", "ghost", 1m)).ThenRejected(AccountRejectionCodes.AccountNotFound);
 
     [Fact]
     public void An_account_cannot_pay_itself() =>
-        AliceHas100().When(Post("p1", "alice", "alice", 1m)).ThenRejected(RejectionCodes.SameAccount);
+        AliceHas100().When(Post("p1", "alice", "alice", 1m)).ThenRejected(AccountRejectionCodes.SameAccount);
 
     [Theory]
     [InlineData("0")]
@@ -57,11 +57,11 @@ public class PostSpecs
     [InlineData("-1")]
     [InlineData("-0.01")]
     public void A_non_positive_amount_is_invalid(string amount) =>
-        AliceHas100().When(Post("p1", "alice", "bob", Dec(amount))).ThenRejected(RejectionCodes.InvalidAmount);
+        AliceHas100().When(Post("p1", "alice", "bob", Dec(amount))).ThenRejected(AccountRejectionCodes.InvalidAmount);
 
     [Fact]
     public void An_amount_finer_than_the_cent_is_refused_in_EUR() =>
-        AliceHas100().When(Post("p1", "alice", "bob", 1.001m)).ThenRejected(RejectionCodes.AmountPrecision);
+        AliceHas100().When(Post("p1", "alice", "bob", 1.001m)).ThenRejected(AccountRejectionCodes.AmountPrecision);
 
     [Theory]
     [InlineData("0.5")]
@@ -69,7 +69,7 @@ public class PostSpecs
     public void An_amount_finer_than_the_yen_is_refused_in_JPY(string amount) =>
         Given(Opened("cash", "JPY", AccountKind.Internal), Opened("taro", "JPY"))
             .When(Post("p1", "cash", "taro", Dec(amount), "JPY"))
-            .ThenRejected(RejectionCodes.AmountPrecision);
+            .ThenRejected(AccountRejectionCodes.AmountPrecision);
 
     [Fact]
     public void A_whole_yen_amount_with_trailing_zeros_is_accepted() =>
@@ -79,13 +79,13 @@ public class PostSpecs
 
     [Fact]
     public void A_posting_in_another_currency_than_the_accounts_is_a_mismatch() =>
-        AliceHas100().When(Post("p1", "alice", "bob", 1m, "CZK")).ThenRejected(RejectionCodes.CurrencyMismatch);
+        AliceHas100().When(Post("p1", "alice", "bob", 1m, "CZK")).ThenRejected(AccountRejectionCodes.CurrencyMismatch);
 
     [Fact]
     public void Accounts_kept_in_different_currencies_cannot_post_to_each_other() =>
         AliceHas100(Opened("karel", "CZK"))
             .When(Post("p1", "alice", "karel", 1m, "EUR"))
-            .ThenRejected(RejectionCodes.CurrencyMismatch);
+            .ThenRejected(AccountRejectionCodes.CurrencyMismatch);
 
     [Fact]
     public void A_posting_in_an_unknown_currency_is_refused() =>
@@ -95,31 +95,31 @@ public class PostSpecs
     public void A_closed_debit_account_refuses_the_posting() =>
         AliceHas100(Closed("bob", at: 4))
             .When(Post("p1", "bob", "alice", 1m))
-            .ThenRejected(RejectionCodes.AccountClosed);
+            .ThenRejected(AccountRejectionCodes.AccountClosed);
 
     [Fact]
     public void A_closed_credit_account_refuses_incoming_money_too() =>
         AliceHas100(Closed("bob", at: 4))
             .When(Post("p1", "alice", "bob", 1m))
-            .ThenRejected(RejectionCodes.AccountClosed);
+            .ThenRejected(AccountRejectionCodes.AccountClosed);
 
     [Fact]
     public void A_posting_before_the_debit_accounts_last_activity_is_backdated() =>
         AliceHas100(Posted("p9", "alice", "cash", 1m, at: 20))
             .When(Post("p1", "alice", "bob", 1m, at: 19))
-            .ThenRejected(RejectionCodes.BackdatedPosting);
+            .ThenRejected(AccountRejectionCodes.BackdatedPosting);
 
     [Fact]
     public void A_posting_before_the_credit_accounts_last_activity_is_backdated() =>
         AliceHas100(Posted("p9", "cash", "bob", 1m, at: 20))
             .When(Post("p1", "alice", "bob", 1m, at: 19))
-            .ThenRejected(RejectionCodes.BackdatedPosting);
+            .ThenRejected(AccountRejectionCodes.BackdatedPosting);
 
     [Fact]
     public void A_posting_before_the_account_was_opened_is_backdated() =>
         AliceHas100(Opened("late", at: 30))
             .When(Post("p1", "alice", "late", 1m, at: 29))
-            .ThenRejected(RejectionCodes.BackdatedPosting);
+            .ThenRejected(AccountRejectionCodes.BackdatedPosting);
 
     [Fact]
     public void A_posting_at_the_same_instant_as_the_last_activity_is_not_backdated() =>
@@ -131,7 +131,7 @@ public class PostSpecs
     public void A_frozen_account_refuses_debits() =>
         AliceHas100(Frozen("alice"))
             .When(Post("p1", "alice", "bob", 1m))
-            .ThenRejected(RejectionCodes.AccountFrozen);
+            .ThenRejected(AccountRejectionCodes.AccountFrozen);
 
     [Fact]
     public void A_frozen_account_still_accepts_credits() =>
@@ -159,11 +159,11 @@ public class PostSpecs
 
     [Fact]
     public void A_customer_without_overdraft_cannot_go_one_cent_below_zero() =>
-        AliceHas100().When(Post("p1", "alice", "bob", 100.01m)).ThenRejected(RejectionCodes.InsufficientFunds);
+        AliceHas100().When(Post("p1", "alice", "bob", 100.01m)).ThenRejected(AccountRejectionCodes.InsufficientFunds);
 
     [Fact]
     public void An_empty_customer_account_cannot_be_debited() =>
-        AliceHas100().When(Post("p1", "bob", "alice", 0.01m)).ThenRejected(RejectionCodes.InsufficientFunds);
+        AliceHas100().When(Post("p1", "bob", "alice", 0.01m)).ThenRejected(AccountRejectionCodes.InsufficientFunds);
 
     [Fact]
     public void An_overdraft_allows_a_negative_balance_down_to_minus_the_limit() =>
@@ -180,13 +180,13 @@ public class PostSpecs
     public void An_overdraft_does_not_stretch_one_cent_further() =>
         AliceHas100(Opened("carol", overdraft: 50m))
             .When(Post("p1", "carol", "bob", 50.01m))
-            .ThenRejected(RejectionCodes.InsufficientFunds);
+            .ThenRejected(AccountRejectionCodes.InsufficientFunds);
 
     [Fact]
     public void An_overdrawn_account_cannot_take_one_more_cent() =>
         AliceHas100(Opened("carol", overdraft: 50m), Posted("p5", "carol", "bob", 50m, at: 5))
             .When(Post("p1", "carol", "bob", 0.01m))
-            .ThenRejected(RejectionCodes.InsufficientFunds);
+            .ThenRejected(AccountRejectionCodes.InsufficientFunds);
 
     [Fact]
     public void An_overdraft_adds_to_a_positive_balance() =>
@@ -200,7 +200,7 @@ public class PostSpecs
     {
         var given = Given(Opened("cash", "JPY", AccountKind.Internal), Opened("taro", "JPY", overdraft: 1000m));
         given.When(Post("p1", "taro", "cash", 1000m, "JPY")).Then(Posted("p1", "taro", "cash", 1000m, "JPY", at: 10));
-        given.When(Post("p1", "taro", "cash", 1001m, "JPY")).ThenRejected(RejectionCodes.InsufficientFunds);
+        given.When(Post("p1", "taro", "cash", 1001m, "JPY")).ThenRejected(AccountRejectionCodes.InsufficientFunds);
     }
 
     [Theory]

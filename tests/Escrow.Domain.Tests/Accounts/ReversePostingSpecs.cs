@@ -42,19 +42,19 @@ public class ReversePostingSpecs
 
     [Fact]
     public void An_unknown_account_is_not_found() =>
-        AlicePaidBob().When(Reverse("ghost", P1)).ThenRejected(RejectionCodes.AccountNotFound);
+        AlicePaidBob().When(Reverse("ghost", P1)).ThenRejected(AccountRejectionCodes.AccountNotFound);
 
     [Fact]
     public void A_posting_missing_from_the_log_is_not_found() =>
-        AlicePaidBob().When(Reverse("alice", original: null)).ThenRejected(RejectionCodes.PostingNotFound);
+        AlicePaidBob().When(Reverse("alice", original: null)).ThenRejected(AccountRejectionCodes.PostingNotFound);
 
     [Fact]
     public void A_posting_of_other_accounts_is_not_found_on_this_one() =>
-        AlicePaidBob().WhenEveryStreamIsLoaded(Reverse("cash", P1)).ThenRejected(RejectionCodes.PostingNotFound);
+        AlicePaidBob().WhenEveryStreamIsLoaded(Reverse("cash", P1)).ThenRejected(AccountRejectionCodes.PostingNotFound);
 
     [Fact] // regression: ReversePosting.Streams omitted the asking account
     public void A_posting_of_other_accounts_is_not_found_on_this_one_when_the_host_loads_the_named_streams() =>
-        AlicePaidBob().When(Reverse("cash", P1)).ThenRejected(RejectionCodes.PostingNotFound);
+        AlicePaidBob().When(Reverse("cash", P1)).ThenRejected(AccountRejectionCodes.PostingNotFound);
 
     [Theory]
     [InlineData("alice")]
@@ -62,7 +62,7 @@ public class ReversePostingSpecs
     public void A_reversal_cannot_itself_be_reversed(string requestedBy) =>
         AlicePaidBob(ReversalOfP1())
             .When(Reverse(requestedBy, Record("r1", "bob", "alice", 30m, reversalOf: "p1"), "r2", at: 20))
-            .ThenRejected(RejectionCodes.ReversalOfReversal);
+            .ThenRejected(AccountRejectionCodes.ReversalOfReversal);
 
     [Theory]
     [InlineData("alice")]
@@ -70,19 +70,19 @@ public class ReversePostingSpecs
     public void A_posting_is_reversed_at_most_once(string requestedBy) =>
         AlicePaidBob(ReversalOfP1())
             .When(Reverse(requestedBy, P1, "r2", at: 20))
-            .ThenRejected(RejectionCodes.PostingAlreadyReversed);
+            .ThenRejected(AccountRejectionCodes.PostingAlreadyReversed);
 
     [Fact]
     public void A_reversal_may_not_push_the_payee_below_its_floor() =>
         AlicePaidBob(Posted("p2", "bob", "cash", 30m, at: 3, kind: PostingKind.Withdrawal))
             .When(Reverse("alice", P1))
-            .ThenRejected(RejectionCodes.InsufficientFunds);
+            .ThenRejected(AccountRejectionCodes.InsufficientFunds);
 
     [Fact]
     public void A_frozen_payee_cannot_be_charged_back() =>
         AlicePaidBob(Frozen("bob", at: 3))
             .When(Reverse("alice", P1))
-            .ThenRejected(RejectionCodes.AccountFrozen);
+            .ThenRejected(AccountRejectionCodes.AccountFrozen);
 
     [Fact]
     public void A_frozen_payer_still_receives_its_money_back() =>
@@ -95,13 +95,13 @@ public class ReversePostingSpecs
     public void A_reversal_into_a_closed_account_is_refused() =>
         AlicePaidBob(Posted("p2", "bob", "cash", 30m, at: 3), Closed("bob", at: 4))
             .When(Reverse("cash", Record("p2", "bob", "cash", 30m)))
-            .ThenRejected(RejectionCodes.AccountClosed);
+            .ThenRejected(AccountRejectionCodes.AccountClosed);
 
     [Fact]
     public void A_reversal_before_the_last_activity_is_backdated() =>
         AlicePaidBob(Posted("p2", "cash", "bob", 1m, at: 30))
             .When(Reverse("alice", P1, at: 29))
-            .ThenRejected(RejectionCodes.BackdatedPosting);
+            .ThenRejected(AccountRejectionCodes.BackdatedPosting);
 
     [Fact]
     public void A_deposit_reversal_debits_the_customer_and_credits_the_operator() =>

@@ -53,13 +53,13 @@ public class CreateSpecs
 
     [Fact]
     public void The_currency_must_be_iso_4217() =>
-        Given(Books()).When(Create(currency: "XXX")).ThenRejected(RejectionCodes.UnknownCurrency);
+        Given(Books()).When(Create(currency: "XXX")).ThenRejected(AccountRejectionCodes.UnknownCurrency);
 
     [Theory]
-    [InlineData("0", "EUR", RejectionCodes.InvalidAmount)]
-    [InlineData("-5", "EUR", RejectionCodes.InvalidAmount)]
-    [InlineData("1.001", "EUR", RejectionCodes.AmountPrecision)]
-    [InlineData("1.5", "JPY", RejectionCodes.AmountPrecision)]
+    [InlineData("0", "EUR", AccountRejectionCodes.InvalidAmount)]
+    [InlineData("-5", "EUR", AccountRejectionCodes.InvalidAmount)]
+    [InlineData("1.001", "EUR", AccountRejectionCodes.AmountPrecision)]
+    [InlineData("1.5", "JPY", AccountRejectionCodes.AmountPrecision)]
     public void The_amount_is_positive_within_the_minor_unit(string amount, string currency, string code) =>
         Given(Books(currency: currency)).When(Create(Dec(amount), currency)).ThenRejected(code);
 
@@ -72,7 +72,7 @@ public class CreateSpecs
     [InlineData(Buyer, Seller, Buyer)]
     [InlineData(Buyer, Seller, Seller)]
     public void Buyer_seller_and_escrow_are_three_accounts(string buyer, string seller, string escrow) =>
-        Given(Books()).When(Create(buyer: buyer, seller: seller, escrow: escrow)).ThenRejected(RejectionCodes.SameAccount);
+        Given(Books()).When(Create(buyer: buyer, seller: seller, escrow: escrow)).ThenRejected(AccountRejectionCodes.SameAccount);
 
     [Theory]
     [InlineData(1)]
@@ -84,17 +84,17 @@ public class CreateSpecs
     [InlineData("ghost", Seller)]
     [InlineData(Buyer, "ghost")]
     public void Buyer_and_seller_accounts_must_exist(string buyer, string seller) =>
-        Given(Books()).When(Create(buyer: buyer, seller: seller)).ThenRejected(RejectionCodes.AccountNotFound, "ghost");
+        Given(Books()).When(Create(buyer: buyer, seller: seller)).ThenRejected(AccountRejectionCodes.AccountNotFound, "ghost");
 
     [Fact]
     public void A_closed_party_account_is_refused() =>
         Given(AccountSpec.Opened(Buyer), AccountSpec.Opened(Seller), AccountSpec.Closed(Seller))
-            .When(Create(at: 10, expiresAt: 200)).ThenRejected(RejectionCodes.AccountClosed);
+            .When(Create(at: 10, expiresAt: 200)).ThenRejected(AccountRejectionCodes.AccountClosed);
 
     [Fact]
     public void Party_accounts_are_kept_in_the_deal_currency() =>
         Given(AccountSpec.Opened(Buyer), AccountSpec.Opened(Seller, "CZK"))
-            .When(Create()).ThenRejected(RejectionCodes.CurrencyMismatch, Seller);
+            .When(Create()).ThenRejected(AccountRejectionCodes.CurrencyMismatch, Seller);
 
     [Theory]
     [InlineData("customer")]
@@ -128,19 +128,19 @@ public class FundSpecs
 
     [Fact]
     public void The_buyer_must_have_the_amount_available() =>
-        Given(Books(99.99m), Created()).When(Fund()).ThenRejected(RejectionCodes.InsufficientFunds, Buyer);
+        Given(Books(99.99m), Created()).When(Fund()).ThenRejected(AccountRejectionCodes.InsufficientFunds, Buyer);
 
     [Fact]
     public void A_frozen_buyer_cannot_fund() =>
-        Given(Books(), Created(), AccountSpec.Frozen(Buyer, at: 3)).When(Fund()).ThenRejected(RejectionCodes.AccountFrozen);
+        Given(Books(), Created(), AccountSpec.Frozen(Buyer, at: 3)).When(Fund()).ThenRejected(AccountRejectionCodes.AccountFrozen);
 
     [Fact]
     public void The_escrow_account_must_be_open() =>
-        Given(AccountSpec.Opened(Buyer), AccountSpec.Opened(Seller), Created()).When(Fund()).ThenRejected(RejectionCodes.AccountNotFound, EscrowAcct);
+        Given(AccountSpec.Opened(Buyer), AccountSpec.Opened(Seller), Created()).When(Fund()).ThenRejected(AccountRejectionCodes.AccountNotFound, EscrowAcct);
 
     [Fact]
     public void Funding_is_not_back_dated_before_the_accounts_last_activity() =>
-        Given(Books(), Created(), AccountSpec.Posted("late", Cash, Buyer, 1m, at: 20)).When(Fund(at: 10)).ThenRejected(RejectionCodes.BackdatedPosting);
+        Given(Books(), Created(), AccountSpec.Posted("late", Cash, Buyer, 1m, at: 20)).When(Fund(at: 10)).ThenRejected(AccountRejectionCodes.BackdatedPosting);
 
     [Theory]
     [InlineData(Expiry)]
@@ -163,5 +163,5 @@ public class FundSpecs
 
     [Fact]
     public void An_unbound_command_sees_no_accounts_and_moves_no_money() =>
-        Given(Books(), Created()).WhenUnbound(Fund()).ThenRejected(RejectionCodes.AccountNotFound);
+        Given(Books(), Created()).WhenUnbound(Fund()).ThenRejected(AccountRejectionCodes.AccountNotFound);
 }

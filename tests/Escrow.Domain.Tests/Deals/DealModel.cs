@@ -159,8 +159,8 @@ internal static class DealModel
                 var deal = deals[dc.DealId];
                 var bound = dc is CreateDeal ? dc : dc.For(deal);
                 command = bound;
-                decision = Deal.Decide(deal, DealScenario.Visible(books, bound), bound);
-                everything = Deal.Decide(deal, books, bound);
+                decision = Deal.Decide(new(deal, DealScenario.Visible(books, bound)), bound);
+                everything = Deal.Decide(new(deal, books), bound);
             }
             else
             {

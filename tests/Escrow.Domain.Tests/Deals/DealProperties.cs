@@ -20,8 +20,8 @@ public class DealProperties
         DealRejectionCodes.MissingField, DealRejectionCodes.DealExpired, DealRejectionCodes.NotExpired,
         DealRejectionCodes.RefundAtExpiryNotAgreed, DealRejectionCodes.AmountExceedsHeld, DealRejectionCodes.SplitMismatch,
         DealRejectionCodes.EvidenceExists, DealRejectionCodes.ContentHashMismatch, DealRejectionCodes.InvalidExpiry,
-        RejectionCodes.InsufficientFunds, RejectionCodes.AccountFrozen, RejectionCodes.AccountNotFrozen, RejectionCodes.InvalidAmount,
-        RejectionCodes.AmountPrecision, RejectionCodes.CurrencyMismatch,
+        AccountRejectionCodes.InsufficientFunds, AccountRejectionCodes.AccountFrozen, AccountRejectionCodes.AccountNotFrozen, AccountRejectionCodes.InvalidAmount,
+        AccountRejectionCodes.AmountPrecision, AccountRejectionCodes.CurrencyMismatch,
     ];
 
     private static void Holds(Action<DealRun> invariant) =>

@@ -137,11 +137,11 @@ internal sealed class DealScenario(IReadOnlyList<PendingEvent> history)
     public DealOutcome When(DealCommand command)
     {
         var bound = command is CreateDeal ? command : command.For(Deal);
-        return new(bound, this, Domain.Deals.Deal.Decide(Deal, Visible(Accounts, bound), bound));
+        return new(bound, this, Domain.Deals.Deal.Decide(new(Deal, Visible(Accounts, bound)), bound));
     }
 
     /// <summary>Decides without binding the command to the deal's accounts (a host that skipped <see cref="DealCommand.For"/>).</summary>
-    public DealOutcome WhenUnbound(DealCommand command) => new(command, this, Domain.Deals.Deal.Decide(Deal, Visible(Accounts, command), command));
+    public DealOutcome WhenUnbound(DealCommand command) => new(command, this, Domain.Deals.Deal.Decide(new(Deal, Visible(Accounts, command)), command));
 
     internal static Dictionary<string, AccountState> Visible(IReadOnlyDictionary<string, AccountState> states, DealCommand command) =>
         command.Accounts.Distinct(StringComparer.Ordinal)

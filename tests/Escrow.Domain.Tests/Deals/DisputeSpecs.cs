@@ -178,9 +178,9 @@ public class ResolveSpecs
         InDispute().When(Resolve(Dec(buyer), Dec(seller))).ThenRejected(DealRejectionCodes.SplitMismatch, "holds 100");
 
     [Theory]
-    [InlineData("-10", "110", RejectionCodes.InvalidAmount)]
-    [InlineData("110", "-10", RejectionCodes.InvalidAmount)]
-    [InlineData("50.005", "49.995", RejectionCodes.AmountPrecision)]
+    [InlineData("-10", "110", AccountRejectionCodes.InvalidAmount)]
+    [InlineData("110", "-10", AccountRejectionCodes.InvalidAmount)]
+    [InlineData("50.005", "49.995", AccountRejectionCodes.AmountPrecision)]
     public void Shares_are_non_negative_within_the_minor_unit(string buyer, string seller, string code) =>
         InDispute().When(Resolve(Dec(buyer), Dec(seller))).ThenRejected(code);
 
@@ -199,5 +199,5 @@ public class ResolveSpecs
 
     [Fact]
     public void A_closed_seller_account_blocks_the_seller_leg() =>
-        InDispute(AccountSpec.Closed(Seller, at: 4)).When(Resolve(50m, 50m)).ThenRejected(RejectionCodes.AccountClosed, Seller);
+        InDispute(AccountSpec.Closed(Seller, at: 4)).When(Resolve(50m, 50m)).ThenRejected(AccountRejectionCodes.AccountClosed, Seller);
 }

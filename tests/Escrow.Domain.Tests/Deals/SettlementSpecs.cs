@@ -59,9 +59,9 @@ public class ReleaseSpecs
             .When(Release(partial == 0 ? 100.01m : 40.01m)).ThenRejected(DealRejectionCodes.AmountExceedsHeld);
 
     [Theory]
-    [InlineData("0", RejectionCodes.InvalidAmount)]
-    [InlineData("-1", RejectionCodes.InvalidAmount)]
-    [InlineData("0.001", RejectionCodes.AmountPrecision)]
+    [InlineData("0", AccountRejectionCodes.InvalidAmount)]
+    [InlineData("-1", AccountRejectionCodes.InvalidAmount)]
+    [InlineData("0.001", AccountRejectionCodes.AmountPrecision)]
     public void A_release_amount_is_positive_within_the_minor_unit(string amount, string code) =>
         FundedDeal().When(Release(Dec(amount))).ThenRejected(code);
 
@@ -119,7 +119,7 @@ public class CancelSpecs
     public void A_closed_buyer_account_blocks_the_refund() =>
         Given(Books(100m), Created(), Funded(),
                 AccountSpec.Closed(Buyer, at: 4))
-            .When(Cancel()).ThenRejected(RejectionCodes.AccountClosed, Buyer);
+            .When(Cancel()).ThenRejected(AccountRejectionCodes.AccountClosed, Buyer);
 }
 
 public class ExpireSpecs

@@ -71,7 +71,7 @@ public class PaymentLedgerProperties
                 if (ledger.IsRejected)
                 {
                     // The only refusal the ledger may give here: a hold the debtor cannot cover.
-                    Require(pool[i] is InitiatePayment && ledger.Rejection!.Code == RejectionCodes.InsufficientFunds && c.Funding < 1000,
+                    Require(pool[i] is InitiatePayment && ledger.Rejection!.Code == AccountRejectionCodes.InsufficientFunds && c.Funding < 1000,
                         $"{pool[i]} refused by the ledger: {ledger.Rejection}");
                     continue;
                 }

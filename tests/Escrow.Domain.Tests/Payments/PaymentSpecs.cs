@@ -428,24 +428,52 @@ public class EndToEndSpecs
 
 public class PaymentEventRegistrySpecs
 {
+    private static readonly (string Name, string FormerName)[] Names =
+    [
+        ("QuoteRequested", "QUOTE_REQUESTED"),
+        ("QuoteGenerated", "QUOTE_GENERATED"),
+        ("QuoteSelected", "QUOTE_SELECTED"),
+        ("ProxyResolutionRequested", "PROXY_RESOLUTION_REQUESTED"),
+        ("ProxyResolved", "PROXY_RESOLVED"),
+        ("ProxyResolutionFailed", "PROXY_RESOLUTION_FAILED"),
+        ("PaymentInitiated", "PAYMENT_INITIATED"),
+        ("PaymentValidated", "PAYMENT_VALIDATED"),
+        ("PaymentValidationFailed", "PAYMENT_VALIDATION_FAILED"),
+        ("PaymentForwarded", "PAYMENT_FORWARDED"),
+        ("PaymentAccepted", "PAYMENT_ACCEPTED"),
+        ("PaymentRejected", "PAYMENT_REJECTED"),
+        ("PaymentCompleted", "PAYMENT_COMPLETED"),
+        ("FxpNotified", "FXP_NOTIFIED"),
+        ("SenderNotified", "SENDER_NOTIFIED"),
+        ("ReturnRequested", "RETURN_REQUESTED"),
+        ("ReturnAnswered", "RETURN_ANSWERED"),
+        ("PaymentReturned", "PAYMENT_RETURNED"),
+    ];
+
     [Fact]
-    public void Every_payment_event_has_its_stable_name_schema_1()
+    public void Every_payment_event_is_written_under_its_PascalCase_name_schema_1()
     {
-        string[] names =
-        [
-            "QUOTE_REQUESTED", "QUOTE_GENERATED", "QUOTE_SELECTED", "PROXY_RESOLUTION_REQUESTED", "PROXY_RESOLVED",
-            "PROXY_RESOLUTION_FAILED", "PAYMENT_INITIATED", "PAYMENT_VALIDATED", "PAYMENT_VALIDATION_FAILED", "PAYMENT_FORWARDED",
-            "PAYMENT_ACCEPTED", "PAYMENT_REJECTED", "PAYMENT_COMPLETED", "FXP_NOTIFIED", "SENDER_NOTIFIED", "RETURN_REQUESTED",
-            "RETURN_ANSWERED", "PAYMENT_RETURNED",
-        ];
         var eventTypes = typeof(IPaymentEvent).Assembly.GetTypes().Where(t => t.IsClass && typeof(IPaymentEvent).IsAssignableFrom(t)).ToList();
-        Assert.Equal(names.Length, eventTypes.Count);
-        foreach (var name in names)
+        Assert.Equal(Names.Length, eventTypes.Count);
+        foreach (var (name, _) in Names)
         {
             Assert.True(EventRegistry.TryForName(name, out var entry), name);
+            Assert.Equal(name, entry.Name);
+            Assert.Equal(name, entry.Type.Name);
             Assert.Equal(1, entry.SchemaVersion);
             Assert.Contains(entry.Type, eventTypes);
             Assert.NotNull(entry.Type.GetProperty("At"));
+        }
+    }
+
+    [Fact]
+    public void An_event_stored_under_its_former_SCREAMING_SNAKE_CASE_name_still_reads_as_its_type()
+    {
+        foreach (var (name, former) in Names)
+        {
+            Assert.True(EventRegistry.TryForName(former, out var entry), former);
+            Assert.Equal(name, entry.Name);
+            Assert.Equal(name, EventRegistry.CurrentName(former));
         }
     }
 }
