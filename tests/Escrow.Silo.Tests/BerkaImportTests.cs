@@ -145,6 +145,7 @@ public sealed class BerkaImportFixture : IAsyncLifetime
     }
 }
 
+[Trait("Tier", "Slow")]
 public sealed class BerkaImportTests(BerkaImportFixture f) : IClassFixture<BerkaImportFixture>
 {
     [Fact]

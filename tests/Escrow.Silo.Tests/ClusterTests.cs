@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Escrow.Silo.Tests;
 
 /// <summary>Two TestingHost silos on one database (ADO.NET membership): Orleans routes each account to its one activation, and the expected-version check decides every race.</summary>
+[Trait("Tier", "Slow")]
 public class ClusterTests : IClassFixture<PgDatabase>
 {
     private readonly PgDatabase _db;

@@ -34,6 +34,7 @@ public class DashboardApiTests : IClassFixture<PgDatabase>, IAsyncLifetime
     ];
 
     [Fact]
+    [Trait("Tier", "Slow")]
     public async Task The_overview_shows_the_clusters_commands_as_every_silo_reports_them()
     {
         // A second silo on the same database: commands sent through it show in the first silo's cluster figures.

@@ -16,6 +16,7 @@ namespace Escrow.Silo.Tests;
 /// numbers that move after commands, and the stream browser finds the account the test created. A screenshot is saved
 /// next to the test assembly and its path printed.
 /// </summary>
+[Trait("Tier", "Slow")]
 public class DashboardBrowserTests : IClassFixture<PgDatabase>
 {
     private const string Chromium = "/usr/bin/chromium";

@@ -91,6 +91,7 @@ public sealed class DealServiceTests(PgDatabase db) : IClassFixture<PgDatabase>,
     }
 
     [Fact]
+    [Trait("Tier", "Slow")]
     public async Task A_hundred_concurrent_partial_releases_through_two_silos_never_release_more_than_held()
     {
         var a = Silo();

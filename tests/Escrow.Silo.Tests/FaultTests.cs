@@ -12,6 +12,7 @@ namespace Escrow.Silo.Tests;
 /// against the test PostgreSQL, runs a transfer load through nginx, kill -9s the projection leader mid-load and checks
 /// every acknowledged command, zero-sum, convergence to a replay and the move of the leadership. It prints PASS or FAIL.
 /// </summary>
+[Trait("Tier", "Slow")]
 public class FaultTests(ITestOutputHelper output)
 {
     [Fact]

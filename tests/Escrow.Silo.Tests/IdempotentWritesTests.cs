@@ -247,6 +247,7 @@ public class IdempotentWritesTests : IClassFixture<PgDatabase>, IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Tier", "Slow")]
     public async Task A_revocation_reaches_every_silo_at_once_whoever_writes_it_and_a_lost_notification_is_made_good_on_reconnect()
     {
         // Two silos whose key cache would keep a key for an hour: only the revocation push can make them refuse it sooner.

@@ -10,6 +10,7 @@ namespace Escrow.Silo.Tests;
 /// The Orleans ADO.NET membership on our migration's tables and stored statements: real silos join it, see each
 /// other, and a cleanly stopped silo is recorded dead; a silo that joins later takes the next generation.
 /// </summary>
+[Trait("Tier", "Slow")]
 public class OrleansMembershipTests : IClassFixture<PgDatabase>
 {
     private readonly PgDatabase _db;

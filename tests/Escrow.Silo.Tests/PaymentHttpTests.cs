@@ -404,6 +404,7 @@ public class PaymentHttpTests(PgDatabase db, ITestOutputHelper output) : IClassF
     }
 
     [Fact]
+    [Trait("Tier", "Slow")]
     public async Task The_same_pacs002_delivered_concurrently_through_two_silos_applies_once()
     {
         await using var one = new SiloFactory(db);

@@ -14,6 +14,7 @@ namespace Escrow.Silo.Tests;
 /// and the hand-over of every single-holder job (projection runners, timer firer) when the silo leading them crashes
 /// while commands are streaming in.
 /// </summary>
+[Trait("Tier", "Slow")]
 public class TestClusterTests(ITestOutputHelper output)
 {
     [Fact]

@@ -157,6 +157,7 @@ public sealed class TimerTests(PgDatabase db) : IClassFixture<PgDatabase>, IAsyn
     }
 
     [Fact]
+    [Trait("Tier", "Slow")]
     public async Task Two_silos_running_firers_fire_each_timer_once_and_only_one_leads()
     {
         var clock = new ManualClock(T0);
