@@ -64,7 +64,8 @@ public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dash
     /// <summary>Looks a posting up in the log by id (both legs); <c>null</c> when there is none.</summary>
     public async Task<PostingRecord?> FindPostingAsync(string postingId, CancellationToken ct)
     {
-        var legs = await store.FindByPostingIdAsync(postingId, ct).ConfigureAwait(false);
+        // The legs of a posting: the events whose data carries its id (indexed on data->>'postingId', sql/001).
+        var legs = await store.ReadEventsWhereAsync("e.data ? 'postingId' AND e.data ->> 'postingId' = $1", [postingId], ct).ConfigureAwait(false);
         AccountDebited? debit = null; AccountCredited? credit = null;
         string? debitAccount = null, creditAccount = null;
         foreach (var e in legs)

@@ -32,53 +32,6 @@ public sealed record Snapshot(string StreamId, long Version, int SchemaVersion, 
 /// <summary>The head of a stream after an append: its version and the hash of its last event.</summary>
 public sealed record StreamHead(long Version, byte[] LastHash);
 
-/// <summary>An event as read back from the log.</summary>
-public sealed record StoredEvent(
-    long GlobalPosition,
-    ulong TransactionId,
-    string StreamId,
-    long Version,
-    string EventType,
-    int SchemaVersion,
-    string DataJson,
-    string MetadataJson,
-    DateTimeOffset OccurredAt,
-    DateTimeOffset RecordedAt,
-    byte[] PrevHash,
-    byte[] Hash)
-{
-    /// <summary>The position of this event in the commit-safe global order.</summary>
-    public GlobalCheckpoint Checkpoint => new(TransactionId, GlobalPosition);
-}
-
-/// <summary>
-/// A position in the commit-safe global order: (writing transaction id, global position). Events are
-/// delivered in ascending order of this pair; see <see cref="PgEventStore.ReadAllAsync(GlobalCheckpoint, int, CancellationToken, Npgsql.NpgsqlConnection?, Npgsql.NpgsqlTransaction?)"/>.
-/// </summary>
-public readonly record struct GlobalCheckpoint(ulong TransactionId, long Position) : IComparable<GlobalCheckpoint>
-{
-    public static GlobalCheckpoint Start => default;
-    public int CompareTo(GlobalCheckpoint other) =>
-        TransactionId != other.TransactionId ? TransactionId.CompareTo(other.TransactionId) : Position.CompareTo(other.Position);
-}
-
-/// <summary>Thrown when an append's expected version does not match the stream; nothing was written.</summary>
-public sealed class WrongExpectedVersionException(string streamId, long expected, long actual)
-    : Exception($"stream '{streamId}' is at version {actual}, the append expected {expected}")
-{
-    public string StreamId { get; } = streamId;
-    public long Expected { get; } = expected;
-    public long Actual { get; } = actual;
-}
-
-/// <summary>Thrown when another request committed the same idempotency key first; nothing was written.</summary>
-public sealed class IdempotencyKeyTakenException(string tenant, string key)
-    : Exception($"idempotency key '{key}' of tenant '{tenant}' was committed by a concurrent request")
-{
-    public string Tenant { get; } = tenant;
-    public string Key { get; } = key;
-}
-
 /// <summary>
 /// Group commit of <see cref="PgEventStore.AppendAsync"/>: while <see cref="MaxConcurrentBatches"/> append transactions
 /// are in flight, further appends queue; when one finishes, its loop takes up to <see cref="MaxBatchSize"/> queued appends
