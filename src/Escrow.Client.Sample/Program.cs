@@ -35,8 +35,8 @@ var writer = escrow;
 try
 {
     var institutions = await escrow.Institutions.ListAsync(ct);
-    var institution = await escrow.Institutions.CreateAsync($"sample-{run}", "Sample Bank", ct);
-    var created = await escrow.Institutions.CreateKeyAsync(institution.InstitutionId, ApiKeyRole.Writer, "sample writer", ct);
+    var institution = await escrow.Institutions.CreateAsync($"sample-{run}", "Sample Bank", cancellationToken: ct);
+    var created = await escrow.Institutions.CreateKeyAsync(institution.InstitutionId, ApiKeyRole.Writer, "sample writer", cancellationToken: ct);
     Console.WriteLine($"root key: {institutions.Count} institutions; created '{institution.InstitutionId}' and writer key {created.KeyId}");
     writer = new EscrowClient(new HttpClient(), new EscrowClientOptions { BaseAddress = new Uri(url), ApiKey = created.ApiKey });
 }

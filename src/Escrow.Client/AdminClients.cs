@@ -23,7 +23,7 @@ public sealed class InstitutionsClient
     /// <exception cref="EscrowBadRequestException"><c>invalid_institution_id</c>.</exception>
     /// <param name="idempotencyKey">Optional key for the logical call (default: a new GUID reused by every retry of this call).</param>
     /// <exception cref="EscrowConflictException"><c>institution_exists</c>.</exception>
-    public Task<Institution> CreateAsync(string institutionId, string? name = null, CancellationToken cancellationToken = default, string? idempotencyKey = null) =>
+    public Task<Institution> CreateAsync(string institutionId, string? name = null, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
         _t.CommandAsync<Institution>("institutions", new CreateInstitutionBody(institutionId, name), idempotencyKey, cancellationToken);
 
     /// <summary>Every institution with its number of keys (<c>GET /institutions</c>).</summary>
@@ -43,8 +43,8 @@ public sealed class InstitutionsClient
     /// <exception cref="EscrowBadRequestException"><c>invalid_role</c>, <c>invalid_institution_id</c>.</exception>
     /// <exception cref="EscrowConflictException"><c>api_key_already_created</c>: this call's key already created a key (named in the
     /// problem) whose answer was lost; the silo never stores a secret, so create a new key and stop using that one.</exception>
-    public Task<CreatedApiKey> CreateKeyAsync(string institutionId, ApiKeyRole role, string? name = null, CancellationToken cancellationToken = default,
-        string? idempotencyKey = null) =>
+    public Task<CreatedApiKey> CreateKeyAsync(string institutionId, ApiKeyRole role, string? name = null, string? idempotencyKey = null,
+        CancellationToken cancellationToken = default) =>
         _t.CommandAsync<CreatedApiKey>($"institutions/{Seg(institutionId, nameof(institutionId))}/keys", new CreateKeyBody(role, name), idempotencyKey, cancellationToken);
 
     /// <summary>Revokes an API key (<c>POST /institutions/{id}/keys/{keyId}/revocation</c>, 200): it stops authenticating.</summary>
@@ -56,8 +56,8 @@ public sealed class InstitutionsClient
     /// <returns>The revocation.</returns>
     /// <exception cref="EscrowNotFoundException"><c>key_not_found</c>.</exception>
     /// <exception cref="EscrowConflictException"><c>key_already_revoked</c>.</exception>
-    public Task<RevokedApiKey> RevokeKeyAsync(string institutionId, string keyId, string? reason = null, CancellationToken cancellationToken = default,
-        string? idempotencyKey = null) =>
+    public Task<RevokedApiKey> RevokeKeyAsync(string institutionId, string keyId, string? reason = null, string? idempotencyKey = null,
+        CancellationToken cancellationToken = default) =>
         _t.CommandAsync<RevokedApiKey>($"institutions/{Seg(institutionId, nameof(institutionId))}/keys/{Seg(keyId, nameof(keyId))}/revocation",
             new RevokeKeyBody(reason), idempotencyKey, cancellationToken);
 

@@ -125,9 +125,10 @@ internal sealed class EscrowTransport
                 {
                     if (readText is not null)
                         return readText(response, await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false));
-                    await using var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-                    return await JsonSerializer.DeserializeAsync<T>(stream, Json, ct).ConfigureAwait(false)
-                        ?? throw new JsonException($"{method} {path} answered {status} with an empty body");
+                    var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+                    await using (stream.ConfigureAwait(false))
+                        return await JsonSerializer.DeserializeAsync<T>(stream, Json, ct).ConfigureAwait(false)
+                            ?? throw new JsonException($"{method} {path} answered {status} with an empty body");
                 }
 
                 var text = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);

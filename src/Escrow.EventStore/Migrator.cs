@@ -40,24 +40,31 @@ public static class Migrator
 
     public static async Task<IReadOnlyList<string>> MigrateAsync(string ownerConnectionString, IReadOnlyList<Migration> migrations, CancellationToken ct = default)
     {
-        await using var conn = new NpgsqlConnection(ownerConnectionString);
+        var conn = new NpgsqlConnection(ownerConnectionString);
+        await using var connScope = conn.ConfigureAwait(false);
         await conn.OpenAsync(ct).ConfigureAwait(false);
-        await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_lock(@k)", conn))
+        var lockCmd = new NpgsqlCommand("SELECT pg_advisory_lock(@k)", conn);
+        await using (lockCmd.ConfigureAwait(false))
         {
             lockCmd.Parameters.AddWithValue("k", MigrationLockKey);
             await lockCmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
         try
         {
-            await using (var create = new NpgsqlCommand(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())", conn))
+            var create = new NpgsqlCommand(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())", conn);
+            await using (create.ConfigureAwait(false))
                 await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
 
             var applied = new Dictionary<string, string>(StringComparer.Ordinal);
-            await using (var read = new NpgsqlCommand("SELECT name, checksum FROM schema_migrations", conn))
-            await using (var r = await read.ExecuteReaderAsync(ct).ConfigureAwait(false))
-                while (await r.ReadAsync(ct).ConfigureAwait(false))
-                    applied[r.GetString(0)] = r.GetString(1);
+            var read = new NpgsqlCommand("SELECT name, checksum FROM schema_migrations", conn);
+            await using (read.ConfigureAwait(false))
+            {
+                var r = await read.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                await using (r.ConfigureAwait(false))
+                    while (await r.ReadAsync(ct).ConfigureAwait(false))
+                        applied[r.GetString(0)] = r.GetString(1);
+            }
 
             foreach (var m in migrations)
             {
@@ -68,10 +75,13 @@ public static class Migrator
             var done = new List<string>();
             foreach (var m in migrations.Where(m => !applied.ContainsKey(m.Name)))
             {
-                await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
-                await using (var apply = new NpgsqlCommand(m.Sql, conn, tx))
+                var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+                await using var txScope = tx.ConfigureAwait(false);
+                var apply = new NpgsqlCommand(m.Sql, conn, tx);
+                await using (apply.ConfigureAwait(false))
                     await apply.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                await using (var record = new NpgsqlCommand("INSERT INTO schema_migrations (name, checksum) VALUES (@n, @c)", conn, tx))
+                var record = new NpgsqlCommand("INSERT INTO schema_migrations (name, checksum) VALUES (@n, @c)", conn, tx);
+                await using (record.ConfigureAwait(false))
                 {
                     record.Parameters.AddWithValue("n", m.Name);
                     record.Parameters.AddWithValue("c", m.Checksum);
@@ -84,7 +94,8 @@ public static class Migrator
         }
         finally
         {
-            await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock(@k)", conn);
+            var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock(@k)", conn);
+            await using var unlockScope = unlock.ConfigureAwait(false);
             unlock.Parameters.AddWithValue("k", MigrationLockKey);
             await unlock.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
         }

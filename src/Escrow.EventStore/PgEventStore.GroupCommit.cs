@@ -97,7 +97,8 @@ public sealed partial class PgEventStore
         {
             try
             {
-                await using var batch = BuildBatch(items);
+                var batch = BuildBatch(items);
+                await using var batchScope = batch.ConfigureAwait(false);
                 // A batch without an explicit transaction runs as one implicit transaction: any failing
                 // statement rolls back every statement before it.
                 await batch.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);

@@ -50,7 +50,8 @@ public sealed partial class PgEventStore
     /// <summary>Writes one audit record in its own transaction (rejections without a key, refusals, replays).</summary>
     public async Task AppendAuditAsync(AuditRecord audit, CancellationToken ct)
     {
-        await using var batch = DataSource.CreateBatch();
+        var batch = DataSource.CreateBatch();
+        await using var batchScope = batch.ConfigureAwait(false);
         batch.BatchCommands.Add(AuditInsert(audit));
         await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
@@ -77,7 +78,8 @@ public sealed partial class PgEventStore
     /// </summary>
     public async Task SaveIdempotencyAsync(IdempotencyRecord record, CancellationToken ct, AuditRecord? audit = null)
     {
-        await using var batch = DataSource.CreateBatch();
+        var batch = DataSource.CreateBatch();
+        await using var batchScope = batch.ConfigureAwait(false);
         batch.BatchCommands.Add(IdempotencyInsert(record));
         if (audit is not null) batch.BatchCommands.Add(AuditInsert(audit));
         try
@@ -92,11 +94,13 @@ public sealed partial class PgEventStore
 
     public async Task<IdempotencyRecord?> FindIdempotencyAsync(string tenant, string key, CancellationToken ct)
     {
-        await using var cmd = DataSource.CreateCommand(
+        var cmd = DataSource.CreateCommand(
             "SELECT request_hash, status_code, response_body FROM idempotency WHERE tenant = $1 AND key = $2");
+        await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = tenant });
         cmd.Parameters.Add(new() { Value = key });
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var rScope = r.ConfigureAwait(false);
         if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
         return new IdempotencyRecord(tenant, key, (byte[])r[0], r.GetInt32(1), r.GetString(2));
     }

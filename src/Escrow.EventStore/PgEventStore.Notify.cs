@@ -30,7 +30,8 @@ public sealed partial class PgEventStore
             {
                 try
                 {
-                    await using var cmd = (GroupCommit.AppendDataSource ?? DataSource).CreateCommand($"SELECT pg_notify('{NotifyChannel}', '')");
+                    var cmd = (GroupCommit.AppendDataSource ?? DataSource).CreateCommand($"SELECT pg_notify('{NotifyChannel}', '')");
+                    await using var cmdScope = cmd.ConfigureAwait(false);
                     await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is NpgsqlException or ObjectDisposedException)

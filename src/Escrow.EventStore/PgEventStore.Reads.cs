@@ -23,7 +23,8 @@ public sealed partial class PgEventStore
     private static async Task<List<StoredEvent>> ReadEventsAsync(NpgsqlCommand cmd, CancellationToken ct)
     {
         var list = new List<StoredEvent>();
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var rScope = r.ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))
             list.Add(ReadEvent(r));
         return list;
@@ -36,8 +37,9 @@ public sealed partial class PgEventStore
     public async Task<IReadOnlyList<StoredEvent>> ReadStreamAsync(
         string streamId, long afterVersion, CancellationToken ct, DateTimeOffset? occurredUpTo = null, int? limit = null)
     {
-        await using var cmd = DataSource.CreateCommand(
+        var cmd = DataSource.CreateCommand(
             $"SELECT {EventColumns} FROM events e WHERE e.stream_id = $1 AND e.version > $2 AND ($3::timestamptz IS NULL OR e.occurred_at <= $3) ORDER BY e.version LIMIT $4");
+        await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = streamId });
         cmd.Parameters.Add(new() { Value = afterVersion });
         cmd.Parameters.Add(new() { Value = occurredUpTo.HasValue ? occurredUpTo.Value.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
@@ -48,16 +50,19 @@ public sealed partial class PgEventStore
     /// <summary>The tenant a stream belongs to; null when the stream does not exist.</summary>
     public async Task<string?> ReadStreamTenantAsync(string streamId, CancellationToken ct)
     {
-        await using var cmd = DataSource.CreateCommand("SELECT tenant FROM streams WHERE stream_id = $1");
+        var cmd = DataSource.CreateCommand("SELECT tenant FROM streams WHERE stream_id = $1");
+        await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = streamId });
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
     }
 
     public async Task<Snapshot?> ReadSnapshotAsync(string streamId, CancellationToken ct)
     {
-        await using var cmd = DataSource.CreateCommand("SELECT version, schema_version, hash, state::text FROM snapshots WHERE stream_id = $1");
+        var cmd = DataSource.CreateCommand("SELECT version, schema_version, hash, state::text FROM snapshots WHERE stream_id = $1");
+        await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = streamId });
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var rScope = r.ConfigureAwait(false);
         if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
         return new Snapshot(streamId, r.GetInt64(0), r.GetInt32(1), (byte[])r[2], r.GetString(3));
     }
@@ -103,7 +108,8 @@ public sealed partial class PgEventStore
             ORDER BY e.transaction_id, e.global_position
             LIMIT $3
             """;
-        await using var cmd = connection is null ? DataSource.CreateCommand(sql) : new NpgsqlCommand(sql, connection, transaction);
+        var cmd = connection is null ? DataSource.CreateCommand(sql) : new NpgsqlCommand(sql, connection, transaction);
+        await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         cmd.Parameters.Add(new() { Value = after.Position });
         cmd.Parameters.Add(new() { Value = max });
@@ -118,7 +124,7 @@ public sealed partial class PgEventStore
     /// beyond <paramref name="after"/> below the horizon.
     /// </summary>
     public async Task<(IReadOnlyList<StoredEvent> Events, GlobalCheckpoint Last, int Scanned)> ReadAllAsync(
-        GlobalCheckpoint after, int max, IReadOnlyList<string> streamPrefixes, CancellationToken ct, NpgsqlConnection connection, NpgsqlTransaction? transaction = null)
+        GlobalCheckpoint after, int max, IReadOnlyList<string> streamPrefixes, NpgsqlConnection connection, NpgsqlTransaction? transaction, CancellationToken ct)
     {
         const string sql = """
             SELECT e.global_position, e.transaction_id::text AS transaction_id_text, e.stream_id, e.version, e.event_type, e.schema_version,
@@ -130,7 +136,8 @@ public sealed partial class PgEventStore
             ORDER BY e.transaction_id, e.global_position
             LIMIT $3
             """;
-        await using var cmd = new NpgsqlCommand(sql, connection, transaction);
+        var cmd = new NpgsqlCommand(sql, connection, transaction);
+        await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         cmd.Parameters.Add(new() { Value = after.Position });
         cmd.Parameters.Add(new() { Value = max });
@@ -138,7 +145,8 @@ public sealed partial class PgEventStore
         var list = new List<StoredEvent>();
         var last = after;
         var scanned = 0;
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var rScope = r.ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))
         {
             scanned++;
@@ -162,8 +170,10 @@ public sealed partial class PgEventStore
     public async IAsyncEnumerable<(string StreamId, string StreamType, long Version, byte[] LastHash)> ListStreamsAsync(
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
-        await using var cmd = DataSource.CreateCommand("SELECT stream_id, stream_type, version, last_hash FROM streams ORDER BY stream_id");
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var cmd = DataSource.CreateCommand("SELECT stream_id, stream_type, version, last_hash FROM streams ORDER BY stream_id");
+        await using var cmdScope = cmd.ConfigureAwait(false);
+        var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var rScope = r.ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))
             yield return (r.GetString(0), r.GetString(1), r.GetInt64(2), (byte[])r[3]);
     }
@@ -175,7 +185,8 @@ public sealed partial class PgEventStore
     /// </summary>
     public async Task<IReadOnlyList<StoredEvent>> ReadEventsWhereAsync(string predicate, IReadOnlyList<object> parameters, CancellationToken ct)
     {
-        await using var cmd = DataSource.CreateCommand($"SELECT {EventColumns} FROM events e WHERE {predicate} ORDER BY e.global_position");
+        var cmd = DataSource.CreateCommand($"SELECT {EventColumns} FROM events e WHERE {predicate} ORDER BY e.global_position");
+        await using var cmdScope = cmd.ConfigureAwait(false);
         foreach (var value in parameters) cmd.Parameters.Add(new() { Value = value });
         return await ReadEventsAsync(cmd, ct).ConfigureAwait(false);
     }

@@ -75,10 +75,12 @@ public static class StreamChainVerifier
     {
         long headVersion;
         byte[] headHash;
-        await using (var cmd = store.DataSource.CreateCommand("SELECT version, last_hash FROM streams WHERE stream_id = $1"))
+        var cmd = store.DataSource.CreateCommand("SELECT version, last_hash FROM streams WHERE stream_id = $1");
+        await using (cmd.ConfigureAwait(false))
         {
             cmd.Parameters.Add(new() { Value = streamId });
-            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var rScope = r.ConfigureAwait(false);
             if (!await r.ReadAsync(ct).ConfigureAwait(false)) return new StreamChainCheck(streamId, 0, 0, null);
             headVersion = r.GetInt64(0);
             headHash = (byte[])r[1];

@@ -27,13 +27,15 @@ public sealed class DealsProjection : IProjection
         if (mine.Count == 0) return;
         var ids = mine.Select(e => e.StreamId[DealStreams.Prefix.Length..]).Distinct().ToArray();
         var states = new Dictionary<string, (DealState State, long Version, long Position)>(StringComparer.Ordinal);
-        await using (var sel = new NpgsqlCommand(
+        var sel = new NpgsqlCommand(
                    // unnest join, not ANY($1): see AccountBalancesProjection (generic plans scan the table for ANY over a parameter).
                    "SELECT d.deal_id, d.state::text AS state_text FROM unnest($1::text[]) AS u(deal_id) JOIN deal_status d ON d.deal_id = u.deal_id",
-                   connection, transaction))
+                   connection, transaction);
+        await using (sel.ConfigureAwait(false))
         {
             sel.Parameters.Add(new() { Value = ids });
-            await using var r = await sel.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var r = await sel.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var rScope = r.ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
                 states[r.GetString(0)] = (JsonSerializer.Deserialize<DealState>(r.GetString(1), EventSerializer.Options)!, 0, 0);
         }
@@ -51,7 +53,7 @@ public sealed class DealsProjection : IProjection
         }
 
         var rows = states.Where(s => s.Value.Version > 0).ToList();
-        await using (var up = new NpgsqlCommand(
+        var up = new NpgsqlCommand(
             """
             INSERT INTO deal_status (deal_id, tenant, template_id, status, buyer_account, seller_account, escrow_account, currency, amount,
                 funded, released, refunded, held, expires_at, refund_at_expiry, external_reference, evidence_count, created_at,
@@ -63,7 +65,8 @@ public sealed class DealsProjection : IProjection
                 refunded = excluded.refunded, held = excluded.held, expires_at = excluded.expires_at, evidence_count = excluded.evidence_count,
                 last_activity_at = excluded.last_activity_at, version = excluded.version, global_position = excluded.global_position,
                 state = excluded.state
-            """, connection, transaction))
+            """, connection, transaction);
+        await using (up.ConfigureAwait(false))
         {
             var s = rows.Select(r => r.Value.State).ToList();
             up.Parameters.Add(new() { Value = rows.Select(r => r.Key).ToArray() });
@@ -91,11 +94,12 @@ public sealed class DealsProjection : IProjection
             await up.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
-        await using var ins = new NpgsqlCommand(
+        var ins = new NpgsqlCommand(
             """
             INSERT INTO deal_timeline (deal_id, version, global_position, event_type, from_status, to_status, actor, amount, occurred_at, tenant)
             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[], $9::timestamptz[], $10::text[])
             """, connection, transaction);
+        await using var insScope = ins.ConfigureAwait(false);
         ins.Parameters.Add(new() { Value = timeline.Select(t => t.Deal).ToArray() });
         ins.Parameters.Add(new() { Value = timeline.Select(t => t.Version).ToArray() });
         ins.Parameters.Add(new() { Value = timeline.Select(t => t.Position).ToArray() });
@@ -128,7 +132,8 @@ public sealed class DealsProjection : IProjection
 
     public async Task ResetAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("DELETE FROM deal_timeline; DELETE FROM deal_status", connection, transaction);
+        var cmd = new NpgsqlCommand("DELETE FROM deal_timeline; DELETE FROM deal_status", connection, transaction);
+        await using var cmdScope = cmd.ConfigureAwait(false);
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 }

@@ -194,12 +194,14 @@ public sealed class PaymentsProjection : IProjection
         // Rows are keyed by their stream (institution and UETR): the same UETR may exist in two institutions.
         var ids = mine.Select(e => e.StreamId).Distinct().ToArray();
         var rows = new Dictionary<string, PaymentStatusRow>(StringComparer.Ordinal);
-        await using (var sel = new NpgsqlCommand(
-            $"SELECT {SelectList} FROM payment_status WHERE (tenant, uetr) IN (SELECT * FROM unnest($1::text[], $2::text[]))", connection, transaction))
+        var sel = new NpgsqlCommand(
+            $"SELECT {SelectList} FROM payment_status WHERE (tenant, uetr) IN (SELECT * FROM unnest($1::text[], $2::text[]))", connection, transaction);
+        await using (sel.ConfigureAwait(false))
         {
             sel.Parameters.Add(new() { Value = ids.Select(id => id[PaymentStreams.Prefix.Length..^37]).ToArray() });
             sel.Parameters.Add(new() { Value = ids.Select(id => id[^36..]).ToArray() });
-            await using var r = await sel.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var r = await sel.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var rScope = r.ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
                 var row = Read(r);
@@ -216,7 +218,7 @@ public sealed class PaymentsProjection : IProjection
         }
 
         var list = ids.Select(id => rows[id]).ToList();
-        await using (var up = new NpgsqlCommand(
+        var up = new NpgsqlCommand(
             $"""
             INSERT INTO payment_status ({Columns})
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::numeric[], $9::numeric[],
@@ -229,7 +231,8 @@ public sealed class PaymentsProjection : IProjection
                 rejection_reason = excluded.rejection_reason, returned_amount = excluded.returned_amount, initiated_at = excluded.initiated_at,
                 settled_at = excluded.settled_at, completed_at = excluded.completed_at, duration_seconds = excluded.duration_seconds,
                 version = excluded.version, global_position = excluded.global_position, updated_at = excluded.updated_at, state = excluded.state
-            """, connection, transaction))
+            """, connection, transaction);
+        await using (up.ConfigureAwait(false))
         {
             up.Parameters.Add(new() { Value = list.Select(x => x.Uetr).ToArray() });
             up.Parameters.Add(new() { Value = list.Select(x => x.Tenant).ToArray() });
@@ -256,11 +259,12 @@ public sealed class PaymentsProjection : IProjection
             await up.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
-        await using var ins = new NpgsqlCommand(
+        var ins = new NpgsqlCommand(
             """
             INSERT INTO payment_timeline (uetr, sequence, global_position, tenant, event_type, status, occurred_at, actor, details)
             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[], $9::jsonb[])
             """, connection, transaction);
+        await using var insScope = ins.ConfigureAwait(false);
         ins.Parameters.Add(new() { Value = timeline.Select(t => t.Uetr).ToArray() });
         ins.Parameters.Add(new() { Value = timeline.Select(t => t.Sequence).ToArray() });
         ins.Parameters.Add(new() { Value = timeline.Select(t => t.GlobalPosition).ToArray() });
@@ -291,7 +295,8 @@ public sealed class PaymentsProjection : IProjection
 
     public async Task ResetAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("DELETE FROM payment_timeline; DELETE FROM payment_status", connection, transaction);
+        var cmd = new NpgsqlCommand("DELETE FROM payment_timeline; DELETE FROM payment_status", connection, transaction);
+        await using var cmdScope = cmd.ConfigureAwait(false);
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 }

@@ -51,22 +51,26 @@ public static class PaymentQueries
     /// <summary>The row of <paramref name="tenant"/>'s payment <paramref name="uetr"/>, or null when the read model has none (unknown, or not projected yet).</summary>
     public static async Task<PaymentStatusRow?> StatusAsync(NpgsqlDataSource db, string tenant, string uetr, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand($"SELECT {PaymentsProjection.SelectList} FROM payment_status WHERE tenant = $1 AND uetr = $2");
+        var cmd = db.CreateCommand($"SELECT {PaymentsProjection.SelectList} FROM payment_status WHERE tenant = $1 AND uetr = $2");
+        await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = tenant });
         cmd.Parameters.Add(new() { Value = uetr });
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var rScope = r.ConfigureAwait(false);
         return await r.ReadAsync(ct).ConfigureAwait(false) ? PaymentsProjection.Read(r) : null;
     }
 
     /// <summary>The timeline of <paramref name="tenant"/>'s payment <paramref name="uetr"/> in sequence order (empty for an unknown UETR).</summary>
     public static async Task<List<PaymentTimelineEntry>> TimelineAsync(NpgsqlDataSource db, string tenant, string uetr, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand(
+        var cmd = db.CreateCommand(
             "SELECT sequence, event_type, status, occurred_at, actor, details::text FROM payment_timeline WHERE tenant = $1 AND uetr = $2 ORDER BY sequence");
+        await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = tenant });
         cmd.Parameters.Add(new() { Value = uetr });
         var list = new List<PaymentTimelineEntry>();
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var rScope = r.ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))
         {
             using var doc = JsonDocument.Parse(r.GetString(5));
@@ -84,7 +88,7 @@ public static class PaymentQueries
     public static async Task<PaymentPage> ListAsync(NpgsqlDataSource db, string? tenant, string? status, string? sourceCurrency,
         string? destinationCurrency, string? after, int limit, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand(
+        var cmd = db.CreateCommand(
             $"""
             SELECT {PaymentsProjection.SelectList} FROM payment_status
             WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR status = $2)
@@ -92,6 +96,7 @@ public static class PaymentQueries
               AND (uetr > $5 OR (uetr = $5 AND tenant > $6))
             ORDER BY uetr, tenant LIMIT $7
             """);
+        await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = (object?)tenant ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new() { Value = (object?)status ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new() { Value = (object?)sourceCurrency ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
@@ -102,7 +107,8 @@ public static class PaymentQueries
         cmd.Parameters.Add(new() { Value = cut.Length == 2 ? cut[1] : (object)DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new() { Value = limit + 1 });
         var rows = new List<PaymentStatusView>();
-        await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using (r.ConfigureAwait(false))
             while (await r.ReadAsync(ct).ConfigureAwait(false))
                 rows.Add(PaymentStatusView.From(PaymentsProjection.Read(r)));
         string? next = null;
@@ -122,7 +128,7 @@ public static class PaymentQueries
     /// </summary>
     public static async Task<List<PaymentCorridorStats>> CorridorsAsync(NpgsqlDataSource db, string? tenant, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand(
+        var cmd = db.CreateCommand(
             """
             SELECT source_currency, destination_currency, count(*),
                    count(*) FILTER (WHERE settled_at IS NOT NULL),
@@ -137,9 +143,11 @@ public static class PaymentQueries
             GROUP BY source_currency, destination_currency
             ORDER BY source_currency, destination_currency
             """);
+        await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = (object?)tenant ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         var list = new List<PaymentCorridorStats>();
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var rScope = r.ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))
         {
             string src = r.GetString(0), dst = r.GetString(1);

@@ -63,7 +63,8 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
         {
             try
             {
-                await using var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+                var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+                await using var connScope = conn.ConfigureAwait(false);
                 if (!await TryLockAsync(conn, ct).ConfigureAwait(false))
                 {
                     await Task.Delay(options.LeaderRetry, ct).ConfigureAwait(false);
@@ -72,7 +73,8 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
                 IsLeader = true;
                 var wake = new SemaphoreSlim(0);
                 conn.Notification += (_, _) => wake.Release();
-                await using (var listen = new NpgsqlCommand($"LISTEN {PgEventStore.NotifyChannel}", conn))
+                var listen = new NpgsqlCommand($"LISTEN {PgEventStore.NotifyChannel}", conn);
+                await using (listen.ConfigureAwait(false))
                     await listen.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 using var waiter = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 var pump = PumpNotificationsAsync(conn, waiter.Token);
@@ -132,7 +134,8 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
         if (conn.State != System.Data.ConnectionState.Open) return;
         try
         {
-            await using var cmd = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", conn);
+            var cmd = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", conn);
+            await using var cmdScope = cmd.ConfigureAwait(false);
             cmd.Parameters.Add(new() { Value = key });
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await cmd.ExecuteScalarAsync(timeout.Token).ConfigureAwait(false);
@@ -151,7 +154,8 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
 
     private async Task<bool> TryLockAsync(NpgsqlConnection conn, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", conn);
+        var cmd = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", conn);
+        await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = LockKey });
         return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
@@ -164,14 +168,16 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
     /// </summary>
     public async Task<int> ProcessBatchAsync(CancellationToken ct)
     {
-        await using var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var connScope = conn.ConfigureAwait(false);
+        var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var txScope = tx.ConfigureAwait(false);
         var cp = await LockCheckpointAsync(conn, tx, projection.Name, ct).ConfigureAwait(false);
         IReadOnlyList<StoredEvent> events;
         GlobalCheckpoint last;
         int scanned;
         if (projection.StreamPrefixes is { } prefixes)
-            (events, last, scanned) = await store.ReadAllAsync(cp, options.BatchSize, prefixes, ct, conn, tx).ConfigureAwait(false);
+            (events, last, scanned) = await store.ReadAllAsync(cp, options.BatchSize, prefixes, conn, tx, ct).ConfigureAwait(false);
         else
         {
             events = await store.ReadAllAsync(cp, options.BatchSize, ct, conn, tx).ConfigureAwait(false);
@@ -184,9 +190,10 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
             return 0;
         }
         if (events.Count > 0) await projection.ApplyAsync(conn, tx, events, ct).ConfigureAwait(false);
-        await using (var upd = new NpgsqlCommand(
+        var upd = new NpgsqlCommand(
             "UPDATE projection_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, events_applied = events_applied + $4, updated_at = now() WHERE projection = $1",
-            conn, tx))
+            conn, tx);
+        await using (upd.ConfigureAwait(false))
         {
             upd.Parameters.Add(new() { Value = projection.Name });
             upd.Parameters.Add(new() { Value = last.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
@@ -239,18 +246,22 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
             // force_generic_plan for this transaction: the commit-order read that follows was re-planned on every batch
             // (PostgreSQL kept choosing a custom plan for its row comparison; 0.2 ms of planning per batch), while its
             // generic plan is the same index scan on events_commit_order.
-            await using (var generic = new NpgsqlCommand("SET LOCAL plan_cache_mode = force_generic_plan", conn, tx))
+            var generic = new NpgsqlCommand("SET LOCAL plan_cache_mode = force_generic_plan", conn, tx);
+            await using (generic.ConfigureAwait(false))
                 await generic.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            await using (var sel = new NpgsqlCommand(
-                "SELECT transaction_id::text, global_position FROM projection_checkpoints WHERE projection = $1 FOR UPDATE", conn, tx))
+            var sel = new NpgsqlCommand(
+                "SELECT transaction_id::text, global_position FROM projection_checkpoints WHERE projection = $1 FOR UPDATE", conn, tx);
+            await using (sel.ConfigureAwait(false))
             {
                 sel.Parameters.Add(new() { Value = name });
-                await using var r = await sel.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                var r = await sel.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                await using var rScope = r.ConfigureAwait(false);
                 if (await r.ReadAsync(ct).ConfigureAwait(false))
                     return new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1));
             }
             if (attempt > 0) throw new InvalidOperationException($"projection checkpoint '{name}' could not be created");
-            await using var ins = new NpgsqlCommand("INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING", conn, tx);
+            var ins = new NpgsqlCommand("INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING", conn, tx);
+            await using var insScope = ins.ConfigureAwait(false);
             ins.Parameters.Add(new() { Value = name });
             await ins.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
@@ -262,12 +273,15 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
     /// </summary>
     public async Task ResetAsync(CancellationToken ct)
     {
-        await using var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var connScope = conn.ConfigureAwait(false);
+        var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var txScope = tx.ConfigureAwait(false);
         await LockCheckpointAsync(conn, tx, projection.Name, ct).ConfigureAwait(false);
         await projection.ResetAsync(conn, tx, ct).ConfigureAwait(false);
-        await using (var upd = new NpgsqlCommand(
-            "UPDATE projection_checkpoints SET transaction_id = '0', global_position = 0, events_applied = 0, updated_at = now() WHERE projection = $1", conn, tx))
+        var upd = new NpgsqlCommand(
+            "UPDATE projection_checkpoints SET transaction_id = '0', global_position = 0, events_applied = 0, updated_at = now() WHERE projection = $1", conn, tx);
+        await using (upd.ConfigureAwait(false))
         {
             upd.Parameters.Add(new() { Value = projection.Name });
             await upd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
@@ -281,25 +295,29 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
         // Read the checkpoint first, then count with plain parameters, so the row comparison can use the
         // (transaction_id, global_position) index instead of scanning the whole log.
         ulong tx = 0; long pos = 0, applied = 0; DateTimeOffset updated = DateTimeOffset.UnixEpoch;
-        await using (var cp = store.DataSource.CreateCommand(
-            "SELECT transaction_id::text AS tx_text, global_position, events_applied, updated_at FROM projection_checkpoints WHERE projection = $1"))
+        var cp = store.DataSource.CreateCommand(
+            "SELECT transaction_id::text AS tx_text, global_position, events_applied, updated_at FROM projection_checkpoints WHERE projection = $1");
+        await using (cp.ConfigureAwait(false))
         {
             cp.Parameters.Add(new() { Value = name });
-            await using var r = await cp.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var r = await cp.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var rScope = r.ConfigureAwait(false);
             if (await r.ReadAsync(ct).ConfigureAwait(false))
             {
                 tx = ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture);
                 pos = r.GetInt64(1); applied = r.GetInt64(2); updated = r.GetFieldValue<DateTimeOffset>(3);
             }
         }
-        await using var cmd = store.DataSource.CreateCommand(
+        var cmd = store.DataSource.CreateCommand(
             """
             SELECT count(*), extract(epoch FROM now() - min(e.recorded_at)) * 1000
             FROM events e WHERE (e.transaction_id, e.global_position) > ($1::text::xid8, $2)
             """);
+        await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = tx.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         cmd.Parameters.Add(new() { Value = pos });
-        await using var c = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var c = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var cScope = c.ConfigureAwait(false);
         await c.ReadAsync(ct).ConfigureAwait(false);
         return new ProjectionStatus(name, tx, pos, applied, c.GetInt64(0), c.IsDBNull(1) ? 0 : Math.Max(0, (double)c.GetDecimal(1)), updated);
     }

@@ -61,7 +61,7 @@ public class FilteredReadTests : IClassFixture<PgDatabase>
         var (conn, tx) = await BeginAsync();
         await using (conn)
         {
-            var (events, last, scanned) = await _db.Store.ReadAllAsync(start, all.Count, ["fx_a-"], default, conn, tx);
+            var (events, last, scanned) = await _db.Store.ReadAllAsync(start, all.Count, ["fx_a-"], conn, tx, default);
             Assert.Equal(all.Count, scanned);
             Assert.Equal(all[^1].Checkpoint, last);
             Assert.Equal(all.Where(e => e.StreamId.StartsWith("fx_a-", StringComparison.Ordinal)).Select(e => e.GlobalPosition),
@@ -77,14 +77,14 @@ public class FilteredReadTests : IClassFixture<PgDatabase>
             }
 
             // Two prefixes; a page that ends on a non-matching event still moves Last to it.
-            var (two, lastTwo, scannedTwo) = await _db.Store.ReadAllAsync(start, all.Count - 1, ["fx_a-", "other-"], default, conn, tx);
+            var (two, lastTwo, scannedTwo) = await _db.Store.ReadAllAsync(start, all.Count - 1, ["fx_a-", "other-"], conn, tx, default);
             Assert.Equal(all.Count - 1, scannedTwo);
             Assert.Equal(all[^2].Checkpoint, lastTwo);
             Assert.Equal(all.Take(all.Count - 1).Where(e => e.StreamId.StartsWith("fx_a-", StringComparison.Ordinal) || e.StreamId.StartsWith("other-", StringComparison.Ordinal))
                 .Select(e => e.GlobalPosition), two.Select(e => e.GlobalPosition));
 
             // Nothing beyond the head: nothing scanned, Last stays put.
-            var (none, lastNone, scannedNone) = await _db.Store.ReadAllAsync(all[^1].Checkpoint, 10, ["fx_a-"], default, conn, tx);
+            var (none, lastNone, scannedNone) = await _db.Store.ReadAllAsync(all[^1].Checkpoint, 10, ["fx_a-"], conn, tx, default);
             Assert.Equal(0, scannedNone);
             Assert.Empty(none);
             Assert.Equal(all[^1].Checkpoint, lastNone);

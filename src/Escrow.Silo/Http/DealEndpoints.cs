@@ -93,7 +93,7 @@ public static partial class DealEndpoints
             return await IdempotentWrites.RunAsync(http, store, ctx, audit, [DealTemplateStore.Insert(t)], 201, t,
                 ex => ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "deal_templates_pkey"
                     ? Problems.Outcome(409, "template_exists", $"template '{id}' exists; templates never change, create a new id") : null,
-                ct, location: $"/templates/{id}");
+                location: $"/templates/{id}", ct: ct);
         }).RequireRoles(Role.Root, Role.Writer).Accepts<TemplateRequest>("application/json").Produces<DealTemplate>(201).IdempotentCommand().Problems(409)
           .Doc("createTemplate", "Create a deal template (an escrow product of the caller's institution); never changed (409 template_exists)");
         templatesGroup.MapGet("/", async (HttpContext http, DealTemplateStore store, CancellationToken ct) =>

@@ -43,10 +43,10 @@ internal static class IdempotentWrites
     /// stored under the key, so a retry with the same key runs again.</param>
     public static async Task<IResult> RunAsync(
         HttpContext http, PgEventStore store, CommandContext context, AuditRecord audit, IReadOnlyList<NpgsqlBatchCommand> writes,
-        int status, object body, Func<PostgresException, CommandOutcome?> refusal, CancellationToken ct, CommandOutcome? retryAnswer = null,
-        string? location = null, IReadOnlyList<string>? acceptedStreams = null, bool storeRefusals = true)
+        int status, object body, Func<PostgresException, CommandOutcome?> refusal, CommandOutcome? retryAnswer = null,
+        string? location = null, IReadOnlyList<string>? acceptedStreams = null, bool storeRefusals = true, CancellationToken ct = default)
     {
-        var result = await RunCoreAsync(http, store, context, audit, writes, status, body, refusal, ct, retryAnswer, acceptedStreams, storeRefusals)
+        var result = await RunCoreAsync(http, store, context, audit, writes, status, body, refusal, retryAnswer, acceptedStreams, storeRefusals, ct)
             .ConfigureAwait(false);
         if (location is not null && result.Status == 201) http.Response.Headers.Location = location;
         return LedgerEndpoints.Result(result);
@@ -54,8 +54,8 @@ internal static class IdempotentWrites
 
     private static async Task<CommandOutcome> RunCoreAsync(
         HttpContext http, PgEventStore store, CommandContext context, AuditRecord audit, IReadOnlyList<NpgsqlBatchCommand> writes,
-        int status, object body, Func<PostgresException, CommandOutcome?> refusal, CancellationToken ct, CommandOutcome? retryAnswer,
-        IReadOnlyList<string>? acceptedStreams, bool storeRefusals)
+        int status, object body, Func<PostgresException, CommandOutcome?> refusal, CommandOutcome? retryAnswer,
+        IReadOnlyList<string>? acceptedStreams, bool storeRefusals, CancellationToken ct)
     {
         var json = System.Text.Json.JsonSerializer.Serialize(body, body.GetType(),
             http.RequestServices.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions);

@@ -207,7 +207,7 @@ public static class PaymentEndpoints
                 // The rate's key includes its publication instant (microseconds): two publications of one pair at the same instant.
                 ex => ex.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "fxp_rates_pkey"
                     ? Problems.Outcome(409, "rate_published_concurrently", $"another rate of '{fxpId}' for {source.Code}/{target.Code} was published at the same instant; publish again") : null,
-                ct, storeRefusals: false);
+                storeRefusals: false, ct: ct);
         }).RequireRoles(Role.Root, Role.Writer).Accepts<FxpRateRequest>("application/json").Produces<FxpRate>(201).IdempotentCommand()
             .Problems(403, 404, 409).Doc("publishFxpRate", "Publish an FX provider's rate for a currency pair");
         fxps.MapGet("/rates", async (string? source, string? target, HttpContext http, PaymentDirectory directory, CancellationToken ct) =>
@@ -227,7 +227,7 @@ public static class PaymentEndpoints
             return await IdempotentWrites.RunAsync(http, store, ctx, audit, [PaymentDirectory.ProxyInsert(entry)], 201, entry,
                 ex => ex.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "proxy_directory_pkey"
                     ? Problems.Outcome(409, "proxy_registered_concurrently", $"{b.ProxyType} '{b.ProxyValue}' was registered by another request at the same instant; register again") : null,
-                ct, storeRefusals: false);
+                storeRefusals: false, ct: ct);
         }).RequireRoles(Role.Root, Role.Writer).Accepts<ProxyRequest>("application/json").Produces<ProxyEntry>(201).IdempotentCommand()
             .Problems(403, 409).Doc("registerProxy", "Register a proxy (alias) in the institution's directory");
         proxies.MapGet("/{proxyType}/{proxyValue}", async (string proxyType, string proxyValue, HttpContext http, PaymentDirectory directory, CancellationToken ct) =>

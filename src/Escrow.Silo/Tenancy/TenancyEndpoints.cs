@@ -46,7 +46,7 @@ public static class TenancyEndpoints
             return await IdempotentWrites.RunAsync(http, store, ctx, audit, [tenancy.InstitutionInsert(id, name, caller.KeyId, at)],
                 201, new Institution(id, name, at, caller.KeyId, 0),
                 ex => ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "institutions_pkey"
-                    ? Problems.Outcome(409, "institution_exists", $"institution '{id}' already exists") : null, ct);
+                    ? Problems.Outcome(409, "institution_exists", $"institution '{id}' already exists") : null, ct: ct);
         }).Accepts<CreateInstitutionRequest>("application/json").Produces<Institution>(201).IdempotentCommand(keyRequired: false).Problems(409)
           .Doc("createInstitution", "Create an institution (tenant); root only. With an Idempotency-Key, a retry gets the first answer");
 
@@ -64,7 +64,7 @@ public static class TenancyEndpoints
                 with { CorrelationId = ctx.CorrelationId, IdempotencyKey = ctx.IdempotencyKey };
             return await IdempotentWrites.RunAsync(http, store, ctx, audit, [insert], 201, key,
                 ex => ex.SqlState == PostgresErrorCodes.ForeignKeyViolation
-                    ? Problems.Outcome(404, "institution_not_found", $"institution '{id}' does not exist") : null, ct,
+                    ? Problems.Outcome(404, "institution_not_found", $"institution '{id}' does not exist") : null,
                 // The secret is stored only as its SHA-256, never in an idempotency record: a retry learns which key its first
                 // request created, not the secret.
                 retryAnswer: Problems.Outcome(409, "api_key_already_created",
@@ -72,7 +72,7 @@ public static class TenancyEndpoints
                     "and is stored nowhere (only its SHA-256), so if that answer was lost nobody can use the key: create a new one " +
                     $"(and revoke this one: POST /institutions/{id}/keys/{key.KeyId}/revocation)"),
                 // Only the committed key is named in the audit log (a replay's or a refusal's record names no key).
-                acceptedStreams: ["institution-" + id, key.KeyId]);
+                acceptedStreams: ["institution-" + id, key.KeyId], ct: ct);
         }).Accepts<CreateKeyRequest>("application/json").Produces<CreatedKey>(201).IdempotentCommand(keyRequired: false).Problems(404, 409)
           .Doc("createApiKey", "Create an API key (writer, auditor or root) for an institution; the secret is shown only in this answer " +
                "(a retry under the same Idempotency-Key gets 409 api_key_already_created with the key's id, never the secret)");
@@ -97,7 +97,7 @@ public static class TenancyEndpoints
             var result = await IdempotentWrites.RunAsync(http, store, ctx, audit, [TenancyStore.RevocationInsert(keyId, at, caller.KeyId, reason)],
                 200, new RevokedKey(keyId, id, at, caller.KeyId, reason),
                 ex => ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "api_key_revocations_pkey"
-                    ? Problems.Outcome(409, "key_already_revoked", $"key '{keyId}' is already revoked") : null, ct);
+                    ? Problems.Outcome(409, "key_already_revoked", $"key '{keyId}' is already revoked") : null, ct: ct);
             keys.Forget(keyId);
             return result;
         }).Accepts<RevokeKeyRequest>("application/json").Produces<RevokedKey>().IdempotentCommand(keyRequired: false).Problems(404, 409)

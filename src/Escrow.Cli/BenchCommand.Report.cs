@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Escrow.Domain.Accounts;
+using Escrow.Silo;
+using Escrow.Silo.Hosting;
+using Escrow.Silo.Tenancy;
+using Npgsql;
+using Spectre.Console;
+
+namespace Escrow.Cli;
+
+internal static partial class BenchCommand
+{
+    // ---------------------------------------------------------------- report
+
+    private static string Ms(double ms) => double.IsNaN(ms) ? "n/a" : ms.ToString(ms < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture);
+    private static string F(double x, string format = "0.0") => x.ToString(format, CultureInfo.InvariantCulture);
+    private static void Info(string line) => Console.WriteLine("· " + line);
+
+    /// <summary>The sweep's table: throughput, CPU and latency per client count, against pgbench at the same count and at its best.</summary>
+    private static void ReportSweep(List<SweepRow> rows)
+    {
+        var best = rows.Where(r => r.Pg is not null).Select(r => r.Pg!.Tps).DefaultIfEmpty(double.NaN).Max();
+        var md = new StringBuilder();
+        md.AppendLine().AppendLine("client sweep (full load, half load and pgbench at each client count; CPU per transfer during the full load):")
+          .AppendLine("| clients | transfers/s | commands per append transaction | PostgreSQL / escrow CPU per transfer | pgbench tps at these clients | ratio | ratio to the run's best pgbench | half-load p99 |")
+          .AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (var r in rows)
+        {
+            var tps = r.Full.CreatedPerSecond;
+            var pgText = r.Pg is { } p ? F(p.Tps) : $"n/a ({r.PgError})";
+            var ratio = r.Pg is { } q && q.Tps > 0 ? F(tps / q.Tps, "0.00") : "n/a";
+            var ratioBest = double.IsNaN(best) || best <= 0 ? "n/a" : F(tps / best, "0.00");
+            var p99 = r.Half.Percentile(0.99);
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Clients} | {F(tps)} | {(double.IsNaN(r.AppendsPerTransaction) ? "n/a" : F(r.AppendsPerTransaction, "0.0"))} | " +
+                $"{F(r.PgCoresFull * 1000 / Math.Max(1, tps), "0.00")} / {F(r.Full.ProcessCores * 1000 / Math.Max(1, tps), "0.00")} ms | {pgText} | {ratio} | {ratioBest} | " +
+                $"{Ms(p99)} ms ({(p99 < HalfLoadP99TargetMs ? "met" : "missed")}) |");
+        }
+        Console.WriteLine(md.ToString());
+    }
+
+    private static void Report(Settings s, ServerInfo server, string load, Phase full, Phase half, double halfRate, Lag lagFull, Lag lagHalf, PgbenchResult pg)
+    {
+        var ratio = pg.Tps > 0 ? full.CreatedPerSecond / pg.Tps : double.NaN;
+        var halfP99 = half.Percentile(0.99);
+        var lagWorst = Math.Max(lagFull.LagMsAtStop, lagFull.CatchUpMs ?? double.PositiveInfinity);
+        var rows = new List<(string Metric, string Value, string Target, bool? Met)>
+        {
+            ("machine", $"{Environment.ProcessorCount} cores, {MemoryTotal()} RAM, load avg {load}; PostgreSQL {server.Version} " +
+                        $"(fsync={server.Fsync}, synchronous_commit={server.SynchronousCommit}, wal_sync_method={server.WalSyncMethod})", "", null),
+            ("silo", s.Url is null ? "in-process (same machine as clients and PostgreSQL)" : s.Url, "", null),
+            ("clients / seconds (full load) / accounts", $"{s.Clients} / {s.Seconds} / {s.Accounts}", "", null),
+            ("transfers/s (full load)", $"{F(full.CreatedPerSecond)} ({full.Created} × 201, {full.Refused} × 409, {full.Other} other{full.CodeSummary})", "", null),
+            ("events/s (2 per transfer)", F(full.CreatedPerSecond * 2), "", null),
+            ("pgbench tps (1-row INSERT, same clients, -j 2)", $"{F(pg.Tps)}" + (pg.LatencyAvgMs is { } l ? $" (avg {Ms(l)} ms)" : ""), "", null),
+            ("ratio transfers/s ÷ pgbench tps", F(ratio, "0.00"), $"≥ {F(RatioTarget, "0.0")}", ratio >= RatioTarget),
+            ("latency p50 / p95 / p99, full load (ms)", full.Triple, "", null),
+            ("half load: target / achieved rate", $"{F(halfRate)} / {F(half.CreatedPerSecond)} transfers/s for {F(half.Elapsed.TotalSeconds, "0.#")} s " +
+                                                  $"({half.Refused} × 409, {half.Other} other, {half.Late} sent > 5 ms late{half.CodeSummary})", "", null),
+            ("latency p50 / p95 / p99, half load (ms)", half.Triple, $"p99 < {F(HalfLoadP99TargetMs, "0")} ms", halfP99 < HalfLoadP99TargetMs),
+            ("projection lag at end of full load", $"{Ms(lagFull.LagMsAtStop)} ms ({lagFull.EventsBehindAtStop} events behind); " +
+                                                  (lagFull.CatchUpMs is { } c ? $"all projections 0 behind after {Ms(c)} ms" : "did not catch up in 60 s"),
+                $"< {F(LagTargetMs, "0")} ms", lagWorst < LagTargetMs),
+            ("projection lag at end of half load", $"{Ms(lagHalf.LagMsAtStop)} ms ({lagHalf.EventsBehindAtStop} events behind); " +
+                                                  (lagHalf.CatchUpMs is { } h ? $"all projections 0 behind after {Ms(h)} ms" : "did not catch up in 60 s"), "", null),
+            ("CPU busy: full load / pgbench (machine)", $"{F(full.MachineBusy * 100, "0")} % / {F(pg.MachineBusy * 100, "0")} % of {Environment.ProcessorCount} cores " +
+                                                        $"(stolen by the hypervisor: {F(full.Steal * 100, "0")} % / {F(pg.Steal * 100, "0")} %); " +
+                                                        $"escrow process {F(full.ProcessCores, "0.00")} cores", "", null),
+        };
+
+        // Redirected output (a log, a pipe) would otherwise be laid out for 80 columns.
+        if (Console.IsOutputRedirected && AnsiConsole.Profile.Width < 160) AnsiConsole.Profile.Width = 160;
+        var table = new Table().Title("escrow bench").AddColumns("metric", "value", "target", "met");
+        foreach (var r in rows)
+            table.AddRow(Markup.Escape(r.Metric), Markup.Escape(r.Value), Markup.Escape(r.Target),
+                r.Met switch { true => "[green]yes[/]", false => "[red]no[/]", null => "" });
+        AnsiConsole.Write(table);
+
+        var md = new StringBuilder();
+        md.AppendLine().AppendLine("| metric | value | target | met |").AppendLine("|---|---|---|---|");
+        foreach (var r in rows)
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {r.Metric} | {r.Value.Replace("|", "\\|", StringComparison.Ordinal)} | {r.Target} | {r.Met switch { true => "yes", false => "**no**", null => "" }} |");
+        Console.WriteLine(md.ToString());
+        Console.WriteLine($"pgbench command: {pg.Command}");
+        Console.WriteLine($"projections, full load: {lagFull.Detail}");
+        Console.WriteLine($"projections, half load: {lagHalf.Detail}");
+    }
+
+    private static void Diagnostics(Phase full, PgbenchResult pg, Dictionary<string, double> before, Dictionary<string, double> after, Profiler? profiler)
+    {
+        double Delta(string k) => after.TryGetValue(k, out var a) && before.TryGetValue(k, out var b) ? a - b : double.NaN;
+        var n = Math.Max(1, full.Created + full.Refused + full.Other);
+        var lines = new List<string>
+        {
+            $"per transfer (full load, this database): {F(Delta("xact_commit") / n, "0.00")} commits, {F(Delta("tup_inserted") / n, "0.00")} rows inserted, " +
+            $"{F(Delta("tup_updated") / n, "0.00")} rows updated",
+        };
+        if (!double.IsNaN(Delta("wal_bytes")))
+            lines.Add($"cluster WAL during full load (all databases): {F(Delta("wal_bytes") / n, "0")} bytes and {F(Delta("wal_records") / n, "0.0")} records per transfer" +
+                      (double.IsNaN(Delta("wal_sync")) ? "" : $", {F(Delta("wal_sync") / full.Elapsed.TotalSeconds, "0")} WAL fsyncs/s " +
+                                                              $"({F(Delta("xact_commit") / Math.Max(1, Delta("wal_sync")), "0.00")} commits per fsync)"));
+        foreach (var l in lines) Console.WriteLine(l);
+
+        if (profiler is null) return;
+        var table = new Table().Title("where the time goes (full load, traced)").AddColumns("span", "count", "per transfer", "p50 ms", "p99 ms", "total s");
+        foreach (var (key, count, sorted) in profiler.Results().Take(16))
+            table.AddRow(Markup.Escape(key), count.ToString(CultureInfo.InvariantCulture), F((double)count / n, "0.00"),
+                Ms(Percentile(sorted, 0.5)), Ms(Percentile(sorted, 0.99)), F(sorted.Sum() / 1000, "0.0"));
+        AnsiConsole.Write(table);
+        Console.WriteLine($"client-observed p50 / p99: {Ms(full.Percentile(0.5))} / {Ms(full.Percentile(0.99))} ms; pgbench average {(pg.LatencyAvgMs is { } avg ? Ms(avg) : "n/a")} ms");
+    }
+}
