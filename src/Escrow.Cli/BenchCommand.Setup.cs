@@ -1,17 +1,8 @@
-using System.Collections.Concurrent;
-using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
-using Escrow.Domain.Accounts;
-using Escrow.Silo;
-using Escrow.Silo.Hosting;
-using Escrow.Silo.Tenancy;
-using Npgsql;
 using Spectre.Console;
 
 namespace Escrow.Cli;

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Escrow.EventStore;
 using Escrow.Silo.Import;
 using Npgsql;
 using Spectre.Console;

@@ -1,5 +1,4 @@
 using Escrow.Silo;
-using Microsoft.AspNetCore.Builder;
 using Npgsql;
 
 namespace Escrow.Cli;

@@ -1,17 +1,4 @@
-using System.Collections.Concurrent;
-using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using System.Text.Json;
-using Escrow.EventStore;
-using Escrow.Silo;
-using Escrow.Silo.Ledger;
-using Escrow.Silo.Tenancy;
-using Npgsql;
-using Spectre.Console;
 
 namespace Escrow.Cli;
 

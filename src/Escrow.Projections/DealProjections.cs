@@ -1,6 +1,4 @@
 using System.Text.Json;
-using Escrow.Domain;
-using Escrow.Domain.Accounts;
 using Escrow.Domain.Deals;
 using Escrow.EventStore;
 using Npgsql;

@@ -1,5 +1,4 @@
 using Escrow.Silo.Cluster;
-using Escrow.Domain.Accounts;
 using Escrow.EventStore;
 using Escrow.Projections;
 using Escrow.Silo.Hosting;

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Escrow.Domain.Iso20022;
-using Escrow.Domain.Accounts;
 
 namespace Escrow.Domain.Payments;
 

@@ -1,5 +1,4 @@
 using Escrow.Projections;
-using Escrow.Silo.Timers;
 using Npgsql;
 
 namespace Escrow.Silo.Cluster;

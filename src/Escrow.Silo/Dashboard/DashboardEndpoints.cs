@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -13,7 +12,6 @@ using Escrow.Silo.Http;
 using Escrow.Silo.Ledger;
 using Escrow.Silo.Tenancy;
 using Escrow.Silo.Timers;
-using Microsoft.Extensions.Options;
 using NpgsqlTypes;
 
 using SiloStatus = Escrow.Silo.Cluster.SiloStatus;

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using Escrow.EventStore;
 using Escrow.Projections;
 using Npgsql;

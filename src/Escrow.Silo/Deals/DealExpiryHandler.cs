@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using Escrow.Domain.Deals;
-using Escrow.Projections;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Ledger;
 using Escrow.Silo.Timers;

@@ -2,7 +2,6 @@ using Escrow.Domain;
 using Escrow.Domain.Deals;
 using Escrow.EventStore;
 using Escrow.Grains;
-using Escrow.Projections;
 using Escrow.Silo.Grains;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Ledger;

@@ -1,9 +1,7 @@
-using Microsoft.Extensions.DependencyInjection;
 using Escrow.Domain;
 using Escrow.Domain.Accounts;
 using Escrow.EventStore;
 using Escrow.Grains;
-using Escrow.Projections;
 using Escrow.Silo.Grains.EventLog;
 using Microsoft.Extensions.Options;
 using Orleans.Providers;

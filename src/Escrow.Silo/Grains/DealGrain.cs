@@ -3,10 +3,8 @@ using Escrow.Domain.Accounts;
 using Escrow.Domain.Deals;
 using Escrow.EventStore;
 using Escrow.Grains;
-using Escrow.Projections;
 using Escrow.Silo.Grains.EventLog;
 using Escrow.Silo.Timers;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Providers;
 

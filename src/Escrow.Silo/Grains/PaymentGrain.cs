@@ -3,9 +3,7 @@ using Escrow.Domain.Accounts;
 using Escrow.Domain.Payments;
 using Escrow.EventStore;
 using Escrow.Grains;
-using Escrow.Projections;
 using Escrow.Silo.Grains.EventLog;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Providers;
 

@@ -3,7 +3,6 @@ using Escrow.Domain;
 using Escrow.Domain.Accounts;
 using Escrow.EventStore;
 using Escrow.Grains;
-using Escrow.Projections;
 using Escrow.Silo.Grains.EventLog;
 using Escrow.Silo.Hosting;
 using Microsoft.Extensions.Options;

@@ -1,12 +1,10 @@
 using Escrow.Grains;
-using Microsoft.Extensions.DependencyInjection;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 using Escrow.Domain.Deals;
 using Escrow.EventStore;
-using Escrow.Projections;
 using Escrow.Silo.Deals;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Ledger;

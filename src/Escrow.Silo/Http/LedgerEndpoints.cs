@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using Escrow.Grains;
 using System.Globalization;
 using Escrow.Domain.Accounts;
@@ -7,7 +6,6 @@ using Escrow.Projections;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Ledger;
 using Escrow.Silo.Tenancy;
-using Microsoft.AspNetCore.Mvc;
 
 namespace Escrow.Silo.Http;
 

@@ -1,5 +1,4 @@
 using Escrow.Grains;
-using Microsoft.Extensions.DependencyInjection;
 using System.Globalization;
 using System.Text;
 using Escrow.Domain;

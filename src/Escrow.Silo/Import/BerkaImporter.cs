@@ -3,13 +3,9 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
-using Escrow.Domain;
 using Escrow.Domain.Accounts;
 using Escrow.EventStore;
-using Escrow.Projections;
 using Escrow.Silo.Hosting;
-using Escrow.Silo.Http;
 using Escrow.Silo.Ledger;
 
 namespace Escrow.Silo.Import;

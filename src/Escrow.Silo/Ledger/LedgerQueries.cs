@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using Escrow.Domain.Accounts;
 using Escrow.EventStore;
-using Escrow.Projections;
 
 namespace Escrow.Silo.Ledger;
 

@@ -1,7 +1,5 @@
-using Escrow.Domain;
 using Escrow.Domain.Accounts;
 using Escrow.EventStore;
-using Escrow.Projections;
 using Escrow.Grains;
 using Escrow.Silo.Grains;
 using Escrow.Silo.Hosting;

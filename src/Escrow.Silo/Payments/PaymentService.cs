@@ -5,7 +5,6 @@ using Escrow.Domain.Iso20022;
 using Escrow.Domain.Payments;
 using Escrow.EventStore;
 using Escrow.Grains;
-using Escrow.Projections;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Ledger;
 

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using System.Security.Cryptography;
 using System.Text;
 using Escrow.EventStore;

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Escrow.Silo.Timers;
