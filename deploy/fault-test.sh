@@ -95,7 +95,8 @@ sed 's/^/    /' "$dir/check.log"
 echo "==> membership after the kill"
 # The survivors probe the killed silo, fail, and vote it dead in Orleans's membership table.
 dead_rows=0
-for _ in $(seq 1 60); do dead_rows=$(escrow silos | grep -c " Dead " || true); [ "$dead_rows" -ge 1 ] && break; sleep 1; done
+# (Only the killed silo's row counts: a CLI command's own in-process silo also ends as Dead when it stops.)
+for _ in $(seq 1 60); do dead_rows=$(escrow silos | grep "$leader_before " | grep -c " Dead " || true); [ "$dead_rows" -ge 1 ] && break; sleep 1; done
 escrow silos | sed 's/^/    /'
 
 acked=$(wc -l < "$dir/acked.tsv")

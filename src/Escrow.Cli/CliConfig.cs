@@ -36,6 +36,8 @@ internal sealed record CliConfig(string ConnectionString, string? OwnerConnectio
             "--Escrow:OwnerConnectionString=",
             "--Escrow:RunProjections=false", "--Escrow:RunTimers=false",
             "--Escrow:SiloPort=0", "--Escrow:GatewayPort=0",
+            // Named for what it is in the membership table (GET /silos, escrow silos): the CLI's silo on this machine.
+            $"--Orleans:Name={Environment.MachineName} escrow-cli",
             $"--Escrow:RootApiKey={Silo.Tenancy.TenancyStore.NewSecret()}",
             "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Orleans=Error",
         ]);

@@ -59,7 +59,7 @@ internal static class ClusterCommands
                 return 0;
             }
             foreach (var s in silos)
-                Console.WriteLine(string.Join("  ", s.SiloId, s.Address, s.Status.ToString().PadRight(8),
+                Console.WriteLine(string.Join("  ", s.SiloId, s.Address, $"({s.Name})", s.Status.ToString().PadRight(8),
                     $"started {s.StartedAt:HH:mm:ss}", $"alive {s.LastBeat:HH:mm:ss.fff}",
                     s.Leases.Count == 0 ? "" : "leads " + string.Join(", ", s.Leases)));
             return 0;
