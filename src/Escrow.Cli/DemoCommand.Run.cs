@@ -293,8 +293,8 @@ internal static partial class DemoCommand
             SELECT d.deal_id, d.tenant, d.status, d.funded, d.released, d.refunded, d.held, b.balance, b.currency,
                    (b.account_id IS NOT NULL AND d.held = b.balance AND b.currency = d.currency) AS held_ok,
                    (d.funded = d.released + d.refunded + d.held AND d.held >= 0) AS sum_ok
-            FROM deal_status d LEFT JOIN account_balances b ON b.account_id = d.escrow_account
-            ORDER BY d.deal_id
+            FROM deal_status d LEFT JOIN account_balances b ON b.tenant = d.tenant AND b.account_id = d.escrow_account
+            ORDER BY d.tenant, d.deal_id
             """;
         long deals = 0, ours = 0, heldBad = 0, sumBad = 0;
         decimal held = 0m, funded = 0m, released = 0m, refunded = 0m;
@@ -336,7 +336,7 @@ internal static partial class DemoCommand
             """
             SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.occurred_at - d.expires_at)::float8),
                    max(extract(epoch FROM t.occurred_at - d.expires_at))::float8
-            FROM deal_timeline t JOIN deal_status d ON d.deal_id = t.deal_id
+            FROM deal_timeline t JOIN deal_status d ON d.tenant = t.tenant AND d.deal_id = t.deal_id
             WHERE t.to_status = 'EXPIRED' AND t.from_status <> 'EXPIRED' AND d.tenant = ANY($1)
             """))
         {

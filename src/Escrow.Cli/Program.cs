@@ -4,7 +4,9 @@ using Escrow.Cli;
 using Escrow.EventStore;
 using Escrow.Projections;
 using Escrow.Silo;
+using Escrow.Silo.Http;
 using Escrow.Silo.Ledger;
+using Escrow.Silo.Tenancy;
 using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
 
@@ -32,9 +34,14 @@ serve.SetAction(async (pr, ct) =>
 root.Subcommands.Add(serve);
 
 var accountArg = new Argument<string>("account-id") { Description = "Account id, for example berka-576" };
+var institutionOption = new Option<string>("--institution")
+{
+    Description = "The institution whose account it is (account ids are per institution; the Berka import uses 'default')",
+    DefaultValueFactory = _ => CommandRequests.DefaultTenant,
+};
 var atOption = new Option<string?>("--at") { Description = "ISO 8601 instant, e.g. 1993-03-15T14:47:00Z (default: now)" };
 var fromEvents = new Option<bool>("--from-events") { Description = "Answer by replaying the stream instead of the statement index" };
-var balance = new Command("balance", "Print an account's balance, now or as of an instant.") { accountArg, atOption, fromEvents };
+var balance = new Command("balance", "Print an account's balance, now or as of an instant.") { accountArg, institutionOption, atOption, fromEvents };
 balance.SetAction(async (pr, ct) =>
 {
     var cfg = CliConfig.FromEnvironment();
@@ -47,14 +54,14 @@ balance.SetAction(async (pr, ct) =>
             throw new CliException($"'--at {text}' is not an ISO 8601 instant");
         at = t;
     }
-    var b = await queries.BalanceAsync(pr.GetValue(accountArg)!, at, pr.GetValue(fromEvents), ct)
-        ?? throw new CliException($"account '{pr.GetValue(accountArg)}' does not exist{(at is null ? "" : $" at {at:O}")}");
+    var b = await queries.BalanceAsync(Tenants.Id(pr.GetValue(institutionOption), "--institution"), pr.GetValue(accountArg)!, at, pr.GetValue(fromEvents), ct)
+        ?? throw new CliException($"account '{pr.GetValue(accountArg)}' of '{pr.GetValue(institutionOption)}' does not exist{(at is null ? "" : $" at {at:O}")}");
     Console.WriteLine($"{b.AccountId}  {b.Balance.ToString(CultureInfo.InvariantCulture)} {b.Currency}  as of {(b.At?.ToString("O") ?? "now")}  (version {b.Version}, from {b.Source})");
     return 0;
 });
 root.Subcommands.Add(balance);
 
-var statement = new Command("statement", "Print an account's statement with the running balance.") { accountArg };
+var statement = new Command("statement", "Print an account's statement with the running balance.") { accountArg, institutionOption };
 statement.SetAction(async (pr, ct) =>
 {
     var cfg = CliConfig.FromEnvironment();
@@ -64,7 +71,7 @@ statement.SetAction(async (pr, ct) =>
     long after = 0;
     while (true)
     {
-        var page = await queries.StatementAsync(pr.GetValue(accountArg)!, after, 1000, ct);
+        var page = await queries.StatementAsync(Tenants.Id(pr.GetValue(institutionOption), "--institution"), pr.GetValue(accountArg)!, after, 1000, ct);
         foreach (var l in page.Lines)
             table.AddRow(l.Version.ToString(CultureInfo.InvariantCulture), l.OccurredAt.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
                 Markup.Escape(l.PostingId), l.Kind, Markup.Escape(l.Counterparty), l.Amount.ToString(CultureInfo.InvariantCulture),
@@ -126,6 +133,11 @@ try
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (CliException ex)
+{
+    Console.Error.WriteLine($"escrow: {ex.Message}");
+    return 2;
+}
+catch (BadRequestException ex)
 {
     Console.Error.WriteLine($"escrow: {ex.Message}");
     return 2;

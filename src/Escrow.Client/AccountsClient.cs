@@ -23,7 +23,7 @@ public sealed class AccountsClient
     /// <param name="cancellationToken">Cancels the call (and its retries).</param>
     /// <returns>The new account.</returns>
     /// <exception cref="EscrowBadRequestException">Bad id (<c>invalid_account_id</c>, <c>reserved_account_id</c>), <c>unknown_currency</c>, <c>missing_field</c>, <c>invalid_overdraft</c>.</exception>
-    /// <exception cref="EscrowConflictException"><c>account_exists</c> (the id is taken, possibly by another institution).</exception>
+    /// <exception cref="EscrowConflictException"><c>account_exists</c> (the caller's institution already holds the id; ids are per institution).</exception>
     public Task<Account> OpenAsync(OpenAccountRequest request, string? idempotencyKey = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);

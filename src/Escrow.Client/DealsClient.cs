@@ -165,7 +165,7 @@ public sealed class DealsClient
     public IAsyncEnumerable<StreamEvent> GetEventsAsync(string dealId, int pageSize = 100, CancellationToken cancellationToken = default) =>
         Pages.ByVersion((after, ct) => GetEventsPageAsync(dealId, after, pageSize, ct), pageSize, cancellationToken);
 
-    /// <summary>One page of the caller's institution's deals (<c>GET /deals?state=&amp;after=&amp;limit=</c>; read model <c>deal_status</c>), ordered by deal id. Root sees every institution (or the one of <see cref="EscrowClientOptions.Tenant"/>).</summary>
+    /// <summary>One page of the caller's institution's deals (<c>GET /deals?state=&amp;after=&amp;limit=</c>; read model <c>deal_status</c>), ordered by deal id. Root sees every institution, ordered by institution and deal id with the cursor <c>{institution}/{dealId}</c> (or the one of <see cref="EscrowClientOptions.Tenant"/>).</summary>
     /// <param name="state">Only deals in this state (one of <see cref="DealStates"/>); null for all.</param>
     /// <param name="after">Deals with an id after this (the previous page's <see cref="DealPage.NextAfter"/>).</param>
     /// <param name="limit">Rows per page, 1–1000 (default 100).</param>

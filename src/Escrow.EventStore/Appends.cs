@@ -26,7 +26,11 @@ public sealed record StreamAppend(
 /// <summary>The stored answer to a mutating request, keyed by (tenant, Idempotency-Key).</summary>
 public sealed record IdempotencyRecord(string Tenant, string Key, byte[] RequestHash, int StatusCode, string ResponseBody);
 
-/// <summary>A snapshot of a stream's folded state at <see cref="Version"/>, with the chain hash at that version.</summary>
+/// <summary>
+/// A snapshot of a stream's folded state at <see cref="Version"/>, with the chain hash at that version. A snapshot handed
+/// to <see cref="PgEventStore.AppendAsync"/> at a head that append writes may leave <see cref="Hash"/> empty: the store
+/// fills in the head's hash.
+/// </summary>
 public sealed record Snapshot(string StreamId, long Version, int SchemaVersion, byte[] Hash, string StateJson);
 
 /// <summary>The head of a stream after an append: its version and the hash of its last event.</summary>

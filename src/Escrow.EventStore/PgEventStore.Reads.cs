@@ -3,7 +3,8 @@ using NpgsqlTypes;
 
 namespace Escrow.EventStore;
 
-// Reads: a stream, its tenant and snapshot, the global log in commit-safe order, the streams table.
+// Reads: a stream, its tenant and snapshot, the global log in commit-safe order, the streams table. Every event comes
+// back under its stream's current id (see PgEventStore.Aliases.cs).
 public sealed partial class PgEventStore
 {
     // The text casts get their own names on purpose: a cast keeps the column's name, and ORDER BY prefers
@@ -39,11 +40,11 @@ public sealed partial class PgEventStore
         var cmd = DataSource.CreateCommand(
             $"SELECT {EventColumns} FROM events e WHERE e.stream_id = $1 AND e.version > $2 AND ($3::timestamptz IS NULL OR e.occurred_at <= $3) ORDER BY e.version LIMIT $4");
         await using var cmdScope = cmd.ConfigureAwait(false);
-        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = await StoredStreamIdAsync(streamId, ct).ConfigureAwait(false) });
         cmd.Parameters.Add(new() { Value = afterVersion });
         cmd.Parameters.Add(new() { Value = occurredUpTo.HasValue ? occurredUpTo.Value.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(new() { Value = limit.HasValue ? limit.Value : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Integer });
-        return await ReadEventsAsync(cmd, ct).ConfigureAwait(false);
+        return await ToCurrentAsync(await ReadEventsAsync(cmd, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
     }
 
     /// <summary>The tenant a stream belongs to; null when the stream does not exist.</summary>
@@ -51,7 +52,7 @@ public sealed partial class PgEventStore
     {
         var cmd = DataSource.CreateCommand("SELECT tenant FROM streams WHERE stream_id = $1");
         await using var cmdScope = cmd.ConfigureAwait(false);
-        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = await StoredStreamIdAsync(streamId, ct).ConfigureAwait(false) });
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
     }
 
@@ -59,7 +60,7 @@ public sealed partial class PgEventStore
     {
         var cmd = DataSource.CreateCommand("SELECT version, schema_version, hash, state::text FROM snapshots WHERE stream_id = $1");
         await using var cmdScope = cmd.ConfigureAwait(false);
-        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = await StoredStreamIdAsync(streamId, ct).ConfigureAwait(false) });
         var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         await using var rScope = r.ConfigureAwait(false);
         if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
@@ -112,7 +113,7 @@ public sealed partial class PgEventStore
         cmd.Parameters.Add(new() { Value = after.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         cmd.Parameters.Add(new() { Value = after.Position });
         cmd.Parameters.Add(new() { Value = max });
-        return await ReadEventsAsync(cmd, ct).ConfigureAwait(false);
+        return await ToCurrentAsync(await ReadEventsAsync(cmd, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -158,14 +159,14 @@ public sealed partial class PgEventStore
                 last = e.Checkpoint;
             }
         }
-        return (list, last, scanned);
+        return (await ToCurrentAsync(list, ct).ConfigureAwait(false), last, scanned);
     }
 
     /// <summary>A LIKE pattern matching ids that start with <paramref name="prefix"/> (its wildcards escaped).</summary>
     private static string LikePrefix(string prefix) =>
         prefix.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%";
 
-    /// <summary>Every stream id with its type, version and tenant, in id order (for verification).</summary>
+    /// <summary>Every stream's stored id (the one its hashes cover) with its type, version and last hash, in id order (for verification).</summary>
     public async IAsyncEnumerable<(string StreamId, string StreamType, long Version, byte[] LastHash)> ListStreamsAsync(
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
@@ -187,6 +188,6 @@ public sealed partial class PgEventStore
         var cmd = DataSource.CreateCommand($"SELECT {EventColumns} FROM events e WHERE {predicate} ORDER BY e.global_position");
         await using var cmdScope = cmd.ConfigureAwait(false);
         foreach (var value in parameters) cmd.Parameters.Add(new() { Value = value });
-        return await ReadEventsAsync(cmd, ct).ConfigureAwait(false);
+        return await ToCurrentAsync(await ReadEventsAsync(cmd, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
     }
 }

@@ -39,11 +39,26 @@ public sealed partial class PgEventStore(NpgsqlDataSource dataSource, GroupCommi
         IReadOnlyList<StreamAppend> streams, IdempotencyRecord? idempotency, IReadOnlyList<Snapshot>? snapshots, CancellationToken ct,
         AuditRecord? audit = null, IReadOnlyList<NpgsqlBatchCommand>? alsoInTransaction = null)
     {
+        var aliases = await AliasesAsync(ct).ConfigureAwait(false);
+        if (!aliases.IsEmpty)
+        {
+            streams = [.. streams.Select(s => s with { StreamId = aliases.Stored(s.StreamId) })];
+            if (snapshots is not null) snapshots = [.. snapshots.Select(s => s with { StreamId = aliases.Stored(s.StreamId) })];
+        }
         var pending = Prepare(streams, idempotency, snapshots, audit, alsoInTransaction);
         if (pending.Events.Length == 0) return pending.Heads;
         ct.ThrowIfCancellationRequested();
         Enqueue(pending);
-        return await pending.Done.Task.ConfigureAwait(false);
+        if (aliases.IsEmpty) return await pending.Done.Task.ConfigureAwait(false);
+        try
+        {
+            var heads = await pending.Done.Task.ConfigureAwait(false);
+            return heads.ToDictionary(kv => aliases.TryCurrent(kv.Key, out var current) ? current : kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        }
+        catch (WrongExpectedVersionException conflict) when (aliases.TryCurrent(conflict.StreamId, out var current))
+        {
+            throw new WrongExpectedVersionException(current, conflict.Expected, conflict.Actual);
+        }
     }
 
     /// <summary>The group-commit settings this store runs with.</summary>
@@ -108,6 +123,9 @@ public sealed partial class PgEventStore(NpgsqlDataSource dataSource, GroupCommi
             heads[s.StreamId] = new StreamHead(version, prev);
             bumps.Add(new StreamBump(s.StreamId, s.StreamType, s.Tenant, s.Expected.Value, version, prev));
         }
+        // A snapshot taken at the head this append writes carries that head's hash (computed here, with the stored id).
+        snapshots = snapshots?.Select(s => heads.TryGetValue(s.StreamId, out var h) && h.Version == s.Version ? s with { Hash = h.LastHash }
+            : s.Hash.Length == 32 ? s : throw new ArgumentException($"the snapshot of '{s.StreamId}' at {s.Version} has no hash and is not at a head this append writes", nameof(snapshots))).ToList();
         return new PendingAppend([.. bumps], events, heads, idempotency, audit, snapshots, extras);
     }
 }

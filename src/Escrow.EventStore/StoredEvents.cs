@@ -17,6 +17,12 @@ public sealed record StoredEvent(
 {
     /// <summary>The position of this event in the commit-safe global order.</summary>
     public GlobalCheckpoint Checkpoint => new(TransactionId, GlobalPosition);
+
+    /// <summary>
+    /// The stream id the event was written under, which its hash covers: <see cref="StreamId"/> itself, except for a stream
+    /// written before ids were per institution, which is read under its new id (see <see cref="PgEventStore.StoredStreamIdAsync"/>).
+    /// </summary>
+    public string StoredStreamId { get; init; } = StreamId;
 }
 
 /// <summary>

@@ -34,7 +34,7 @@ public static class ChainVerifier
                     { broken = new(id, expected, e.GlobalPosition, $"version {expected} is missing (found {e.Version})"); break; }
                     if (!e.PrevHash.AsSpan().SequenceEqual(prev))
                     { broken = new(id, e.Version, e.GlobalPosition, "prev_hash does not equal the previous event's hash"); break; }
-                    var h = HashChain.Compute(prev, e.StreamId, e.Version, e.EventType, e.SchemaVersion, e.OccurredAt, e.DataJson, e.MetadataJson);
+                    var h = HashChain.Compute(prev, e.StoredStreamId, e.Version, e.EventType, e.SchemaVersion, e.OccurredAt, e.DataJson, e.MetadataJson);
                     if (!h.AsSpan().SequenceEqual(e.Hash))
                     { broken = new(id, e.Version, e.GlobalPosition, "stored hash does not match the event's content"); break; }
                     prev = h;
@@ -78,7 +78,7 @@ public static class StreamChainVerifier
         var cmd = store.DataSource.CreateCommand("SELECT version, last_hash FROM streams WHERE stream_id = $1");
         await using (cmd.ConfigureAwait(false))
         {
-            cmd.Parameters.Add(new() { Value = streamId });
+            cmd.Parameters.Add(new() { Value = await store.StoredStreamIdAsync(streamId, ct).ConfigureAwait(false) });
             var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await using var rScope = r.ConfigureAwait(false);
             if (!await r.ReadAsync(ct).ConfigureAwait(false)) return new StreamChainCheck(streamId, 0, 0, null);
@@ -98,7 +98,7 @@ public static class StreamChainVerifier
                     return new(streamId, headVersion, checkedEvents, new(streamId, expected, e.GlobalPosition, $"version {expected} is missing (found {e.Version})"));
                 if (!e.PrevHash.AsSpan().SequenceEqual(prev))
                     return new(streamId, headVersion, checkedEvents, new(streamId, e.Version, e.GlobalPosition, "prev_hash does not equal the previous event's hash"));
-                var h = HashChain.Compute(prev, e.StreamId, e.Version, e.EventType, e.SchemaVersion, e.OccurredAt, e.DataJson, e.MetadataJson);
+                var h = HashChain.Compute(prev, e.StoredStreamId, e.Version, e.EventType, e.SchemaVersion, e.OccurredAt, e.DataJson, e.MetadataJson);
                 if (!h.AsSpan().SequenceEqual(e.Hash))
                     return new(streamId, headVersion, checkedEvents, new(streamId, e.Version, e.GlobalPosition, "stored hash does not match the event's content"));
                 prev = h;

@@ -7,7 +7,7 @@ namespace Escrow.Grains;
 
 /// <summary>
 /// One cross-border payment: a journaled grain over the payment's stream in the PostgreSQL event log, keyed by
-/// <see cref="PaymentGrainKey.Of"/> (its institution and its UETR, ISO 20022 <c>PmtId/UETR</c>). Decides with <see cref="Payment.Decide"/>,
+/// <see cref="GrainKeys.Of"/> (its institution and its UETR, ISO 20022 <c>PmtId/UETR</c>). Decides with <see cref="Payment.Decide"/>,
 /// derives the ledger postings of its booking with <see cref="PaymentLedger.Apply"/>, and commits the payment events and
 /// the account events in one PostgreSQL transaction, with each stream's expected version.
 /// </summary>
@@ -27,19 +27,4 @@ public interface IPaymentGrain : IGrainWithStringKey
     /// <summary>The payment's confirmed state; with <paramref name="refresh"/> the grain first reads its stream's tail.</summary>
     [AlwaysInterleave]
     Task<StreamSnapshot<PaymentState>> GetState(bool refresh);
-}
-
-/// <summary>The key of a payment's grain.</summary>
-public static class PaymentGrainKey
-{
-    /// <summary><c>{tenant}/{uetr}</c>: a UETR is unique per institution, not across the cluster.</summary>
-    public static string Of(string tenant, string uetr) => $"{tenant}/{uetr}";
-
-    /// <summary>The institution and UETR of a key made by <see cref="Of"/>.</summary>
-    public static (string Tenant, string Uetr) Parse(string key)
-    {
-        var slash = key.LastIndexOf('/');
-        if (slash <= 0 || slash == key.Length - 1) throw new ArgumentException($"'{key}' is not a payment grain key (tenant/uetr)", nameof(key));
-        return (key[..slash], key[(slash + 1)..]);
-    }
 }

@@ -21,33 +21,35 @@ public sealed class DealsProjection : IProjection
 
     public async Task ApplyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<StoredEvent> events, CancellationToken ct)
     {
-        var mine = events.Where(e => DealStreams.TryDealId(e.StreamId, out _)).ToList();
+        // Deals are keyed (tenant, deal id): ids are unique per institution.
+        var mine = events.Select(e => DealStreams.TryParse(e.StreamId, out var t, out var id) ? (E: e, Key: (Tenant: t, Id: id)) : default)
+            .Where(x => x.E is not null).ToList();
         if (mine.Count == 0) return;
-        var ids = mine.Select(e => e.StreamId[DealStreams.Prefix.Length..]).Distinct().ToArray();
-        var states = new Dictionary<string, (DealState State, long Version, long Position)>(StringComparer.Ordinal);
+        var ids = mine.Select(x => x.Key).Distinct().ToArray();
+        var states = new Dictionary<(string Tenant, string Id), (DealState State, long Version, long Position)>();
         var sel = new NpgsqlCommand(
                    // unnest join, not ANY($1): see AccountBalancesProjection (generic plans scan the table for ANY over a parameter).
-                   "SELECT d.deal_id, d.state::text AS state_text FROM unnest($1::text[]) AS u(deal_id) JOIN deal_status d ON d.deal_id = u.deal_id",
+                   "SELECT d.tenant, d.deal_id, d.state::text AS state_text FROM unnest($1::text[], $2::text[]) AS u(tenant, deal_id) JOIN deal_status d ON d.tenant = u.tenant AND d.deal_id = u.deal_id",
                    connection, transaction);
         await using (sel.ConfigureAwait(false))
         {
-            sel.Parameters.Add(new() { Value = ids });
+            sel.Parameters.Add(new() { Value = ids.Select(k => k.Tenant).ToArray() });
+            sel.Parameters.Add(new() { Value = ids.Select(k => k.Id).ToArray() });
             var r = await sel.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await using var rScope = r.ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
-                states[r.GetString(0)] = (JsonSerializer.Deserialize<DealState>(r.GetString(1), EventSerializer.Options)!, 0, 0);
+                states[(r.GetString(0), r.GetString(1))] = (JsonSerializer.Deserialize<DealState>(r.GetString(2), EventSerializer.Options)!, 0, 0);
         }
 
         var timeline = new List<(string Deal, long Version, long Position, string Type, string From, string To, string Actor, decimal? Amount, DateTimeOffset At, string Tenant)>();
-        foreach (var e in mine)
+        foreach (var (e, key) in mine)
         {
-            DealStreams.TryDealId(e.StreamId, out var id);
             var evt = EventSerializer.Deserialize(e);
-            var before = states.TryGetValue(id, out var cur) ? cur.State : DealState.Empty(id);
+            var before = states.TryGetValue(key, out var cur) ? cur.State : DealState.Empty(key.Id);
             var after = Deal.Evolve(before, evt);
-            states[id] = (after, e.Version, e.GlobalPosition);
-            timeline.Add((id, e.Version, e.GlobalPosition, e.EventType, before.Status.Wire(), after.Status.Wire(), ActorOf(e), AmountOf(evt),
-                ((IDealEvent)evt).At, after.Tenant));
+            states[key] = (after, e.Version, e.GlobalPosition);
+            timeline.Add((key.Id, e.Version, e.GlobalPosition, e.EventType, before.Status.Wire(), after.Status.Wire(), ActorOf(e), AmountOf(evt),
+                ((IDealEvent)evt).At, key.Tenant));
         }
 
         var rows = states.Where(s => s.Value.Version > 0).ToList();
@@ -59,7 +61,7 @@ public sealed class DealsProjection : IProjection
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::numeric[],
                 $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[], $14::timestamptz[], $15::boolean[], $16::text[], $17::int[],
                 $18::timestamptz[], $19::timestamptz[], $20::bigint[], $21::bigint[], $22::jsonb[])
-            ON CONFLICT (deal_id) DO UPDATE SET status = excluded.status, funded = excluded.funded, released = excluded.released,
+            ON CONFLICT (tenant, deal_id) DO UPDATE SET status = excluded.status, funded = excluded.funded, released = excluded.released,
                 refunded = excluded.refunded, held = excluded.held, expires_at = excluded.expires_at, evidence_count = excluded.evidence_count,
                 last_activity_at = excluded.last_activity_at, version = excluded.version, global_position = excluded.global_position,
                 state = excluded.state
@@ -67,8 +69,8 @@ public sealed class DealsProjection : IProjection
         await using (up.ConfigureAwait(false))
         {
             var s = rows.Select(r => r.Value.State).ToList();
-            up.Parameters.Add(new() { Value = rows.Select(r => r.Key).ToArray() });
-            up.Parameters.Add(new() { Value = s.Select(x => x.Tenant).ToArray() });
+            up.Parameters.Add(new() { Value = rows.Select(r => r.Key.Id).ToArray() });
+            up.Parameters.Add(new() { Value = rows.Select(r => r.Key.Tenant).ToArray() });
             up.Parameters.Add(new() { Value = s.Select(x => x.TemplateId).ToArray() });
             up.Parameters.Add(new() { Value = s.Select(x => x.Status.Wire()).ToArray() });
             up.Parameters.Add(new() { Value = s.Select(x => x.BuyerAccount).ToArray() });

@@ -25,7 +25,7 @@ public class DealProjectionTests : IClassFixture<PgDatabase>
         public readonly Dictionary<string, AccountState> Accounts = new(StringComparer.Ordinal);
         public readonly Dictionary<string, DealState> Deals = new(StringComparer.Ordinal);
 
-        public async Task AccountAsync(AccountCommand c) => await AppendAsync(Account.Decide(Accounts, c).MapStreams(AccountStreams.StreamId));
+        public async Task AccountAsync(AccountCommand c) => await AppendAsync(Account.Decide(Accounts, c).MapStreams(a => AccountStreams.StreamId("t1", a)));
 
         public async Task DealAsync(DealCommand c)
         {
@@ -33,7 +33,7 @@ public class DealProjectionTests : IClassFixture<PgDatabase>
             var cmd = c is CreateDeal ? c : c.For(deal);
             var decision = Deal.Decide(new(deal, Accounts), cmd);
             Assert.False(decision.IsRejected, decision.Rejection?.ToString());
-            await AppendAsync(Decision.Accept([.. DealStreams.ToStreams(decision)]), actor: "deal-desk");
+            await AppendAsync(Decision.Accept([.. DealStreams.ToStreams(decision, "t1")]), actor: "deal-desk");
         }
 
         private async Task AppendAsync(Decision decision, string actor = "test")

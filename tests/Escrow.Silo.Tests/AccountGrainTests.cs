@@ -33,7 +33,7 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
         new("default", "grain-test", key, SHA256.HashData(Encoding.UTF8.GetBytes(body)), Guid.NewGuid());
 
     private Task<CommandResult<AccountAnswer>> RunAsync(AccountCommand c, CommandCall? call = null) =>
-        _grains.GetGrain<IAccountGrain>(AccountGrain.ExecutorOf(c)).Execute(c, call ?? Call(), false);
+        _grains.GetGrain<IAccountGrain>(GrainKeys.Of("default", AccountGrain.ExecutorOf(c))).Execute(c, call ?? Call(), false);
 
     private async Task<(string A, string Cash)> OpenPairAsync(decimal funds)
     {
@@ -56,7 +56,7 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
         var heads = new Dictionary<string, (long Version, byte[] Hash)>(StringComparer.Ordinal);
         foreach (var id in post.Streams)
         {
-            var events = await db.Store.ReadStreamAsync(AccountStreams.StreamId(id), 0, default);
+            var events = await db.Store.ReadStreamAsync(AccountStreams.StreamId("default", id), 0, default);
             states[id] = Account.Fold(id, events.Select(Escrow.EventStore.EventSerializer.Deserialize));
             heads[id] = (events[^1].Version, events[^1].Hash);
         }
@@ -64,7 +64,7 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
         Assert.Null(decision.Rejection);
         var meta = new Escrow.Silo.Grains.EventLog.EventMetadataTemplate(Guid.NewGuid(), null, "behind-the-back", "default", null);
         await db.Store.AppendAsync(decision.Events.GroupBy(e => e.StreamId).Select(g => new Escrow.EventStore.StreamAppend(
-            AccountStreams.StreamId(g.Key), Account.StreamType, "default", Escrow.EventStore.ExpectedVersion.Exactly(heads[g.Key].Version),
+            AccountStreams.StreamId("default", g.Key), Account.StreamType, "default", Escrow.EventStore.ExpectedVersion.Exactly(heads[g.Key].Version),
             heads[g.Key].Hash, g.Select(e => meta.ToNew(e.Event, TimeProvider.System)).ToList())).ToList(), null, null, default);
     }
 
@@ -85,7 +85,7 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
         Assert.Equal(cash, AccountGrain.ExecutorOf(new Post("p2-" + a, cash, other, 5m, "EUR", PostingKind.Deposit, null, T0)));
         var back = await RunAsync(new Post("p2-" + a, cash, other, 5m, "EUR", PostingKind.Deposit, null, T0.AddMinutes(2)));
         Assert.True(back.Accepted, back.Rejection?.ToString());
-        var s = await _grains.GetGrain<IAccountGrain>(cash).GetState(false);
+        var s = await _grains.GetGrain<IAccountGrain>(GrainKeys.Of("default", cash)).GetState(false);
         Assert.Equal((-75m, 4L), (s.State.Balance, s.Version));
     }
 
@@ -97,7 +97,7 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
             RunAsync(new Post($"w{i}-{a}", a, cash, 1m, "EUR", PostingKind.Withdrawal, null, DateTimeOffset.MinValue))));
         Assert.Equal(50, results.Count(r => r.Accepted));
         Assert.All(results.Where(r => !r.Accepted), r => Assert.Equal(AccountRejectionCodes.InsufficientFunds, r.Rejection!.Code));
-        Assert.Equal(0m, (await _grains.GetGrain<IAccountGrain>(a).GetState(true)).State.Balance);
+        Assert.Equal(0m, (await _grains.GetGrain<IAccountGrain>(GrainKeys.Of("default", a)).GetState(true)).State.Balance);
     }
 
     [Fact]
@@ -113,21 +113,21 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
         Assert.Equal(201, CommandAnswers.Status(again));
         var other = await RunAsync(cmd with { PostingId = "r3-" + a, Amount = 5m }, Call(key, "withdraw 5"));
         Assert.Equal(StreamGrainCodes.IdempotencyKeyReused, other.Rejection?.Code);
-        Assert.Equal(6m, (await _grains.GetGrain<IAccountGrain>(a).GetState(true)).State.Balance);
+        Assert.Equal(6m, (await _grains.GetGrain<IAccountGrain>(GrainKeys.Of("default", a)).GetState(true)).State.Balance);
     }
 
     [Fact]
     public async Task A_write_behind_the_grains_back_is_re_read_and_decided_again()
     {
         var (a, cash) = await OpenPairAsync(10m);
-        await _grains.GetGrain<IAccountGrain>(a).GetState(false);   // the grain caches version 2
+        await _grains.GetGrain<IAccountGrain>(GrainKeys.Of("default", a)).GetState(false);   // the grain caches version 2
         // A deposit appended straight to the log (as another writer would): the grain's next append loses and re-decides.
         await AppendBehindAsync(new Post("side-" + a, cash, a, 15m, "EUR", PostingKind.Deposit, null, T0.AddMinutes(1)));
         // Accepted on the stale view (10 ≥ 3): the append expects version 2, loses, re-reads, decides again on 25.
         var small = await RunAsync(new Post("small-" + a, a, cash, 3m, "EUR", PostingKind.Withdrawal, null, T0.AddMinutes(2)));
         Assert.True(small.Accepted, small.Rejection?.ToString());
         Assert.Equal(22m, small.View!.Posting!.Accounts[0].Balance);
-        Assert.Equal(4, (await _grains.GetGrain<IAccountGrain>(a).GetState(false)).Version);
+        Assert.Equal(4, (await _grains.GetGrain<IAccountGrain>(GrainKeys.Of("default", a)).GetState(false)).Version);
         // A second side write, then a debit the stale view would refuse: refused only after a re-read, so accepted.
         await AppendBehindAsync(new Post("side2-" + a, cash, a, 15m, "EUR", PostingKind.Deposit, null, T0.AddMinutes(3)));
         var spent = await RunAsync(new Post("big-" + a, a, cash, 30m, "EUR", PostingKind.Withdrawal, null, T0.AddMinutes(4)));
@@ -141,11 +141,11 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
         var (a, cash) = await OpenPairAsync(0m);
         for (var i = 0; i < 30; i++)
             Assert.True((await RunAsync(new Post($"s{i}-{a}", cash, a, 1.25m, "EUR", PostingKind.Deposit, null, T0.AddMinutes(i)))).Accepted);
-        var snap = await db.Store.ReadSnapshotAsync(AccountStreams.StreamId(a), default);
+        var snap = await db.Store.ReadSnapshotAsync(AccountStreams.StreamId("default", a), default);
         Assert.NotNull(snap);
         Assert.Equal(28, snap.Version);   // every 7 events: the grain wrote it in the append's transaction
-        var live = await _grains.GetGrain<IAccountGrain>(a).GetState(true);
-        var replayed = Account.Fold(a, (await db.Store.ReadStreamAsync(AccountStreams.StreamId(a), 0, default)).Select(Escrow.EventStore.EventSerializer.Deserialize));
+        var live = await _grains.GetGrain<IAccountGrain>(GrainKeys.Of("default", a)).GetState(true);
+        var replayed = Account.Fold(a, (await db.Store.ReadStreamAsync(AccountStreams.StreamId("default", a), 0, default)).Select(Escrow.EventStore.EventSerializer.Deserialize));
         Assert.Equal((31L, 37.5m), (live.Version, live.State.Balance));
         Assert.Equal(replayed.Balance, live.State.Balance);
         Assert.Equal(replayed.PostingCount, live.State.PostingCount);
@@ -167,21 +167,21 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
         var results = await Task.WhenAll(payers.SelectMany(payer => Enumerable.Range(0, 5).Select(i =>
             RunAsync(new Post($"h{i}-{payer}", payer, hub, 2m, "EUR", PostingKind.Transfer, null, DateTimeOffset.MinValue)))));
         Assert.All(results, r => Assert.True(r.Accepted, r.Rejection?.ToString()));
-        var h = await _grains.GetGrain<IAccountGrain>(hub).GetState(true);
+        var h = await _grains.GetGrain<IAccountGrain>(GrainKeys.Of("default", hub)).GetState(true);
         Assert.Equal((300m, 151L), (h.State.Balance, h.Version));
-        Assert.Equal(150, await db.ScalarAsync<long>($"SELECT count(*) FROM events WHERE stream_id = 'account-{hub}' AND event_type = 'AccountCredited'"));
+        Assert.Equal(150, await db.ScalarAsync<long>($"SELECT count(*) FROM events WHERE stream_id = 'account-default/{hub}' AND event_type = 'AccountCredited'"));
     }
 
     [Fact]
     public async Task A_collected_activation_reloads_from_the_log_on_its_next_call()
     {
         var (a, cash) = await OpenPairAsync(9m);
-        var before = await _grains.GetGrain<IAccountGrain>(a).GetState(false);
+        var before = await _grains.GetGrain<IAccountGrain>(GrainKeys.Of("default", a)).GetState(false);
         Assert.True(await ActivationsAsync(a) > 0);
         // Orleans's activation collector drops every activation idle for longer than the given age.
         await _grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
         Assert.Equal(0, await ActivationsAsync(a));
-        var after = await _grains.GetGrain<IAccountGrain>(a).GetState(false);
+        var after = await _grains.GetGrain<IAccountGrain>(GrainKeys.Of("default", a)).GetState(false);
         Assert.Equal((before.Version, before.State.Balance, before.Tenant), (after.Version, after.State.Balance, after.Tenant));
         Assert.Equal(Convert.ToHexString(before.LastHash), Convert.ToHexString(after.LastHash));
         var spent = await RunAsync(new Post("after-" + a, a, cash, 9m, "EUR", PostingKind.Withdrawal, null, T0.AddMinutes(5)));
@@ -194,20 +194,20 @@ public sealed class AccountGrainTests(PgDatabase db) : IClassFixture<PgDatabase>
         var ids = Enumerable.Range(0, 20).Select(_ => "ghost-" + Guid.NewGuid().ToString("N")[..12]).ToList();
         foreach (var id in ids)
         {
-            var s = await _grains.GetGrain<IAccountGrain>(id).GetState(true);
+            var s = await _grains.GetGrain<IAccountGrain>(GrainKeys.Of("default", id)).GetState(true);
             Assert.Equal((0L, false), (s.Version, s.State.Exists));
         }
         // The empty activations are deactivated half a second after their read.
         for (var i = 0; i < 250 && (await Task.WhenAll(ids.Select(ActivationsAsync))).Sum() > 0; i++) await Task.Delay(20);
         Assert.Equal(0, (await Task.WhenAll(ids.Select(ActivationsAsync))).Sum());
         Assert.True((await RunAsync(new OpenAccount(ids[0], "o", "EUR", AccountKind.Customer, 0, T0))).Accepted);
-        Assert.Equal(1, (await _grains.GetGrain<IAccountGrain>(ids[0]).GetState(true)).Version);
+        Assert.Equal(1, (await _grains.GetGrain<IAccountGrain>(GrainKeys.Of("default", ids[0])).GetState(true)).Version);
     }
 
     /// <summary>How many activations of the account's grain the cluster has (0 or 1).</summary>
     private async Task<int> ActivationsAsync(string accountId)
     {
         var stats = await _grains.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics();
-        return stats.Count(s => s.GrainId.Key.ToString() == accountId);
+        return stats.Count(s => s.GrainId.Key.ToString() == GrainKeys.Of("default", accountId));
     }
 }

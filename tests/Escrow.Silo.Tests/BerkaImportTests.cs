@@ -239,8 +239,8 @@ public sealed class BerkaImportTests(BerkaImportFixture f) : IClassFixture<Berka
         {
             var expected = byAccount[account].Where(t => t.Date <= day).Sum(t => t.Signed);
             var endOfDay = new DateTimeOffset(day.ToDateTime(new TimeOnly(23, 59, 59)), TimeSpan.Zero);
-            var fromEvents = await queries.BalanceAsync($"berka-{account}", endOfDay, fromEvents: true, default);
-            var fromStatement = await queries.BalanceAsync($"berka-{account}", endOfDay, fromEvents: false, default);
+            var fromEvents = await queries.BalanceAsync("default", $"berka-{account}", endOfDay, fromEvents: true, default);
+            var fromStatement = await queries.BalanceAsync("default", $"berka-{account}", endOfDay, fromEvents: false, default);
             Assert.NotNull(fromEvents);
             Assert.NotNull(fromStatement);
             Assert.Equal("events", fromEvents.Source);
@@ -386,8 +386,8 @@ public sealed class BerkaImportTests(BerkaImportFixture f) : IClassFixture<Berka
             foreach (var id in f.Transactions.Select(t => t.Account).Distinct().Order().Where((_, i) => i % 25 == 0)
                          .Select(a => $"berka-{a}").Append("berka-cash").Append("berka-interest-expense"))
             {
-                var a = await wholeQ.BalanceAsync(id, cutInstant, fromEvents: true, default);
-                var b = await splitQ.BalanceAsync(id, cutInstant, fromEvents: true, default);
+                var a = await wholeQ.BalanceAsync("default", id, cutInstant, fromEvents: true, default);
+                var b = await splitQ.BalanceAsync("default", id, cutInstant, fromEvents: true, default);
                 Assert.Equal(a?.Balance, b?.Balance);
             }
         }
@@ -519,7 +519,7 @@ public sealed class BerkaImportRulesTests(PgDatabase db) : IClassFixture<PgDatab
             Assert.Equal(1, s.PostingsRejected);
             Assert.Equal(new Dictionary<string, int> { ["insufficient_funds"] = 1 }, s.Rejections);
 
-            async Task<decimal> Balance(string id) => (await ledger.StateAsync(id, default)).State.Balance;
+            async Task<decimal> Balance(string id) => (await ledger.StateAsync("default", id, default)).State.Balance;
             Assert.Equal(1000m + 1.50m - 14.60m, await Balance("berka-1"));
             Assert.Equal(-300m + 300m - 2m + 50m - 10m + 5m, await Balance("berka-2"));
             Assert.Equal(-1000m - 300m, await Balance("berka-cash"));
@@ -530,14 +530,14 @@ public sealed class BerkaImportRulesTests(PgDatabase db) : IClassFixture<PgDatab
             Assert.Equal(-50m, await Balance("berka-clearing-unknown"));
             Assert.Equal(10m, await Balance("berka-card-settlement"));
             Assert.Equal(-5m, await Balance("berka-suspense"));
-            var three = (await ledger.StateAsync("berka-3", default)).State;
+            var three = (await ledger.StateAsync("default", "berka-3", default)).State;
             Assert.Equal((true, AccountKind.Customer, 100m), (three.Exists, three.Kind, three.OverdraftLimit));
 
             // The k_symbol and the transfer's partner travel in the posting's reference.
-            var sipo = await ledger.FindPostingAsync("berka-21", default);
+            var sipo = await ledger.FindPostingAsync("default", "berka-21", default);
             Assert.NotNull(sipo);
             Assert.Equal(("berka-2", "berka-clearing-AB"), (sipo.DebitAccount, sipo.CreditAccount));
-            var events = await db.Store.ReadStreamAsync(AccountStreams.StreamId("berka-2"), 0, default);
+            var events = await db.Store.ReadStreamAsync(AccountStreams.StreamId("default", "berka-2"), 0, default);
             Assert.Contains(events, e => e.DataJson.Contains("\"reference\": \"SIPO | to AB 41403269\"", StringComparison.Ordinal)
                                           || e.DataJson.Contains("\"reference\":\"SIPO | to AB 41403269\"", StringComparison.Ordinal));
 

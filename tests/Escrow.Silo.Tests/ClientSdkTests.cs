@@ -111,11 +111,11 @@ public class ClientSdkTests : IClassFixture<PgDatabase>
         var silos = await root.Cluster.GetSilosAsync();
         Assert.Contains(silos, s => s.Status == SiloStatus.Alive && s.Leases is { } l && l.Contains("projection:account_balances"));
 
-        var audit = await auditor.Audit.QueryPageAsync(new AuditQuery { Stream = "account-" + alice });
+        var audit = await auditor.Audit.QueryPageAsync(new AuditQuery { Stream = $"account-{institution}/{alice}" });
         Assert.Contains(audit.Records, r => r.Operation == "OpenAccount" && r.Outcome == "accepted" && r.Tenant == institution);
-        var trail = await auditor.Audit.QueryAsync(new AuditQuery { Stream = "account-" + alice, Outcome = "accepted" }).ToListAsync();
+        var trail = await auditor.Audit.QueryAsync(new AuditQuery { Stream = $"account-{institution}/{alice}", Outcome = "accepted" }).ToListAsync();
         Assert.Equal(audit.Records.Count(r => r.Outcome == "accepted"), trail.Count);
-        var csv = await auditor.Audit.GetCsvPageAsync(new AuditQuery { Stream = "account-" + alice }, limit: 1);
+        var csv = await auditor.Audit.GetCsvPageAsync(new AuditQuery { Stream = $"account-{institution}/{alice}" }, limit: 1);
         Assert.StartsWith("position,audit_id,", csv.Csv, StringComparison.Ordinal);
         Assert.Equal(audit.Records[0].Position, csv.NextAfter);
     }
@@ -227,7 +227,7 @@ public class ClientSdkTests : IClassFixture<PgDatabase>
 
         // 1.00 deposited with the reused key; nothing else changed anything.
         Assert.Equal(eventsBefore + 2, await _db.EventCountAsync());
-        Assert.Equal(11m, (await root.Accounts.GetAsync(alice)).Balance);
+        Assert.Equal(11m, (await writer.Accounts.GetAsync(alice)).Balance);
     }
 
     [Fact]

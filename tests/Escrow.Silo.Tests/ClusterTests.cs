@@ -1,3 +1,4 @@
+using Escrow.Grains;
 using System.Net;
 using Escrow.Silo.Ledger;
 using Escrow.Testing;
@@ -17,7 +18,8 @@ public class ClusterTests : IClassFixture<PgDatabase>
     {
         await using var cluster = await EscrowTestCluster.StartAsync(_db, 2, new EscrowTestClusterOptions { RunProjections = true });
         var (silo1, silo2) = (cluster.Silos[0], cluster.Silos[1]);
-        var key = await new SiloFactoryKeys(silo1.Client()).WriterKeyAsync();
+        var keys = new SiloFactoryKeys(silo1.Client());
+        var key = await keys.WriterKeyAsync();
         var c1 = silo1.Client(key);
         var c2 = silo2.Client(key);
         var account = "race-" + Guid.NewGuid().ToString("N")[..8];
@@ -58,7 +60,8 @@ public class ClusterTests : IClassFixture<PgDatabase>
     {
         await using var cluster = await EscrowTestCluster.StartAsync(_db, 2, new EscrowTestClusterOptions { RunProjections = false });
         var (silo1, silo2) = (cluster.Silos[0], cluster.Silos[1]);
-        var key = await new SiloFactoryKeys(silo1.Client()).WriterKeyAsync();
+        var keys = new SiloFactoryKeys(silo1.Client());
+        var key = await keys.WriterKeyAsync();
         var c1 = silo1.Client(key);
         var c2 = silo2.Client(key);
         var a = "dl-a-" + Guid.NewGuid().ToString("N")[..8];
@@ -73,7 +76,7 @@ public class ClusterTests : IClassFixture<PgDatabase>
         // The log holds every transfer once (a replay), and the grains hold what the log holds.
         var ledger = silo1.Services.GetRequiredService<LedgerService>();
         Assert.Equal((1000m - 60 * 3 + 60 * 2, 1000m + 60 * 3 - 60 * 2),
-            ((await ledger.ReplayAsync(a, null, default)).State.Balance, (await ledger.ReplayAsync(b, null, default)).State.Balance));
+            ((await ledger.ReplayAsync(keys.Institution, a, null, default)).State.Balance, (await ledger.ReplayAsync(keys.Institution, b, null, default)).State.Balance));
         Assert.Equal(1000m - 60 * 3 + 60 * 2, await c1.BalanceAsync(a));
         Assert.Equal(1000m + 60 * 3 - 60 * 2, await c2.BalanceAsync(b));
     }
@@ -83,7 +86,8 @@ public class ClusterTests : IClassFixture<PgDatabase>
     {
         await using var cluster = await EscrowTestCluster.StartAsync(_db, 2, new EscrowTestClusterOptions { RunProjections = false });
         var (silo1, silo2) = (cluster.Silos[0], cluster.Silos[1]);
-        var key = await new SiloFactoryKeys(silo1.Client()).WriterKeyAsync();
+        var keys = new SiloFactoryKeys(silo1.Client());
+        var key = await keys.WriterKeyAsync();
         var c1 = silo1.Client(key);
         var c2 = silo2.Client(key);
         var a = "one-" + Guid.NewGuid().ToString("N")[..8];
@@ -97,6 +101,6 @@ public class ClusterTests : IClassFixture<PgDatabase>
         Assert.Equal(HttpStatusCode.Conflict, (await c1.WithdrawAsync(a, 1m)).StatusCode);
 
         var stats = await cluster.Client.GetGrain<IManagementGrain>(0).GetDetailedGrainStatistics();
-        Assert.Single(stats, s => s.GrainId.Key.ToString() == a);
+        Assert.Single(stats, s => s.GrainId.Key.ToString() == GrainKeys.Of(keys.Institution, a));
     }
 }

@@ -199,25 +199,26 @@ public class DashboardApiTests : IClassFixture<PgDatabase>, IAsyncLifetime
         using var auditor = await _silo.ClientForAsync(institution, "auditor");
         using var stranger = await _silo.ClientForAsync(SiloFactory.NewInstitution(), "auditor");
         var id = "chain-" + Guid.NewGuid().ToString("N")[..8];
-        var stream = "account-" + id;
+        var stream = $"account-{institution}/{id}";
+        var enc = Uri.EscapeDataString(stream);   // the id's '/' travels as %2F
         Assert.Equal(HttpStatusCode.Created, (await writer.OpenAsync(id)).StatusCode);
         foreach (var amount in new[] { 10m, 20m, 30m })
             Assert.Equal(HttpStatusCode.Created, (await writer.DepositAsync(id, amount)).StatusCode);
 
-        var head = await (await auditor.GetAsync($"/dashboard/api/streams/{stream}")).JsonAsync();
+        var head = await (await auditor.GetAsync($"/dashboard/api/streams/{enc}")).JsonAsync();
         Assert.Equal("account", head.GetProperty("streamType").GetString());
         Assert.Equal(institution, head.GetProperty("tenant").GetString());
         Assert.Equal(4, head.GetProperty("version").GetInt64());
 
-        var events = (await (await auditor.GetAsync($"/dashboard/api/streams/{stream}/events")).JsonAsync()).EnumerateArray().ToList();
+        var events = (await (await auditor.GetAsync($"/dashboard/api/streams/{enc}/events")).JsonAsync()).EnumerateArray().ToList();
         Assert.Equal(["AccountOpened", "AccountCredited", "AccountCredited", "AccountCredited"], events.Select(e => e.GetProperty("eventType").GetString()));
         Assert.All(events, e => Assert.Equal(institution, e.GetProperty("metadata").GetProperty("tenant").GetString()));
 
-        var now = await (await auditor.GetAsync($"/dashboard/api/streams/{stream}/state")).JsonAsync();
+        var now = await (await auditor.GetAsync($"/dashboard/api/streams/{enc}/state")).JsonAsync();
         Assert.Equal(60m, now.GetProperty("state").GetProperty("balance").GetDecimal());
         Assert.Equal(4, now.GetProperty("version").GetInt64());
         var second = events[1].GetProperty("occurredAt").GetDateTimeOffset();
-        var past = await (await auditor.GetAsync($"/dashboard/api/streams/{stream}/state?at={Uri.EscapeDataString(second.ToString("O", CultureInfo.InvariantCulture))}")).JsonAsync();
+        var past = await (await auditor.GetAsync($"/dashboard/api/streams/{enc}/state?at={Uri.EscapeDataString(second.ToString("O", CultureInfo.InvariantCulture))}")).JsonAsync();
         Assert.Equal(10m, past.GetProperty("state").GetProperty("balance").GetDecimal());
         Assert.Equal(2, past.GetProperty("version").GetInt64());
 
@@ -236,14 +237,14 @@ public class DashboardApiTests : IClassFixture<PgDatabase>, IAsyncLifetime
         Assert.Empty((await (await stranger.GetAsync($"/dashboard/api/streams?kind=payment&id={uetr}")).JsonAsync()).EnumerateArray());
         Assert.Empty((await (await auditor.GetAsync("/dashboard/api/streams?kind=payment&id=%25")).JsonAsync()).EnumerateArray());   // '%' is no wildcard
 
-        var ok = await (await auditor.GetAsync($"/dashboard/api/streams/{stream}/verify")).JsonAsync();
+        var ok = await (await auditor.GetAsync($"/dashboard/api/streams/{enc}/verify")).JsonAsync();
         Assert.True(ok.GetProperty("ok").GetBoolean(), ok.ToString());
         Assert.Equal(4, ok.GetProperty("eventsChecked").GetInt64());
 
         // Another institution's auditor learns nothing: the same 404 as a stream that does not exist.
         foreach (var path in new[] { "", "/events", "/state", "/verify" })
         {
-            var r = await stranger.GetAsync($"/dashboard/api/streams/{stream}{path}");
+            var r = await stranger.GetAsync($"/dashboard/api/streams/{enc}{path}");
             Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
             Assert.Equal("stream_not_found", (await r.JsonAsync()).GetProperty("code").GetString());
         }
@@ -254,7 +255,7 @@ public class DashboardApiTests : IClassFixture<PgDatabase>, IAsyncLifetime
             UPDATE events SET data = jsonb_set(data, '{amount}', '25.00') WHERE stream_id = '{{stream}}' AND version = 3;
             ALTER TABLE events ENABLE TRIGGER events_no_update_delete;
             """);
-        var broken = await (await auditor.GetAsync($"/dashboard/api/streams/{stream}/verify")).JsonAsync();
+        var broken = await (await auditor.GetAsync($"/dashboard/api/streams/{enc}/verify")).JsonAsync();
         Assert.False(broken.GetProperty("ok").GetBoolean());
         Assert.Equal(3, broken.GetProperty("brokenVersion").GetInt64());
         Assert.Equal(events[2].GetProperty("globalPosition").GetInt64(), broken.GetProperty("brokenGlobalPosition").GetInt64());

@@ -92,7 +92,7 @@ public class DashboardBrowserTests : IClassFixture<PgDatabase>
         await page.GetByTestId("stream-at").FillAsync(DateTime.UtcNow.AddHours(1).ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture));
         await page.GetByTestId("stream-go").ClickAsync();
         await Assertions.Expect(page.GetByTestId("stream-result")).ToBeVisibleAsync();
-        await Assertions.Expect(page.GetByTestId("stream-head")).ToContainTextAsync("account-" + account);
+        await Assertions.Expect(page.GetByTestId("stream-head")).ToContainTextAsync($"account-{institution}/{account}");
         await Assertions.Expect(page.GetByTestId("stream-chain")).ToContainTextAsync("hash chain intact");
         await Assertions.Expect(page.GetByTestId("stream-events")).ToContainTextAsync("AccountOpened");
         await Assertions.Expect(page.GetByTestId("stream-events")).ToContainTextAsync(institution);     // metadata.tenant

@@ -117,8 +117,8 @@ public class DealHttpTests : IClassFixture<PgDatabase>
         Assert.Equal("EXPIRED", status);
         Assert.Equal(450m, await writer.BalanceAsync(buyer));
         Assert.Equal("DISPUTED", (await (await writer.GetAsync($"/deals/{disputed}")).JsonAsync()).GetProperty("status").GetString());
-        Assert.Equal("expired", await _db.ScalarAsync<string>($"SELECT outcome FROM timers WHERE timer_id = 'deal-expiry:{expiring}'"));
-        Assert.NotNull(await _db.ScalarAsync<DateTime?>($"SELECT cancelled_at FROM timers WHERE timer_id = 'deal-expiry:{disputed}'"));
+        Assert.Equal("expired", await _db.ScalarAsync<string>($"SELECT outcome FROM timers WHERE timer_id LIKE 'deal-expiry:%/{expiring}'"));
+        Assert.NotNull(await _db.ScalarAsync<DateTime?>($"SELECT cancelled_at FROM timers WHERE timer_id LIKE 'deal-expiry:%/{disputed}'"));
     }
 
     [Fact]
@@ -231,7 +231,7 @@ public class DealHttpTests : IClassFixture<PgDatabase>
         var refused = await CreateDealAsync(http, deal, buyer, "no-such-seller", 5m, DateTimeOffset.UtcNow.AddDays(1));
         Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"/accounts/escrow-{deal}")).StatusCode);
-        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM streams WHERE stream_id = 'account-escrow-{deal}'"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM streams WHERE stream_id LIKE 'account-%/escrow-{deal}'"));
     }
 
     [Fact]

@@ -53,7 +53,7 @@ public sealed class DealServiceTests(PgDatabase db) : IClassFixture<PgDatabase>,
     private static JsonElement Body(CommandOutcome o) => JsonDocument.Parse(o.Body).RootElement;
 
     private static async Task<decimal> BalanceAsync(LedgerService ledger, string account) =>
-        (await ledger.StateAsync(account, default)).State.Balance;
+        (await ledger.StateAsync("default", account, default)).State.Balance;
 
     [Fact]
     public async Task Funding_and_partial_releases_move_money_with_the_deal_and_the_escrow_account_holds_exactly_what_is_held()
@@ -100,7 +100,7 @@ public sealed class DealServiceTests(PgDatabase db) : IClassFixture<PgDatabase>,
         var id = "race-" + Guid.NewGuid().ToString("N")[..10];
         Assert.Equal(201, (await a.Deals.ExecuteAsync(Create(id, buyer, seller, 50m), Ctx(), default)).Status);
         Assert.Equal(200, (await a.Deals.ExecuteAsync(new FundDeal(id, LedgerService.Now), Ctx(), default)).Status);
-        await b.Deals.GetAsync(id, default);   // warm the second silo's activation
+        await b.Deals.GetAsync("default", id, default);   // warm the second silo's activation
 
         using var gate = new SemaphoreSlim(0);
         var tasks = Enumerable.Range(0, 100).Select(i => Task.Run(async () =>
@@ -116,13 +116,13 @@ public sealed class DealServiceTests(PgDatabase db) : IClassFixture<PgDatabase>,
         // ("retry"): rare, legitimate, and it moves no money.
         Assert.All(results.Where(r => r.Status != 200), r => Assert.True(
             r.RejectionCode is DealRejectionCodes.AmountExceedsHeld or DealRejectionCodes.InvalidTransition or "concurrency_conflict", r.Body));
-        var deal = await a.Deals.GetAsync(id, default);
+        var deal = await a.Deals.GetAsync("default", id, default);
         Assert.Equal(("RELEASED", 50m, 50m, 0m), (deal!.Status, deal.Funded, deal.Released, deal.Held));
         Assert.Equal(0m, await BalanceAsync(a.Ledger, DealService.EscrowAccountOf(id)));
         Assert.Equal(50m, await BalanceAsync(a.Ledger, seller));
 
         // At every version of the deal: funded = released + refunded + held, held >= 0.
-        var events = await _db.Store.ReadStreamAsync(DealStreams.StreamId(id), 0, default);
+        var events = await _db.Store.ReadStreamAsync(DealStreams.StreamId("default", id), 0, default);
         var state = DealState.Empty(id);
         foreach (var e in events)
         {
@@ -179,11 +179,11 @@ public sealed class DealServiceTests(PgDatabase db) : IClassFixture<PgDatabase>,
         clock.Advance(TimeSpan.FromHours(1));
         await deals.ExecuteAsync(new ReleaseDeal(id, 10m, LedgerService.Now), Ctx(), default);
 
-        Assert.Equal("CREATED", (await deals.GetAsOfAsync(id, fundedAt.AddMinutes(-1), default))!.Status);
-        var then = await deals.GetAsOfAsync(id, fundedAt.AddMinutes(1), default);
+        Assert.Equal("CREATED", (await deals.GetAsOfAsync("default", id, fundedAt.AddMinutes(-1), default))!.Status);
+        var then = await deals.GetAsOfAsync("default", id, fundedAt.AddMinutes(1), default);
         Assert.Equal(("FUNDED", 60m), (then!.Status, then.Held));
-        Assert.Equal(("PARTIALLY_RELEASED", 50m), ((await deals.GetAsync(id, default))!.Status, (await deals.GetAsync(id, default))!.Held));
-        Assert.Null(await deals.GetAsOfAsync(id, fundedAt.AddDays(-1), default));
+        Assert.Equal(("PARTIALLY_RELEASED", 50m), ((await deals.GetAsync("default", id, default))!.Status, (await deals.GetAsync("default", id, default))!.Held));
+        Assert.Null(await deals.GetAsOfAsync("default", id, fundedAt.AddDays(-1), default));
     }
 
     [Fact]
@@ -207,7 +207,7 @@ public sealed class DealServiceTests(PgDatabase db) : IClassFixture<PgDatabase>,
 
             // A forged release appended straight to the deal's stream (no posting legs): the deal now claims less
             // held than its escrow account has.
-            var stream = DealStreams.StreamId(id);
+            var stream = DealStreams.StreamId("default", id);
             var tail = await db.Store.ReadStreamAsync(stream, 0, default);
             var (type, schema, json) = Escrow.EventStore.EventSerializer.Serialize(new DealReleased(id, "forged", 5m, "EUR", DateTimeOffset.UtcNow));
             await db.Store.AppendAsync([new Escrow.EventStore.StreamAppend(stream, Deal.StreamType, "default",
@@ -216,7 +216,7 @@ public sealed class DealServiceTests(PgDatabase db) : IClassFixture<PgDatabase>,
                 null, null, default);
             report = await LedgerVerifier.RunAsync(db.Store, default);
             Assert.False(report.Ok);
-            Assert.Contains(report.Lines, l => l.Contains($"escrow VIOLATED: deal {id}: escrow account escrow-{id} holds 25", StringComparison.Ordinal));
+            Assert.Contains(report.Lines, l => l.Contains($"escrow VIOLATED: deal default/{id}: escrow account default/escrow-{id} holds 25", StringComparison.Ordinal));
         }
         finally
         {

@@ -49,7 +49,8 @@ public class OrleansMembershipTests : IClassFixture<PgDatabase>
         await using var cluster = await EscrowTestCluster.StartAsync(_db, 2, new EscrowTestClusterOptions { RunProjections = false });
         _clusterId = cluster.ClusterId;
         var (victim, survivor) = (cluster.Silos[0], cluster.Silos[1]);
-        var key = await new SiloFactoryKeys(survivor.Client()).WriterKeyAsync();
+        var keys = new SiloFactoryKeys(survivor.Client());
+        var key = await keys.WriterKeyAsync();
         var http = survivor.Client(key);
         // Accounts opened through both silos, so that Orleans activates some of them on the silo about to die.
         var writers = new[] { victim.Client(key), http };
@@ -62,7 +63,7 @@ public class OrleansMembershipTests : IClassFixture<PgDatabase>
         var management = cluster.Client.GetGrain<IManagementGrain>(0);
         var onVictim = new List<string>();
         foreach (var a in accounts)
-            if (await management.GetActivationAddress(cluster.Client.GetGrain<IAccountGrain>(a)) == victim.Handle.SiloAddress)
+            if (await management.GetActivationAddress(cluster.Client.GetGrain<IAccountGrain>(GrainKeys.Of(keys.Institution, a))) == victim.Handle.SiloAddress)
                 onVictim.Add(a);
         Assert.NotEmpty(onVictim);
 
@@ -78,7 +79,7 @@ public class OrleansMembershipTests : IClassFixture<PgDatabase>
             $"SELECT count(*) FROM orleans_membership WHERE deployment_id = '{_clusterId}' AND status = {Dead} AND port = {victim.Handle.SiloAddress.Endpoint.Port} " +
             "AND coalesce(suspect_times, '') <> ''"));
         foreach (var a in onVictim)
-            Assert.Equal(survivor.Handle.SiloAddress, await management.GetActivationAddress(cluster.Client.GetGrain<IAccountGrain>(a)));
+            Assert.Equal(survivor.Handle.SiloAddress, await management.GetActivationAddress(cluster.Client.GetGrain<IAccountGrain>(GrainKeys.Of(keys.Institution, a))));
         // A write after the move decides on the recovered state.
         Assert.Equal(HttpStatusCode.Created, (await http.WithdrawAsync(onVictim[0], 10m + accounts.IndexOf(onVictim[0]))).StatusCode);
         Assert.Equal(HttpStatusCode.Conflict, (await http.WithdrawAsync(onVictim[0], 1m)).StatusCode);

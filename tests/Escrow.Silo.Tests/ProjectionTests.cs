@@ -72,7 +72,7 @@ public class ProjectionTests : IClassFixture<PgDatabase>
             await db.ExecAsOwnerAsync("UPDATE account_balances SET balance = balance + 1 WHERE account_id = 'tamper-1'");
             var report = await LedgerVerifier.RunAsync(db.Store, default);
             Assert.False(report.Ok);
-            Assert.Contains(report.Lines, l => l.Contains("account_balances MISMATCH tamper-1", StringComparison.Ordinal));
+            Assert.Contains(report.Lines, l => l.Contains("account_balances MISMATCH ", StringComparison.Ordinal) && l.Contains("/tamper-1:", StringComparison.Ordinal));
 
             // Rebuild from position 0 repairs it.
             var runner = new ProjectionRunner(db.Store, new AccountBalancesProjection(), new ProjectionRunnerOptions(), NullLogger.Instance);

@@ -62,6 +62,7 @@ public class TenancyTests : IClassFixture<PgDatabase>, IAsyncLifetime
         var writerB = await KeyAsync(b, "writer");
         var auditorB = await KeyAsync(b, "auditor");
         var root = _silo.RootClient();
+        root.DefaultRequestHeaders.Add("X-Escrow-Tenant", a);   // root acts for one institution at a time
         var anonymous = _silo.CreateClient();
         var wrongKey = _silo.ClientWithKey("esk_not-a-key-of-this-silo");
         var account = Id("acct");
@@ -108,7 +109,7 @@ public class TenancyTests : IClassFixture<PgDatabase>, IAsyncLifetime
         using var req = new HttpRequestMessage(HttpMethod.Get, $"/accounts/{account}");
         req.Headers.Add("X-Api-Key", auditorA.Secret);
         Assert.Equal(HttpStatusCode.OK, (await anonymous.SendAsync(req)).StatusCode);
-        // writer A's deposit and root's (acting for the default tenant, which may touch any account)
+        // writer A's deposit and root's (acting for A through X-Escrow-Tenant)
         Assert.Equal(2m, await writerA.Http.BalanceAsync(account));
     }
 
@@ -140,8 +141,6 @@ public class TenancyTests : IClassFixture<PgDatabase>, IAsyncLifetime
         await AssertProblemAsync(await writerB.Http.CommandAsync($"/accounts/{mine}/freeze", null), 404, "account_not_found");
         await AssertProblemAsync(await writerB.Http.CommandAsync($"/accounts/{theirs}/deposits",
             $$"""{"amount":1,"currency":"EUR","counterparty":"{{mine}}"}"""), 404, "account_not_found");
-        // Account ids are global: an id held by another institution can only be refused as taken.
-        await AssertProblemAsync(await writerB.Http.OpenAsync(mine), 409, "account_exists");
         // The operator's house accounts are reserved.
         await AssertProblemAsync(await writerB.Http.OpenAsync("house-cash-" + a + "-EUR"), 400, "reserved_account_id");
         Assert.Equal(100m, await writerA.Http.BalanceAsync(mine));
@@ -151,27 +150,41 @@ public class TenancyTests : IClassFixture<PgDatabase>, IAsyncLifetime
         var posting = (await (await writerA.Http.DepositAsync(mine, 5m)).JsonAsync()).GetProperty("postingId").GetString();
         await AssertProblemAsync(await writerB.Http.CommandAsync($"/accounts/{theirs}/postings/{posting}/reversal", null), 404, "posting_not_found");
 
-        // Root may move money between institutions.
-        Assert.Equal(HttpStatusCode.Created, (await _silo.RootClient().TransferAsync(mine, theirs, 10m)).StatusCode);
+        // Root acts for one institution at a time (X-Escrow-Tenant, else 'default'): it names A's accounts only when acting for A.
+        await AssertProblemAsync(await _silo.RootClient().TransferAsync(mine, theirs, 10m), 404, "account_not_found");
+        using var rootForA = _silo.RootClient();
+        rootForA.DefaultRequestHeaders.Add("X-Escrow-Tenant", a);
+        Assert.Equal(HttpStatusCode.Created, (await rootForA.WithdrawAsync(mine, 10m)).StatusCode);
+        await AssertProblemAsync(await rootForA.TransferAsync(mine, theirs, 10m), 404, "account_not_found");
         Assert.Equal(95m, await writerA.Http.BalanceAsync(mine));
-        Assert.Equal(60m, await writerB.Http.BalanceAsync(theirs));
+        Assert.Equal(50m, await writerB.Http.BalanceAsync(theirs));
+
+        // Account ids are per institution: B opens an account with the id A uses, and the two never meet.
+        Assert.Equal(HttpStatusCode.Created, (await writerB.Http.OpenAsync(mine)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await writerB.Http.DepositAsync(mine, 7m)).StatusCode);
+        Assert.Equal(7m, await writerB.Http.BalanceAsync(mine));
+        Assert.Equal(95m, await writerA.Http.BalanceAsync(mine));
+        await AssertProblemAsync(await writerA.Http.OpenAsync(mine), 409, "account_exists");   // within one institution an id is still taken once
 
         // Every stream, read-model row and event carries its tenant; deposits used per-tenant house accounts.
         await writerA.Http.WaitForProjectionsAsync();
-        Assert.Equal(a, await _db.ScalarAsync<string>($"SELECT tenant FROM streams WHERE stream_id = 'account-{mine}'"));
-        Assert.Equal(a, await _db.ScalarAsync<string>($"SELECT tenant FROM account_balances WHERE account_id = '{mine}'"));
-        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM account_statement WHERE account_id = '{mine}' AND tenant IS DISTINCT FROM '{a}'"));
-        Assert.Equal(a, await _db.ScalarAsync<string>($"SELECT tenant FROM streams WHERE stream_id = 'account-house-cash-{a}-EUR'"));
-        Assert.Equal(b, await _db.ScalarAsync<string>($"SELECT tenant FROM streams WHERE stream_id = 'account-house-cash-{b}-EUR'"));
+        Assert.Equal(a, await _db.ScalarAsync<string>($"SELECT tenant FROM streams WHERE stream_id = 'account-{a}/{mine}'"));
+        Assert.Equal(b, await _db.ScalarAsync<string>($"SELECT tenant FROM streams WHERE stream_id = 'account-{b}/{mine}'"));
+        Assert.Equal(string.Join(",", new[] { a, b }.Order(StringComparer.Ordinal)),
+            await _db.ScalarAsync<string>($"SELECT string_agg(tenant, ',' ORDER BY tenant) FROM account_balances WHERE account_id = '{mine}'"));
+        Assert.Equal(95m, await _db.ScalarAsync<decimal>($"SELECT balance_after FROM account_statement WHERE tenant = '{a}' AND account_id = '{mine}' ORDER BY version DESC LIMIT 1"));
+        Assert.Equal(7m, await _db.ScalarAsync<decimal>($"SELECT balance_after FROM account_statement WHERE tenant = '{b}' AND account_id = '{mine}' ORDER BY version DESC LIMIT 1"));
+        Assert.Equal(a, await _db.ScalarAsync<string>($"SELECT tenant FROM streams WHERE stream_id = 'account-{a}/house-cash-{a}-EUR'"));
+        Assert.Equal(b, await _db.ScalarAsync<string>($"SELECT tenant FROM streams WHERE stream_id = 'account-{b}/house-cash-{b}-EUR'"));
         Assert.Equal(0L, await _db.ScalarAsync<long>(
-            $"SELECT count(*) FROM events WHERE stream_id = 'account-{theirs}' AND metadata ->> 'tenant' NOT IN ('{b}', 'default')"));
+            $"SELECT count(*) FROM events WHERE stream_id = 'account-{b}/{theirs}' AND metadata ->> 'tenant' <> '{b}'"));
 
         // B's auditor sees only B's audit records.
         var audit = await (await auditorB.Http.GetAsync("/audit?limit=1000")).JsonAsync();
         var records = audit.GetProperty("records").EnumerateArray().ToList();
         Assert.NotEmpty(records);
         Assert.All(records, r => Assert.Equal(b, r.GetProperty("tenant").GetString()));
-        Assert.DoesNotContain(records, r => r.GetProperty("streamIds").EnumerateArray().Any(s => s.GetString() == $"account-{mine}" && r.GetProperty("outcome").GetString() == "accepted"));
+        Assert.DoesNotContain(records, r => r.GetProperty("streamIds").EnumerateArray().Any(s => s.GetString() == $"account-{a}/{mine}" && r.GetProperty("outcome").GetString() == "accepted"));
         var asked = await (await auditorB.Http.GetAsync($"/audit?tenant={a}")).JsonAsync();
         Assert.All(asked.GetProperty("records").EnumerateArray(), r => Assert.Equal(b, r.GetProperty("tenant").GetString()));
     }
@@ -218,7 +231,7 @@ public class TenancyTests : IClassFixture<PgDatabase>, IAsyncLifetime
         // The open: actor, correlation, streams, and the digest of the canonical request; never the secret.
         var opened = records.Single(r => r.GetProperty("operation").GetString() == "OpenAccount");
         Assert.Equal(correlation, opened.GetProperty("correlationId").GetGuid());
-        Assert.Equal([$"account-{acct}"], opened.GetProperty("streamIds").EnumerateArray().Select(s => s.GetString()));
+        Assert.Equal([$"account-{a}/{acct}"], opened.GetProperty("streamIds").EnumerateArray().Select(s => s.GetString()));
         var digest = SHA256.HashData([.. Encoding.UTF8.GetBytes("POST /accounts\n"), .. HashChain.Canonical(openJson)]);
         Assert.Equal(Convert.ToHexStringLower(digest), opened.GetProperty("payloadSha256").GetString());
         Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM audit_log WHERE position('{writer.Secret}' in audit_log::text) > 0"));
@@ -229,7 +242,7 @@ public class TenancyTests : IClassFixture<PgDatabase>, IAsyncLifetime
         Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(DISTINCT e.xmin::text) FROM events e WHERE e.metadata ->> 'correlationId' = '{correlation}'"));
 
         // Filters: by stream, by time.
-        var byStream = await (await auditor.Http.GetAsync($"/audit?stream=account-{acct}")).JsonAsync();
+        var byStream = await (await auditor.Http.GetAsync($"/audit?stream=account-{a}/{acct}")).JsonAsync();
         Assert.True(byStream.GetProperty("records").GetArrayLength() >= 4);
         var future = await (await auditor.Http.GetAsync("/audit?from=2999-01-01T00:00:00Z")).JsonAsync();
         Assert.Equal(0, future.GetProperty("records").GetArrayLength());
@@ -279,7 +292,7 @@ public class TenancyTests : IClassFixture<PgDatabase>, IAsyncLifetime
         Assert.All(data, r => Assert.Equal(13, r.Length));
         Assert.All(data, r => Assert.Equal(a, r[4]));
         Assert.All(data, r => Assert.True(DateTimeOffset.TryParse(r[2], System.Globalization.CultureInfo.InvariantCulture, out _)));
-        Assert.Contains(data, r => r[6] == "rejected" && r[8] == "insufficient_funds" && r[10].Split(' ').Contains($"account-{acct}"));
+        Assert.Contains(data, r => r[6] == "rejected" && r[8] == "insufficient_funds" && r[10].Split(' ').Contains($"account-{a}/{acct}"));
 
         using var req = new HttpRequestMessage(HttpMethod.Get, "/audit");
         req.Headers.Add("Accept", "text/csv");

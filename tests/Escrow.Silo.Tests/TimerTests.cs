@@ -69,7 +69,7 @@ public sealed class TimerTests(PgDatabase db) : IClassFixture<PgDatabase>, IAsyn
     }
 
     private static TimerSchedule Transfer(string id, string from, string to, decimal amount, DateTimeOffset due) =>
-        new(id, "test-transfer", AccountStreams.StreamId(from), "default", due,
+        new(id, "test-transfer", AccountStreams.StreamId("default", from), "default", due,
             JsonSerializer.Serialize(new { from, to, amount }));
 
     [Fact]
@@ -90,7 +90,7 @@ public sealed class TimerTests(PgDatabase db) : IClassFixture<PgDatabase>, IAsyn
         var row = await s.Store.GetAsync(id, default);
         Assert.NotNull(row!.FiredAt);
         Assert.Equal("201", row.Outcome);
-        Assert.Equal(90m, (await s.Ledger.StateAsync(from, default)).State.Balance);
+        Assert.Equal(90m, (await s.Ledger.StateAsync("default", from, default)).State.Balance);
         Assert.Equal(0, await s.Firer.FireDueAsync(default));   // fired timers stay fired
     }
 
@@ -111,8 +111,8 @@ public sealed class TimerTests(PgDatabase db) : IClassFixture<PgDatabase>, IAsyn
 
         Assert.Equal(1, restarted.Handler.Calls);
         Assert.Equal("201 (replayed)", (await restarted.Store.GetAsync(id, default))!.Outcome);
-        Assert.Equal(75m, (await restarted.Ledger.StateAsync(from, default)).State.Balance);
-        Assert.Equal(25m, (await restarted.Ledger.StateAsync(to, default)).State.Balance);
+        Assert.Equal(75m, (await restarted.Ledger.StateAsync("default", from, default)).State.Balance);
+        Assert.Equal(25m, (await restarted.Ledger.StateAsync("default", to, default)).State.Balance);
     }
 
     [Fact]
@@ -130,7 +130,7 @@ public sealed class TimerTests(PgDatabase db) : IClassFixture<PgDatabase>, IAsyn
         Assert.Equal(1, await second.Firer.FireDueAsync(default));
         Assert.Equal(0, first.Handler.Calls);
         Assert.Equal(1, second.Handler.Calls);
-        Assert.Equal(95m, (await second.Ledger.StateAsync(from, default)).State.Balance);
+        Assert.Equal(95m, (await second.Ledger.StateAsync("default", from, default)).State.Balance);
     }
 
     [Fact]
@@ -153,7 +153,7 @@ public sealed class TimerTests(PgDatabase db) : IClassFixture<PgDatabase>, IAsyn
         Assert.Equal(2, (await s.Store.GetAsync(moved, default))!.Generation);
         Assert.NotNull((await s.Store.GetAsync(cancelled, default))!.CancelledAt);
         Assert.Null((await s.Store.GetAsync(cancelled, default))!.FiredAt);
-        Assert.Equal(98m, (await s.Ledger.StateAsync(from, default)).State.Balance);
+        Assert.Equal(98m, (await s.Ledger.StateAsync("default", from, default)).State.Balance);
     }
 
     [Fact]
@@ -184,6 +184,6 @@ public sealed class TimerTests(PgDatabase db) : IClassFixture<PgDatabase>, IAsyn
         Assert.False(bothLed, "two firers held the leadership at once");
         Assert.Equal(20, a.Handler.Calls + b.Handler.Calls);
         Assert.True(a.Handler.Calls == 0 || b.Handler.Calls == 0, $"both fired: {a.Handler.Calls} and {b.Handler.Calls}");
-        Assert.Equal(80m, (await a.Ledger.StateAsync(from, default)).State.Balance);
+        Assert.Equal(80m, (await a.Ledger.StateAsync("default", from, default)).State.Balance);
     }
 }

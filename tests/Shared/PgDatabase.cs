@@ -17,6 +17,9 @@ public sealed class PgDatabase : IAsyncLifetime
     public NpgsqlDataSource DataSource { get; private set; } = null!;
     public PgEventStore Store { get; private set; } = null!;
 
+    /// <summary>Migrate only up to this migration (its file name's number, e.g. "020"): a database as an older release left it.</summary>
+    public string? MigrateUpTo { get; init; }
+
     public static string ServerConnectionString =>
         Environment.GetEnvironmentVariable("ESCROW_TEST_PG") is { Length: > 0 } cs
             ? cs
@@ -34,7 +37,9 @@ public sealed class PgDatabase : IAsyncLifetime
         }
         OwnerConnectionString = new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = Name }.ConnectionString;
         AppConnectionString = new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = Name, Username = "escrow_app", MaxPoolSize = 100 }.ConnectionString;
-        await Migrator.MigrateAsync(OwnerConnectionString);
+        await Migrator.MigrateAsync(OwnerConnectionString, MigrateUpTo is { } upTo
+            ? [.. Migrator.Embedded().Where(m => string.CompareOrdinal(m.Name[..3], upTo) <= 0)]
+            : Migrator.Embedded());
         DataSource = NpgsqlDataSource.Create(AppConnectionString);
         Store = new PgEventStore(DataSource);
     }

@@ -166,41 +166,48 @@ public static class DashboardEndpoints
         {
             if (string.IsNullOrWhiteSpace(id) || id.Length > 200) throw new BadRequestException("invalid_id", "'id' must be 1-200 characters");
             id = id.Trim();
-            // Payment streams are payment-{tenant}-{uetr}: a UETR is unique per institution, so look it up by suffix too.
-            var (exact, suffix) = kind switch
+            // Account and deal ids and UETRs are unique per institution: an id names one stream in the caller's institution (root:
+            // the one of X-Escrow-Tenant), or for root without it one per institution holding it. Streams written before ids
+            // were per institution are found and shown under their new ids (stream_aliases).
+            var institution = Scope(http) ?? (http.Request.Headers[Caller.TenantHeader].ToString() is { Length: > 0 } h ? Tenants.Id(h, Caller.TenantHeader) : null);
+            var like = Like(id);
+            var (exact, pattern) = kind switch
             {
-                "account" => (AccountStreams.StreamId(id), null),
-                "deal" => (DealStreams.StreamId(id), null),
-                "payment" => ("payment-" + id, "%-" + id.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal)),
+                "account" => institution is null ? (null, $"{AccountStreams.Prefix}%/{like}") : (AccountStreams.StreamId(institution, id), null),
+                "deal" => institution is null ? (null, $"{DealStreams.Prefix}%/{like}") : (DealStreams.StreamId(institution, id), null),
+                "payment" => institution is null ? (null, $"{PaymentStreams.Prefix}%-{like}") : (PaymentStreams.StreamId(institution, id), (string?)null),
                 null or "" or "stream" => (id, (string?)null),
                 _ => throw new BadRequestException("invalid_kind", "'kind' must be account, deal, payment or stream"),
             };
             await using var cmd = store.DataSource.CreateCommand(
                 """
-                SELECT stream_id FROM streams
-                WHERE (stream_id = $1 OR ($2::text IS NOT NULL AND stream_type = 'payment' AND stream_id LIKE 'payment-' || $2))
-                  AND ($3::text IS NULL OR tenant = $3)
-                ORDER BY stream_id = $1 DESC, stream_id LIMIT 20
+                SELECT coalesce(a.alias, s.stream_id) AS id FROM streams s LEFT JOIN stream_aliases a ON a.stream_id = s.stream_id
+                WHERE (s.stream_id = $1 OR s.stream_id = (SELECT stream_id FROM stream_aliases WHERE alias = $1)
+                       OR ($2::text IS NOT NULL AND (s.stream_id LIKE $2 OR a.alias LIKE $2)))
+                  AND ($3::text IS NULL OR s.tenant = $3)
+                ORDER BY 1 LIMIT 20
                 """);
-            cmd.Parameters.Add(new() { Value = exact });
-            cmd.Parameters.Add(new() { Value = (object?)suffix ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new() { Value = (object?)exact ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new() { Value = (object?)pattern ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
             cmd.Parameters.Add(new() { Value = (object?)Scope(http) ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
             var ids = new List<string>();
             await using (var r = await cmd.ExecuteReaderAsync(ct))
                 while (await r.ReadAsync(ct)) ids.Add(r.GetString(0));
             return Results.Ok(ids);
-        }).WithName("dashboardFindStreams").WithSummary("Stream ids the caller may read for an account id, deal id, payment UETR (payment-{tenant}-{uetr}) or stream id (at most 20)")
+        }).WithName("dashboardFindStreams").WithSummary("Stream ids the caller may read for an account id, deal id or payment UETR of its institution (root: X-Escrow-Tenant, else every institution), or a stream id (at most 20)")
             .Produces<List<string>>().ProducesProblem(400);
 
         api.MapGet("/streams/{streamId}", async (string streamId, HttpContext http, PgEventStore store, CancellationToken ct) =>
         {
+            streamId = FromRoute(streamId);
             var info = await StreamAsync(store, http, streamId, ct);
             return info is null ? StreamNotFound(streamId) : Results.Ok(info);
-        }).WithName("dashboardStream").WithSummary("A stream's head: type, tenant, version, last hash (account-{id}, deal-{id}, payment-{institution}-{uetr} or payment-{uetr}, ...)")
+        }).WithName("dashboardStream").WithSummary("A stream's head: type, tenant, version, last hash (account-{institution}/{id}, deal-{institution}/{id}, payment-{institution}-{uetr} or payment-{uetr}, ...)")
             .Produces<StreamInfo>().ProducesProblem(404);
 
         api.MapGet("/streams/{streamId}/events", async (string streamId, long? after, int? limit, HttpContext http, PgEventStore store, CancellationToken ct) =>
         {
+            streamId = FromRoute(streamId);
             var n = limit ?? 100;
             if (n is < 1 or > 1000) throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 1000");
             if (await StreamAsync(store, http, streamId, ct) is not { } found) return StreamNotFound(streamId);
@@ -209,6 +216,7 @@ public static class DashboardEndpoints
 
         api.MapGet("/streams/{streamId}/state", async (string streamId, string? at, HttpContext http, PgEventStore store, CancellationToken ct) =>
         {
+            streamId = FromRoute(streamId);
             DateTimeOffset? when = null;
             if (!string.IsNullOrEmpty(at))
             {
@@ -227,6 +235,7 @@ public static class DashboardEndpoints
 
         api.MapGet("/streams/{streamId}/verify", async (string streamId, HttpContext http, PgEventStore store, CancellationToken ct) =>
         {
+            streamId = FromRoute(streamId);
             if (await StreamAsync(store, http, streamId, ct) is not { } found) return StreamNotFound(streamId);
             var check = await StreamChainVerifier.VerifyAsync(store, found.StreamId, ct);
             return Results.Ok(new StreamVerification(found.StreamId, check.Ok, check.HeadVersion, check.EventsChecked,
@@ -236,6 +245,16 @@ public static class DashboardEndpoints
 
 
     /// <summary>The tenant the caller's reads are limited to: null (all) for root, its institution otherwise.</summary>
+    /// <summary>
+    /// A stream id taken from a route segment: account and deal stream ids contain a '/' (<c>account-{institution}/{id}</c>),
+    /// sent encoded as <c>%2F</c>, which the server leaves encoded in the path so that it does not split the segment.
+    /// </summary>
+    private static string FromRoute(string streamId) => streamId.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary><paramref name="text"/> as a LIKE pattern matching itself (its wildcards escaped).</summary>
+    private static string Like(string text) =>
+        text.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal);
+
     private static string? Scope(HttpContext http) => http.GetCaller() is { IsRoot: false } c ? c.Institution : null;
 
     private static IResult Asset(HttpContext http, string name, string contentType)
@@ -265,10 +284,10 @@ public static class DashboardEndpoints
               WHERE stream_type = 'payment' AND right(stream_id, 36) = substr($1, 9) ORDER BY tenant LIMIT 1
               """
             : "SELECT stream_id, stream_type, tenant, version, last_hash, created_at, updated_at FROM streams WHERE stream_id = $1");
-        cmd.Parameters.Add(new() { Value = streamId });
+        cmd.Parameters.Add(new() { Value = rootScan ? streamId : await store.StoredStreamIdAsync(streamId, ct).ConfigureAwait(false) });
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
-        var info = new StreamInfo(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3), Convert.ToHexStringLower((byte[])r[4]),
+        var info = new StreamInfo(rootScan ? r.GetString(0) : streamId, r.GetString(1), r.GetString(2), r.GetInt64(3), Convert.ToHexStringLower((byte[])r[4]),
             r.GetFieldValue<DateTimeOffset>(5), r.GetFieldValue<DateTimeOffset>(6));
         // Another institution's stream is answered exactly like a missing one.
         return http.GetCaller().CanSee(info.Tenant) ? info : null;

@@ -18,9 +18,9 @@ public sealed class DealExpiryHandler(DealService deals) : ITimerHandler
 
     public async Task<TimerOutcome> FireAsync(DueTimer timer, CancellationToken ct)
     {
-        if (!DealStreams.TryDealId(timer.StreamId, out var dealId))
+        if (!DealStreams.TryParse(timer.StreamId, out var tenant, out var dealId))
             return TimerOutcome.Done($"not a deal stream: {timer.StreamId}");
-        var context = new CommandContext(timer.Tenant, "timer", timer.IdempotencyKey,
+        var context = new CommandContext(tenant, "timer", timer.IdempotencyKey,
             SHA256.HashData(Encoding.UTF8.GetBytes(timer.IdempotencyKey)), Guid.CreateVersion7(), Operation: "ExpireDeal");
         var outcome = await deals.ExecuteAsync(new ExpireDeal(dealId, LedgerService.Now), context, ct).ConfigureAwait(false);
         return outcome.Status >= 500

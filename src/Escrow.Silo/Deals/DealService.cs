@@ -11,7 +11,8 @@ namespace Escrow.Silo.Deals;
 /// <summary>
 /// The command path of escrow deals: the HTTP frontend and the expiry timer call <see cref="ExecuteAsync"/>, which sends the
 /// command to the deal's <see cref="IDealGrain"/> (Orleans routes it to the grain's one activation in the cluster) and turns
-/// its domain result into the answer the API sends. Deal streams are <c>deal-{dealId}</c>.
+/// its domain result into the answer the API sends. Deal ids are per institution: grains are keyed <c>{tenant}/{dealId}</c>
+/// and streams are <c>deal-{tenant}/{dealId}</c>.
 /// </summary>
 public sealed class DealService(IGrainFactory grains, PgEventStore store, Dashboard.EscrowMetrics metrics)
 {
@@ -36,20 +37,20 @@ public sealed class DealService(IGrainFactory grains, PgEventStore store, Dashbo
         if (context.Operation is null) context = context with { Operation = command.GetType().Name };   // the audit log's name
         var call = context.ToCall();
         return await metrics.RecordAsync(Deal.StreamType, context.Operation, async () => CommandAnswers.ToOutcome(
-            await grains.GetGrain<IDealGrain>(command.DealId).Execute(command, call, refusal).WaitAsync(ct).ConfigureAwait(false))).ConfigureAwait(false);
+            await grains.GetGrain<IDealGrain>(GrainKeys.Of(context.Tenant, command.DealId)).Execute(command, call, refusal).WaitAsync(ct).ConfigureAwait(false))).ConfigureAwait(false);
     }
 
-    /// <summary>The deal now (through its grain, which first reads its stream's tail), or null.</summary>
-    public async Task<DealView?> GetAsync(string dealId, CancellationToken ct)
+    /// <summary>Deal <paramref name="dealId"/> of <paramref name="tenant"/> now (through its grain, which first reads its stream's tail), or null.</summary>
+    public async Task<DealView?> GetAsync(string tenant, string dealId, CancellationToken ct)
     {
-        var s = await grains.GetGrain<IDealGrain>(dealId).GetState(true).WaitAsync(ct).ConfigureAwait(false);
+        var s = await grains.GetGrain<IDealGrain>(GrainKeys.Of(tenant, dealId)).GetState(true).WaitAsync(ct).ConfigureAwait(false);
         return s.State.Exists ? DealView.From(s.State, s.Version) : null;
     }
 
     /// <summary>The deal as of an instant, by replaying its stream up to <paramref name="at"/> (occurred_at, inclusive).</summary>
-    public async Task<DealView?> GetAsOfAsync(string dealId, DateTimeOffset at, CancellationToken ct)
+    public async Task<DealView?> GetAsOfAsync(string tenant, string dealId, DateTimeOffset at, CancellationToken ct)
     {
-        var (deal, version) = await StreamReplay.ReplayAsync(store, DealStreams.StreamId(dealId), DealState.Empty(dealId), Deal.Evolve, at, ct).ConfigureAwait(false);
+        var (deal, version) = await StreamReplay.ReplayAsync(store, DealStreams.StreamId(tenant, dealId), DealState.Empty(dealId), Deal.Evolve, at, ct).ConfigureAwait(false);
         return deal.Exists ? DealView.From(deal, version) : null;
     }
 }

@@ -9,7 +9,7 @@ using Orleans.Providers;
 namespace Escrow.Silo.Grains;
 
 /// <summary>
-/// A ledger account (<see cref="IAccountGrain"/>), keyed by account id, over the stream <c>account-{id}</c>. Decides with
+/// A ledger account (<see cref="IAccountGrain"/>), keyed <c>{tenant}/{accountId}</c>, over the stream <c>account-{tenant}/{accountId}</c>. Decides with
 /// <see cref="Account.Decide"/> and folds with <see cref="Account.Evolve"/>; a posting decided here appends the credit leg to
 /// the other account's stream in the same transaction, with that stream's expected version.
 /// </summary>
@@ -26,9 +26,9 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
     /// <summary>The refusal of a ledger command on a deal's escrow account.</summary>
     public const string EscrowAccountProtected = "escrow_account_protected";
 
-    private string AccountId => this.GetPrimaryKeyString();
+    private string AccountId => KeyId;
 
-    public override string StreamId => AccountStreams.StreamId(AccountId);
+    public override string StreamId => AccountStream(AccountId);
     public override string StreamType => Account.StreamType;
     protected override AccountState Empty() => AccountState.Empty(AccountId);
     protected override AccountState Evolve(AccountState state, object @event) => Account.Evolve(state, @event);
@@ -68,7 +68,7 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
         CoSigned outcome;
         try
         {
-            outcome = await GrainFactory.GetGrain<IAccountGrain>(other).CoSign(command, call, allowEscrowAccounts, mine);
+            outcome = await AccountGrainOf(other).CoSign(command, call, allowEscrowAccounts, mine);
         }
         catch
         {
@@ -93,7 +93,7 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
                 if (!refresh && sent is not null) return Task.FromResult(sent);
                 sent = null;
             }
-            return GrainFactory.GetGrain<IAccountGrain>(id).GetState(refresh);
+            return AccountGrainOf(id).GetState(refresh);
         };
     }
 
@@ -124,7 +124,7 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
                 if (!allowEscrowAccounts && decided.Streams.FirstOrDefault(a => a.StartsWith(EscrowAccountPrefix, StringComparison.Ordinal)) is { } escrow)
                     return Decision.Reject(EscrowAccountProtected,
                         $"account '{escrow}' is a deal's escrow account; its money moves only through the deal's commands");
-                return Account.Decide(states, decided).MapStreams(AccountStreams.StreamId);
+                return Account.Decide(states, decided).MapStreams(AccountStream);
             },
             (own, others, version, decision) =>
             {
@@ -149,16 +149,14 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
     }
 
     /// <summary>
-    /// The refusal when a tenant-scoped command names another tenant's account: exactly what it would get if the account did
-    /// not exist. Account ids are one namespace across institutions, so opening an id another tenant holds can only be
-    /// refused as taken.
+    /// The refusal when a call acting for another institution reaches this grain: exactly what that institution gets for an
+    /// account it does not have (ids are per institution, so its own id is never taken by this one).
     /// </summary>
     private static Rejection Foreign(AccountCommand command, string streamId)
     {
         var id = AccountStreams.TryAccountId(streamId, out var a) ? a : streamId;
         return command switch
         {
-            OpenAccount => new(AccountRejectionCodes.AccountExists, $"account '{id}' already exists"),
             ReversePosting r when r.AccountId != id => new(AccountRejectionCodes.PostingNotFound, $"account '{r.AccountId}' has no posting '{r.PostingId}'"),
             _ => new(AccountRejectionCodes.AccountNotFound, $"account '{id}' does not exist"),
         };

@@ -11,7 +11,8 @@ using Orleans.Providers;
 namespace Escrow.Silo.Grains;
 
 /// <summary>
-/// An escrow deal (<see cref="IDealGrain"/>), keyed by deal id, over the stream <c>deal-{id}</c>. Decides with
+/// An escrow deal (<see cref="IDealGrain"/>), keyed <c>{tenant}/{dealId}</c>, over the stream <c>deal-{tenant}/{dealId}</c>; its
+/// accounts are of the same institution. Decides with
 /// <see cref="Deal.Decide"/> and folds with <see cref="Deal.Evolve"/>. A command's posting legs, the escrow account's
 /// opening (with the create, so a refused create leaves nothing behind), the buyer's and seller's live-deal markers and the
 /// deal's expiry timer commit in the deal event's transaction, each account stream with the version its grain showed.
@@ -20,9 +21,9 @@ namespace Escrow.Silo.Grains;
 public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options,
     Dashboard.EscrowMetrics metrics) : StreamGrain<DealState>(store, clock, options, metrics), IDealGrain
 {
-    private string DealId => this.GetPrimaryKeyString();
+    private string DealId => KeyId;
 
-    public override string StreamId => DealStreams.StreamId(DealId);
+    public override string StreamId => DealStreams.StreamId(KeyTenant, DealId);
     public override string StreamType => Deal.StreamType;
     protected override DealState Empty() => DealState.Empty(DealId);
     protected override DealState Evolve(DealState state, object @event) => Deal.Evolve(state, @event);
@@ -46,14 +47,14 @@ public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock
                 var decision = Deal.Decide(new DealDecisionState(inputs.Own, inputs.Accounts), decided);
                 return decision.IsRejected
                     ? decision
-                    : Decision.Accept([.. DealStreams.ToStreams(decision), .. LedgerEffects(inputs.Own, inputs.Accounts, decision, decided)]);
+                    : Decision.Accept([.. DealStreams.ToStreams(decision, KeyTenant), .. LedgerEffects(inputs.Own, inputs.Accounts, decision, decided)]);
             },
             (after, _, version, _) => (DealView.From(after, version), decided is CreateDeal),
             // Another tenant's deal (or its accounts) is answered exactly like a missing one; only a create names an account.
             streamId => command is CreateDeal && streamId != StreamId
                 ? new Rejection(AccountRejectionCodes.AccountNotFound, $"account '{(AccountStreams.TryAccountId(streamId, out var a) ? a : streamId)}' does not exist")
                 : new Rejection(DealRejectionCodes.DealNotFound, $"deal '{DealId}' does not exist"),
-            after => [ExpiryTimer(after)]);
+            after => [ExpiryTimer(KeyTenant, after)]);
     }
 
     public async Task<StreamSnapshot<DealState>> GetState(bool refresh)
@@ -68,7 +69,7 @@ public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock
     /// buyer and seller carry <see cref="AccountDealJoined"/> while the deal lives and <see cref="AccountDealLeft"/> once it
     /// ends, which keeps them from being closed under a live deal.
     /// </summary>
-    private static IEnumerable<PendingEvent> LedgerEffects(DealState before, IReadOnlyDictionary<string, AccountState> accounts, Decision decision, DealCommand command)
+    private IEnumerable<PendingEvent> LedgerEffects(DealState before, IReadOnlyDictionary<string, AccountState> accounts, Decision decision, DealCommand command)
     {
         var after = decision.Events.Where(e => e.StreamId == before.DealId && e.Event is IDealEvent).Aggregate(before, (d, e) => Deal.Evolve(d, e.Event));
         if (command is CreateDeal create && !(accounts.TryGetValue(create.EscrowAccount, out var escrow) && escrow.Exists))
@@ -76,31 +77,31 @@ public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock
             var open = Account.Decide(accounts, new OpenAccount(create.EscrowAccount, $"escrow of deal {create.DealId}", create.Currency,
                 AccountKind.Internal, 0, create.At));
             if (open.IsRejected) throw new InvalidOperationException($"escrow account '{create.EscrowAccount}' could not be opened: {open.Rejection}");
-            foreach (var e in open.Events) yield return new PendingEvent(AccountStreams.StreamId(e.StreamId), e.Event);
+            foreach (var e in open.Events) yield return new PendingEvent(AccountStream(e.StreamId), e.Event);
         }
         var at = command.At;
         if (!before.Exists && after.Exists)
             foreach (var party in new[] { after.BuyerAccount, after.SellerAccount }.Distinct(StringComparer.Ordinal))
-                yield return new PendingEvent(AccountStreams.StreamId(party), new AccountDealJoined(after.DealId, at));
+                yield return new PendingEvent(AccountStream(party), new AccountDealJoined(after.DealId, at));
         if (before.Exists && !before.IsTerminal && after.IsTerminal)
             foreach (var party in new[] { after.BuyerAccount, after.SellerAccount }.Distinct(StringComparer.Ordinal))
                 if (accounts.TryGetValue(party, out var a) && a.LiveDeals.Contains(after.DealId))   // deals created before markers existed have none
-                    yield return new PendingEvent(AccountStreams.StreamId(party), new AccountDealLeft(after.DealId, at));
+                    yield return new PendingEvent(AccountStream(party), new AccountDealLeft(after.DealId, at));
     }
 
     /// <summary>The timer kind of a deal's expiry.</summary>
     public const string ExpiryTimerKind = "deal-expiry";
 
-    /// <summary>The timer id of a deal's expiry: <c>deal-expiry:{dealId}</c>.</summary>
-    public static string ExpiryTimerId(string dealId) => $"deal-expiry:{dealId}";
+    /// <summary>The timer id of a deal's expiry: <c>deal-expiry:{tenant}/{dealId}</c>.</summary>
+    public static string ExpiryTimerId(string tenant, string dealId) => $"deal-expiry:{GrainKeys.Of(tenant, dealId)}";
 
     /// <summary>
     /// The deal's expiry timer as the state after a command wants it, written in the command's transaction: armed at the
     /// expiry while the deal can still expire (CREATED, or funded with refund at expiry), cancelled otherwise, so a dispute
     /// pauses it and an end state removes it.
     /// </summary>
-    private static Npgsql.NpgsqlBatchCommand ExpiryTimer(DealState deal) =>
+    private static Npgsql.NpgsqlBatchCommand ExpiryTimer(string tenant, DealState deal) =>
         deal.ExpiryTimer is { } due
-            ? TimerStore.ArmCommand(new TimerSchedule(ExpiryTimerId(deal.DealId), ExpiryTimerKind, DealStreams.StreamId(deal.DealId), deal.Tenant, due))
-            : TimerStore.CancelCommand(ExpiryTimerId(deal.DealId));
+            ? TimerStore.ArmCommand(new TimerSchedule(ExpiryTimerId(tenant, deal.DealId), ExpiryTimerKind, DealStreams.StreamId(tenant, deal.DealId), tenant, due))
+            : TimerStore.CancelCommand(ExpiryTimerId(tenant, deal.DealId));
 }

@@ -19,20 +19,16 @@ namespace Escrow.Silo.Grains;
 public sealed class PaymentGrain(PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options,
     Dashboard.EscrowMetrics metrics) : StreamGrain<PaymentState>(store, clock, options, metrics), IPaymentGrain
 {
-    private (string Tenant, string Uetr) Key => PaymentGrainKey.Parse(this.GetPrimaryKeyString());
-
-    public override string StreamId => PaymentStreams.StreamId(Key.Tenant, Key.Uetr);
+    public override string StreamId => PaymentStreams.StreamId(KeyTenant, KeyId);
     public override string StreamType => Payment.StreamType;
-    protected override PaymentState Empty() => PaymentState.Empty(Key.Uetr);
+    protected override PaymentState Empty() => PaymentState.Empty(KeyId);
     protected override PaymentState Evolve(PaymentState state, object @event) => Payment.Evolve(state, @event);
 
     public async Task<CommandResult<PaymentView>> Execute(IReadOnlyList<PaymentCommand> commands, CommandCall call, Rejection? refusal)
     {
-        var (tenant, uetr) = Key;
+        var (tenant, uetr) = (KeyTenant, KeyId);
         if (commands.Count == 0 || commands.Any(c => c.Uetr != uetr))
             throw new ArgumentException($"commands must name this payment's UETR {uetr}", nameof(commands));
-        if (call.Tenant != tenant)
-            throw new ArgumentException($"a call of institution '{call.Tenant}' sent to the payment grain of '{tenant}'", nameof(call));
         // The accounts a posting may touch: the booking the payment holds (it never changes once initiated, and this grain
         // alone writes the payment's stream) and the one an initiation brings.
         var own = await SnapshotAsync(refresh: false);
@@ -87,7 +83,7 @@ public sealed class PaymentGrain(PgEventStore store, [FromKeyedServices(LedgerCl
         if (ledger.IsRejected) return ledger;
         return Decision.Accept([
             .. events.Select(e => new PendingEvent(StreamId, e)),
-            .. ledger.Events.Select(pe => new PendingEvent(AccountStreams.StreamId(pe.StreamId), pe.Event)),
+            .. ledger.Events.Select(pe => new PendingEvent(AccountStream(pe.StreamId), pe.Event)),
         ]);
     }
 

@@ -43,6 +43,20 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
     protected PgEventStore Store => store;
     protected TimeProvider Clock => clock;
 
+    private (string Tenant, string Id)? _key;
+
+    /// <summary>The institution this grain belongs to: the first part of its key (<see cref="GrainKeys"/>).</summary>
+    protected string KeyTenant => (_key ??= GrainKeys.Parse(this.GetPrimaryKeyString())).Tenant;
+
+    /// <summary>The aggregate's id within its institution: the second part of the grain's key.</summary>
+    protected string KeyId => (_key ??= GrainKeys.Parse(this.GetPrimaryKeyString())).Id;
+
+    /// <summary>The stream id of account <paramref name="accountId"/> of this grain's institution.</summary>
+    protected string AccountStream(string accountId) => AccountStreams.StreamId(KeyTenant, accountId);
+
+    /// <summary>The grain of account <paramref name="accountId"/> of this grain's institution.</summary>
+    protected IAccountGrain AccountGrainOf(string accountId) => GrainFactory.GetGrain<IAccountGrain>(GrainKeys.Of(KeyTenant, accountId));
+
     public abstract string StreamId { get; }
     public abstract string StreamType { get; }
     public Type StateType => typeof(TState);
@@ -118,15 +132,15 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
 
     /// <summary>A decision on this stream and the account streams named by the command.</summary>
     /// <param name="Own">This grain's state.</param>
-    /// <param name="Accounts">The other accounts' states by account id (absent accounts as their empty state).</param>
+    /// <param name="Accounts">The other accounts' states by account id, all of this grain's institution (absent accounts as their empty state).</param>
     protected sealed record Inputs(TState Own, IReadOnlyDictionary<string, AccountState> Accounts);
 
     /// <summary>
-    /// Runs one command. <paramref name="accounts"/> names the account ids (other than this grain's own stream) the command
-    /// reads and may append to; <paramref name="decide"/> returns the events by stream id (this grain's stream id and
-    /// <c>account-{id}</c>); <paramref name="respond"/> builds the accepted view from the states after the events and this
-    /// stream's new version; <paramref name="foreign"/> is the refusal when a tenant-scoped caller names another tenant's
-    /// stream (identical to "does not exist"). <paramref name="alsoInTransaction"/> adds statements to the commit.
+    /// Runs one command. <paramref name="accounts"/> names the account ids of this grain's institution (other than this
+    /// grain's own stream) the command reads and may append to; <paramref name="decide"/> returns the events by stream id (this
+    /// grain's stream id and <see cref="AccountStream"/>'s); <paramref name="respond"/> builds the accepted view from the states
+    /// after the events and this stream's new version; <paramref name="foreign"/> is the refusal when the call acts for
+    /// another institution than the grain's (identical to "does not exist"). <paramref name="alsoInTransaction"/> adds statements to the commit.
     /// <paramref name="readAccount"/> reads another account's state (default: from its grain, refreshed when asked);
     /// <paramref name="legCommitted"/> is told each other account's state after the commit and returns whether it passes it on
     /// itself (default: the account's grain is told to catch up).
@@ -142,26 +156,20 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
         Func<string, StreamSnapshot<AccountState>, bool>? legCommitted = null) where TView : class
     {
         if (Adaptor.Stale) await RefreshNow();
-        var others = accounts.Where(a => AccountStreams.StreamId(a) != StreamId).Distinct(StringComparer.Ordinal).ToArray();
+        var others = accounts.Where(a => AccountStream(a) != StreamId).Distinct(StringComparer.Ordinal).ToArray();
         var refreshOthers = false;
         var refreshedBeforeRefusal = false;
-        var touched = new[] { StreamId }.Concat(others.Select(AccountStreams.StreamId)).ToArray();
+        var touched = new[] { StreamId }.Concat(others.Select(AccountStream)).ToArray();
+        // Tenancy: ids are per institution, so a call acting for another institution names nothing here; it never learns
+        // whether the id exists in this one.
+        if (call.Tenant != KeyTenant)
+            return await RefuseAsync<TView>(call, foreign(StreamId), [StreamId]);
         for (var attempt = 0; ; attempt++)
         {
-            readAccount ??= (a, refresh) => GrainFactory.GetGrain<IAccountGrain>(a).GetState(refresh);
+            readAccount ??= (a, refresh) => AccountGrainOf(a).GetState(refresh);
             var reads = await Task.WhenAll(others.Select(a => readAccount(a, refreshOthers)));
             var byId = new Dictionary<string, StreamSnapshot<AccountState>>(StringComparer.Ordinal);
             for (var i = 0; i < others.Length; i++) byId[others[i]] = reads[i];
-
-            // Tenancy: a scoped caller never learns that another tenant's stream exists; a stream's tenant never changes.
-            if (call.TenantScoped)
-            {
-                if (Version > 0 && Tenant != call.Tenant)
-                    return await RefuseAsync<TView>(call, foreign(StreamId), touched);
-                foreach (var (id, s) in byId)
-                    if (s.Version > 0 && s.Tenant != call.Tenant)
-                        return await RefuseAsync<TView>(call, foreign(AccountStreams.StreamId(id)), touched);
-            }
 
             var decision = decide(new Inputs(State.State, byId.ToDictionary(kv => kv.Key, kv => kv.Value.State, StringComparer.Ordinal)));
             if (decision.Rejection is { } rejection)
@@ -193,7 +201,7 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
                     own.Add(pe.Event);
                     ownAfter = Evolve(ownAfter, pe.Event);
                 }
-                else if (AccountStreams.TryAccountId(pe.StreamId, out var account) && byId.ContainsKey(account))
+                else if (AccountStreams.TryParse(pe.StreamId, out var tenant, out var account) && tenant == KeyTenant && byId.ContainsKey(account))
                     (otherEvents.TryGetValue(account, out var list) ? list : otherEvents[account] = []).Add(pe.Event);
                 else
                     throw new InvalidOperationException($"{StreamId}: the decision wrote to stream '{pe.StreamId}' that the command did not name");
@@ -207,7 +215,7 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
             var appends = otherEvents.Select(kv =>
             {
                 var s = byId[kv.Key];
-                return new StreamAppend(AccountStreams.StreamId(kv.Key), Account.StreamType, s.Version > 0 && s.Tenant is not null ? s.Tenant : call.Tenant,
+                return new StreamAppend(AccountStream(kv.Key), Account.StreamType, KeyTenant,
                     ExpectedVersion.Exactly(s.Version), s.LastHash, kv.Value.Select(e => meta.ToNew(e, clock)).ToList());
             }).ToList();
             var written = new[] { StreamId }.Where(_ => own.Count > 0).Concat(appends.Select(a => a.StreamId)).ToArray();
@@ -237,7 +245,7 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
                 foreach (var a in appends)
                     if (write.Heads?.TryGetValue(a.StreamId, out var head) == true && AccountStreams.TryAccountId(a.StreamId, out var id)
                         && legCommitted?.Invoke(id, new StreamSnapshot<AccountState>(accountsAfter[id], head.Version, head.LastHash, a.Tenant)) != true)
-                        _ = GrainFactory.GetGrain<IAccountGrain>(id).Appended(head.Version);
+                        _ = AccountGrainOf(id).Appended(head.Version);
                 return result;
             }
             refreshOthers = true;

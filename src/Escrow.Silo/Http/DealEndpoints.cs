@@ -157,19 +157,20 @@ public static partial class DealEndpoints
             {
                 if (!DateTimeOffset.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
                     throw new BadRequestException("invalid_instant", $"'at' must be an ISO 8601 instant, got '{at}'");
-                view = await s.GetAsOfAsync(id, t, ct);
+                view = await s.GetAsOfAsync(LedgerEndpoints.ReadTenant(http), id, t, ct);
             }
-            else view = await s.GetAsync(id, ct);
-            return view is not null && http.GetCaller().CanSee(view.Tenant) ? Results.Ok(view) : NotFound(id);
+            else view = await s.GetAsync(LedgerEndpoints.ReadTenant(http), id, ct);
+            return view is not null ? Results.Ok(view) : NotFound(id);
         }).Produces<DealView>().Problems(400, 404).Doc("getDeal", "The deal now, or as of an instant (?at=ISO 8601), replayed from its events");
 
         deals.MapGet("/{id}/timeline", async (string id, HttpContext http, DealService s, PgEventStore store, CancellationToken ct) =>
         {
-            var view = await s.GetAsync(CommandRequests.AccountId(id, "id"), ct);
-            if (view is null || !http.GetCaller().CanSee(view.Tenant)) return NotFound(id);
+            var tenant = LedgerEndpoints.ReadTenant(http);
+            if (await s.GetAsync(tenant, CommandRequests.AccountId(id, "id"), ct) is null) return NotFound(id);
             await using var cmd = store.DataSource.CreateCommand(
-                "SELECT version, event_type, from_status, to_status, actor, amount, occurred_at FROM deal_timeline WHERE deal_id = $1 ORDER BY version");
+                "SELECT version, event_type, from_status, to_status, actor, amount, occurred_at FROM deal_timeline WHERE tenant = $2 AND deal_id = $1 ORDER BY version");
             cmd.Parameters.Add(new() { Value = id });
+            cmd.Parameters.Add(new() { Value = tenant });
             var list = new List<DealTimelineEntry>();
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
@@ -180,10 +181,10 @@ public static partial class DealEndpoints
 
         deals.MapGet("/{id}/events", async (string id, long? after, int? limit, HttpContext http, DealService s, PgEventStore store, CancellationToken ct) =>
         {
-            var view = await s.GetAsync(CommandRequests.AccountId(id, "id"), ct);
-            if (view is null || !http.GetCaller().CanSee(view.Tenant)) return NotFound(id);
+            var tenant = LedgerEndpoints.ReadTenant(http);
+            if (await s.GetAsync(tenant, CommandRequests.AccountId(id, "id"), ct) is null) return NotFound(id);
             var n = limit is null ? 100 : limit is < 1 or > 1000 ? throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 1000") : limit.Value;
-            return Results.Ok(await LedgerQueries.StreamAsync(store, DealStreams.StreamId(id), after ?? 0, n, ct));
+            return Results.Ok(await LedgerQueries.StreamAsync(store, DealStreams.StreamId(tenant, id), after ?? 0, n, ct));
         }).Produces<IReadOnlyList<AuditEvent>>().Problems(400, 404)
           .Doc("getDealEvents", "The deal's raw event stream with metadata and hash chain", "Events after version 'after', at most 'limit' (1-1000, default 100).");
 
@@ -192,26 +193,31 @@ public static partial class DealEndpoints
             var caller = http.GetCaller();
             var tenant = caller.IsRoot ? http.Request.Headers[Caller.TenantHeader].ToString() is { Length: > 0 } h ? h : null : caller.Institution;
             var n = limit is null ? 100 : limit is < 1 or > 1000 ? throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 1000") : limit.Value;
+            // One institution's deals page by deal id; root's list of every institution pages by (tenant, deal id), its cursor
+            // written {tenant}/{dealId} (deal ids never contain '/').
+            var (afterTenant, afterId) = tenant is null && after is { } a && a.Contains('/', StringComparison.Ordinal) ? GrainKeys.Parse(a) : ("", after ?? "");
             await using var cmd = store.DataSource.CreateCommand(
                 """
                 SELECT deal_id, tenant, status, currency, amount, funded, released, refunded, held, expires_at, last_activity_at
-                FROM deal_status WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR status = $2) AND deal_id > $3
-                ORDER BY deal_id LIMIT $4
+                FROM deal_status WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR status = $2)
+                  AND CASE WHEN $1::text IS NULL THEN (tenant, deal_id) > ($5, $3) ELSE deal_id > $3 END
+                ORDER BY tenant, deal_id LIMIT $4
                 """);
             cmd.Parameters.Add(new() { Value = (object?)tenant ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
             cmd.Parameters.Add(new() { Value = (object?)state?.ToUpperInvariant() ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-            cmd.Parameters.Add(new() { Value = after ?? "" });
+            cmd.Parameters.Add(new() { Value = afterId });
             cmd.Parameters.Add(new() { Value = n + 1 });
+            cmd.Parameters.Add(new() { Value = afterTenant });
             var rows = new List<DealSummary>();
             await using (var r = await cmd.ExecuteReaderAsync(ct))
                 while (await r.ReadAsync(ct))
                     rows.Add(new DealSummary(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetDecimal(4), r.GetDecimal(5),
                         r.GetDecimal(6), r.GetDecimal(7), r.GetDecimal(8), r.GetFieldValue<DateTimeOffset>(9), r.GetFieldValue<DateTimeOffset>(10)));
             string? next = null;
-            if (rows.Count > n) { rows.RemoveAt(rows.Count - 1); next = rows[^1].DealId; }
+            if (rows.Count > n) { rows.RemoveAt(rows.Count - 1); next = tenant is null ? GrainKeys.Of(rows[^1].Tenant, rows[^1].DealId) : rows[^1].DealId; }
             return Results.Ok(new DealPage(rows, next));
         }).Produces<DealPage>().Problems(400)
-          .Doc("listDeals", "The caller's institution's deals by state (read model deal_status), paged by deal id", "state: one of CREATED … RESOLVED; pass nextAfter as after; limit 1-1000 (default 100). Root: every institution, or X-Escrow-Tenant.");
+          .Doc("listDeals", "The caller's institution's deals by state (read model deal_status), paged by deal id", "state: one of CREATED … RESOLVED; pass nextAfter as after; limit 1-1000 (default 100). Root: every institution (ordered by institution, cursor {institution}/{dealId}), or X-Escrow-Tenant.");
     }
 
     // Malformed amounts are refused at the edge (400) and never reach the aggregate. The deal's currency is

@@ -40,17 +40,17 @@ public static class LedgerEndpoints
                 throw new BadRequestException("invalid_overdraft", $"'overdraftLimit' must be ≥ 0 with at most {currency.MinorUnits} decimals");
             return Result(await ledger.ExecuteAsync(new OpenAccount(id, b.Owner, currency.Code, kind, overdraft, LedgerService.Now), ctx, ct));
         }).RequireRoles(Role.Root, Role.Writer).Accepts<OpenAccountRequest>("application/json").Produces<AccountView>(201).IdempotentCommand().Problems(409)
-          .Doc("openAccount", "Open an account", "Customer (floor 0 or minus the overdraft limit), internal or external (no floor). 409 account_exists when the id is taken by any institution.");
+          .Doc("openAccount", "Open an account", "Customer (floor 0 or minus the overdraft limit), internal or external (no floor). Account ids are per institution: 409 account_exists only when the caller's own institution holds the id.");
 
         accounts.MapGet("/{id}", async (string id, HttpContext http, LedgerService ledger, CancellationToken ct) =>
         {
-            var (s, v, tenant) = await ledger.StateAsync(CommandRequests.AccountId(id, "id"), ct);
-            return s.Exists && http.GetCaller().CanSee(tenant) ? Results.Ok(AccountView.From(s, v)) : NotFound(id);
+            var (s, v) = await ledger.StateAsync(ReadTenant(http), CommandRequests.AccountId(id, "id"), ct);
+            return s.Exists ? Results.Ok(AccountView.From(s, v)) : NotFound(id);
         }).Produces<AccountView>().Problems(400, 404).Doc("getAccount", "The account now, from its activation");
 
         accounts.MapGet("/{id}/balance", async (string id, string? at, string? source, HttpContext http, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
         {
-            await RequireAccountAsync(ledger, http, id, ct);
+            var tenant = await RequireAccountAsync(ledger, http, id, ct);
             DateTimeOffset? when = null;
             if (!string.IsNullOrEmpty(at))
             {
@@ -64,22 +64,22 @@ public static class LedgerEndpoints
                 "events" => true,
                 _ => throw new BadRequestException("invalid_source", "'source' must be 'statement' or 'events'"),
             };
-            var balance = await queries.BalanceAsync(id, when, fromEvents, ct);
+            var balance = await queries.BalanceAsync(tenant, id, when, fromEvents, ct);
             return balance is null ? NotFound(id, when) : Results.Ok(balance);
         }).Produces<BalanceAt>().Problems(400, 404)
           .Doc("getBalance", "Balance now or as of an instant", "at: ISO 8601 instant (every posting at or before it); source=events replays the stream instead of reading the statement index.");
 
         accounts.MapGet("/{id}/statement", async (string id, long? after, int? limit, HttpContext http, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
         {
-            await RequireAccountAsync(ledger, http, id, ct);
-            return Results.Ok(await queries.StatementAsync(id, after ?? 0, Limit(limit), ct));
+            var tenant = await RequireAccountAsync(ledger, http, id, ct);
+            return Results.Ok(await queries.StatementAsync(tenant, id, after ?? 0, Limit(limit), ct));
         }).Produces<StatementPage>().Problems(400, 404)
           .Doc("getStatement", "A page of the statement: posting legs with running balance", "Ordered by stream version; pass nextAfterVersion as after for the next page; limit 1-1000 (default 100). Read model: may trail by the projection lag.");
 
         accounts.MapGet("/{id}/events", async (string id, long? after, int? limit, HttpContext http, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
         {
-            await RequireAccountAsync(ledger, http, id, ct);
-            return Results.Ok(await queries.StreamAsync(id, after ?? 0, Limit(limit), ct));
+            var tenant = await RequireAccountAsync(ledger, http, id, ct);
+            return Results.Ok(await queries.StreamAsync(tenant, id, after ?? 0, Limit(limit), ct));
         }).Produces<IReadOnlyList<AuditEvent>>().Problems(400, 404)
           .Doc("getAccountEvents", "The account's raw event stream with metadata and hash chain", "Events after version 'after', at most 'limit' (1-1000, default 100).");
 
@@ -151,11 +151,18 @@ public static class LedgerEndpoints
         _ => throw new BadRequestException("invalid_kind", "'kind' must be customer, internal or external"),
     };
 
-    /// <summary>404 unless the account exists and the caller may see its tenant (another tenant's account is answered as missing).</summary>
-    private static async Task RequireAccountAsync(LedgerService ledger, HttpContext http, string id, CancellationToken ct)
+    /// <summary>
+    /// The institution whose accounts a read names: the caller's own, or for root the one in <c>X-Escrow-Tenant</c> (default
+    /// <c>default</c>). Ids are per institution, so another institution's account is simply not there.
+    /// </summary>
+    public static string ReadTenant(HttpContext http) => http.GetCaller().ActingTenant(http.Request);
+
+    /// <summary>The institution the account is read in (<see cref="ReadTenant"/>); 404 unless the account exists there.</summary>
+    private static async Task<string> RequireAccountAsync(LedgerService ledger, HttpContext http, string id, CancellationToken ct)
     {
-        var (s, _, tenant) = await ledger.StateAsync(CommandRequests.AccountId(id, "id"), ct);
-        if (!s.Exists || !http.GetCaller().CanSee(tenant)) throw new NotFoundException(id);
+        var tenant = ReadTenant(http);
+        var (s, _) = await ledger.StateAsync(tenant, CommandRequests.AccountId(id, "id"), ct);
+        return s.Exists ? tenant : throw new NotFoundException(id);
     }
 
     private static async Task<IResult> MoveAsync(string id, HttpContext http, LedgerService ledger, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, PostingKind kind, CancellationToken ct)
@@ -179,7 +186,7 @@ public static class LedgerEndpoints
     /// <summary>Opens the operator's cash account of a currency on first use (an internal account, no floor).</summary>
     public static async Task EnsureHouseAccountAsync(LedgerService ledger, string tenant, string accountId, string currency, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct)
     {
-        var (s, _, _) = await ledger.StateAsync(accountId, ct);
+        var (s, _) = await ledger.StateAsync(tenant, accountId, ct);
         if (s.Exists) return;
         var ctx = new CommandContext(tenant, "system", null, new byte[32], Guid.CreateVersion7(clock.GetUtcNow()), Operation: "OpenAccount.House");
         var outcome = await ledger.ExecuteAsync(new OpenAccount(accountId, "operator", currency, AccountKind.Internal, 0, LedgerService.Now), ctx, ct);

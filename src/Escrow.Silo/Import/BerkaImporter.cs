@@ -330,7 +330,7 @@ public sealed class BerkaImporter(LedgerService ledger, BerkaImportOptions? opti
         await run.Slots.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            var (state, _) = await ledger.ReplayAsync(accountId, Midnight(day).AddTicks(-10), ct).ConfigureAwait(false);
+            var (state, _) = await ledger.ReplayAsync(_options.Tenant, accountId, Midnight(day).AddTicks(-10), ct).ConfigureAwait(false);
             track.Ledger = state.Balance;
             return state.Balance;
         }
@@ -350,7 +350,7 @@ public sealed class BerkaImporter(LedgerService ledger, BerkaImportOptions? opti
             return;
         }
         // Opened earlier by other means or under another chart date: fine as long as it exists and can take postings.
-        var (state, _, _) = await ledger.StateAsync(id, ct).ConfigureAwait(false);
+        var (state, _) = await ledger.StateAsync(_options.Tenant, id, ct).ConfigureAwait(false);
         if (!state.Exists || state.Currency != BerkaChart.Currency || state.Kind == AccountKind.Customer)
             throw new InvalidOperationException($"cannot open house account '{id}': {outcome.Body}");
     }

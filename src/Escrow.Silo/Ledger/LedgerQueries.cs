@@ -28,14 +28,14 @@ public sealed record AuditEvent(
 public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
 {
     /// <summary>
-    /// Balance as of <paramref name="at"/> (inclusive, by occurred_at). From the <c>account_statement</c>
+    /// Balance of account <paramref name="accountId"/> of <paramref name="tenant"/> as of <paramref name="at"/> (inclusive, by occurred_at). From the <c>account_statement</c>
     /// index when the projection has caught up with the account's stream; from a replay of the stream
     /// otherwise, or when <paramref name="fromEvents"/> asks for the audit path. Null when the account
     /// does not exist (or did not exist yet at that instant).
     /// </summary>
-    public async Task<BalanceAt?> BalanceAsync(string accountId, DateTimeOffset? at, bool fromEvents, CancellationToken ct)
+    public async Task<BalanceAt?> BalanceAsync(string tenant, string accountId, DateTimeOffset? at, bool fromEvents, CancellationToken ct)
     {
-        var (current, version, _) = await ledger.StateAsync(accountId, ct).ConfigureAwait(false);
+        var (current, version) = await ledger.StateAsync(tenant, accountId, ct).ConfigureAwait(false);
         if (!current.Exists) return null;
         if (at is null && !fromEvents)
             return new BalanceAt(accountId, current.Currency, current.Balance, null, version, "aggregate");
@@ -46,42 +46,45 @@ public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
             await using var cmd = store.DataSource.CreateCommand(
                 """
                 SELECT b.version,
-                       (SELECT s.balance_after FROM account_statement s WHERE s.account_id = $1 AND s.occurred_at <= $2
+                       (SELECT s.balance_after FROM account_statement s WHERE s.tenant = $3 AND s.account_id = $1 AND s.occurred_at <= $2
                         ORDER BY s.occurred_at DESC, s.version DESC LIMIT 1),
-                       (SELECT s.version FROM account_statement s WHERE s.account_id = $1 AND s.occurred_at <= $2
+                       (SELECT s.version FROM account_statement s WHERE s.tenant = $3 AND s.account_id = $1 AND s.occurred_at <= $2
                         ORDER BY s.occurred_at DESC, s.version DESC LIMIT 1)
-                FROM account_balances b WHERE b.account_id = $1
+                FROM account_balances b WHERE b.tenant = $3 AND b.account_id = $1
                 """);
             cmd.Parameters.Add(new() { Value = accountId });
             cmd.Parameters.Add(new() { Value = when.ToUniversalTime() });
+            cmd.Parameters.Add(new() { Value = tenant });
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             // Both read models must have caught up to the stream's version, or the index may be missing postings.
-            if (await r.ReadAsync(ct).ConfigureAwait(false) && r.GetInt64(0) >= version && await StatementCaughtUpAsync(accountId, current, ct).ConfigureAwait(false))
+            if (await r.ReadAsync(ct).ConfigureAwait(false) && r.GetInt64(0) >= version && await StatementCaughtUpAsync(tenant, accountId, current, ct).ConfigureAwait(false))
                 return new BalanceAt(accountId, current.Currency, r.IsDBNull(1) ? 0m : r.GetDecimal(1), at, r.IsDBNull(2) ? 0 : r.GetInt64(2), "statement");
         }
-        var (past, pastVersion) = await ledger.ReplayAsync(accountId, at, ct).ConfigureAwait(false);
+        var (past, pastVersion) = await ledger.ReplayAsync(tenant, accountId, at, ct).ConfigureAwait(false);
         return new BalanceAt(accountId, current.Currency, past.Balance, at, pastVersion, "events");
     }
 
-    private async Task<bool> StatementCaughtUpAsync(string accountId, AccountState current, CancellationToken ct)
+    private async Task<bool> StatementCaughtUpAsync(string tenant, string accountId, AccountState current, CancellationToken ct)
     {
-        await using var cmd = store.DataSource.CreateCommand("SELECT count(*) FROM account_statement WHERE account_id = $1");
+        await using var cmd = store.DataSource.CreateCommand("SELECT count(*) FROM account_statement WHERE tenant = $2 AND account_id = $1");
         cmd.Parameters.Add(new() { Value = accountId });
+        cmd.Parameters.Add(new() { Value = tenant });
         var n = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         return n >= current.PostingCount;
     }
 
-    /// <summary>A page of the statement, ordered by stream version, after <paramref name="afterVersion"/>.</summary>
-    public async Task<StatementPage> StatementAsync(string accountId, long afterVersion, int limit, CancellationToken ct)
+    /// <summary>A page of the statement of account <paramref name="accountId"/> of <paramref name="tenant"/>, ordered by stream version, after <paramref name="afterVersion"/>.</summary>
+    public async Task<StatementPage> StatementAsync(string tenant, string accountId, long afterVersion, int limit, CancellationToken ct)
     {
         await using var cmd = store.DataSource.CreateCommand(
             """
             SELECT version, global_position, posting_id, kind, counterparty, reference, reversal_of, amount, balance_after, occurred_at
-            FROM account_statement WHERE account_id = $1 AND version > $2 ORDER BY version LIMIT $3
+            FROM account_statement WHERE tenant = $4 AND account_id = $1 AND version > $2 ORDER BY version LIMIT $3
             """);
         cmd.Parameters.Add(new() { Value = accountId });
         cmd.Parameters.Add(new() { Value = afterVersion });
         cmd.Parameters.Add(new() { Value = limit + 1 });
+        cmd.Parameters.Add(new() { Value = tenant });
         var lines = new List<StatementLine>();
         await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
             while (await r.ReadAsync(ct).ConfigureAwait(false))
@@ -97,8 +100,9 @@ public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
         return new StatementPage(accountId, lines, next);
     }
 
-    public Task<IReadOnlyList<AuditEvent>> StreamAsync(string accountId, long afterVersion, int limit, CancellationToken ct) =>
-        StreamAsync(store, AccountStreams.StreamId(accountId), afterVersion, limit, ct);
+    /// <summary>Events of account <paramref name="accountId"/> of <paramref name="tenant"/> after <paramref name="afterVersion"/> in the audit view.</summary>
+    public Task<IReadOnlyList<AuditEvent>> StreamAsync(string tenant, string accountId, long afterVersion, int limit, CancellationToken ct) =>
+        StreamAsync(store, AccountStreams.StreamId(tenant, accountId), afterVersion, limit, ct);
 
     /// <summary>Events of any stream after <paramref name="afterVersion"/> (at most <paramref name="limit"/>) in the audit view.</summary>
     public static async Task<IReadOnlyList<AuditEvent>> StreamAsync(PgEventStore store, string streamId, long afterVersion, int limit, CancellationToken ct)

@@ -9,8 +9,8 @@ namespace Escrow.Silo.Ledger;
 /// <summary>
 /// The one command path of the ledger: the HTTP frontend and the Berka importer both call <see cref="ExecuteAsync"/>, which
 /// sends the command to the <see cref="IAccountGrain"/> that decides it (<see cref="AccountGrain.ExecutorOf"/>; Orleans routes it to that grain's one
-/// activation in the cluster) and turns the grain's domain result into the answer the API sends. Account streams are
-/// <c>account-{accountId}</c>.
+/// activation in the cluster) and turns the grain's domain result into the answer the API sends. Account ids are per
+/// institution: grains are keyed <c>{tenant}/{accountId}</c> and streams are <c>account-{tenant}/{accountId}</c>.
 /// </summary>
 public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dashboard.EscrowMetrics metrics)
 {
@@ -33,24 +33,24 @@ public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dash
     public async Task<CommandOutcome> ExecuteAsync(AccountCommand command, CommandContext context, CancellationToken ct, bool allowEscrowAccounts = false)
     {
         if (command is ReversePosting { Original: null } rev)
-            command = rev with { Original = await FindPostingAsync(rev.PostingId, ct).ConfigureAwait(false) };
+            command = rev with { Original = await FindPostingAsync(context.Tenant, rev.PostingId, ct).ConfigureAwait(false) };
         if (context.Operation is null) context = context with { Operation = OperationName(command) };
         var call = context.ToCall();
         return await metrics.RecordAsync(Account.StreamType, context.Operation, async () => CommandAnswers.ToOutcome(
-            await grains.GetGrain<IAccountGrain>(AccountGrain.ExecutorOf(command)).Execute(command, call, allowEscrowAccounts).WaitAsync(ct).ConfigureAwait(false),
+            await grains.GetGrain<IAccountGrain>(GrainKeys.Of(context.Tenant, AccountGrain.ExecutorOf(command))).Execute(command, call, allowEscrowAccounts).WaitAsync(ct).ConfigureAwait(false),
             a => a.Body)).ConfigureAwait(false);
     }
 
-    /// <summary>The account now (through its grain, which first reads its stream's tail), with its version and tenant (null: no account).</summary>
-    public async Task<(AccountState State, long Version, string? Tenant)> StateAsync(string accountId, CancellationToken ct)
+    /// <summary>Account <paramref name="accountId"/> of <paramref name="tenant"/> now (through its grain, which first reads its stream's tail), with its version (0: no such account).</summary>
+    public async Task<(AccountState State, long Version)> StateAsync(string tenant, string accountId, CancellationToken ct)
     {
-        var s = await grains.GetGrain<IAccountGrain>(accountId).GetState(true).WaitAsync(ct).ConfigureAwait(false);
-        return (s.State, s.Version, s.Version > 0 ? s.Tenant : null);
+        var s = await grains.GetGrain<IAccountGrain>(GrainKeys.Of(tenant, accountId)).GetState(true).WaitAsync(ct).ConfigureAwait(false);
+        return (s.State, s.Version);
     }
 
     /// <summary>Folds the account's stream from its first event up to <paramref name="upTo"/> (occurred_at, inclusive), ignoring snapshots: the audit path.</summary>
-    public Task<(AccountState State, long Version)> ReplayAsync(string accountId, DateTimeOffset? upTo, CancellationToken ct) =>
-        StreamReplay.ReplayAsync(store, AccountStreams.StreamId(accountId), AccountState.Empty(accountId), Account.Evolve, upTo, ct);
+    public Task<(AccountState State, long Version)> ReplayAsync(string tenant, string accountId, DateTimeOffset? upTo, CancellationToken ct) =>
+        StreamReplay.ReplayAsync(store, AccountStreams.StreamId(tenant, accountId), AccountState.Empty(accountId), Account.Evolve, upTo, ct);
 
     /// <summary>The audit log's name of a command: its type, and for postings their kind (Post.Transfer).</summary>
     public static string OperationName(AccountCommand command) => command switch
@@ -59,8 +59,8 @@ public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dash
         _ => command.GetType().Name,
     };
 
-    /// <summary>Looks a posting up in the log by id (both legs); <c>null</c> when there is none.</summary>
-    public async Task<PostingRecord?> FindPostingAsync(string postingId, CancellationToken ct)
+    /// <summary>Looks a posting of <paramref name="tenant"/>'s accounts up in the log by id (both legs); <c>null</c> when there is none.</summary>
+    public async Task<PostingRecord?> FindPostingAsync(string tenant, string postingId, CancellationToken ct)
     {
         // The legs of a posting: the events whose data carries its id (indexed on data->>'postingId', sql/001).
         var legs = await store.ReadEventsWhereAsync("e.data ? 'postingId' AND e.data ->> 'postingId' = $1", [postingId], ct).ConfigureAwait(false);
@@ -70,8 +70,8 @@ public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dash
         {
             switch (EventSerializer.Deserialize(e))
             {
-                case AccountDebited d when AccountStreams.TryAccountId(e.StreamId, out var a): debit = d; debitAccount = a; break;
-                case AccountCredited c when AccountStreams.TryAccountId(e.StreamId, out var a): credit = c; creditAccount = a; break;
+                case AccountDebited d when AccountStreams.TryParse(e.StreamId, out var t, out var a) && t == tenant: debit = d; debitAccount = a; break;
+                case AccountCredited c when AccountStreams.TryParse(e.StreamId, out var t, out var a) && t == tenant: credit = c; creditAccount = a; break;
             }
         }
         if (debit is null || credit is null) return null;

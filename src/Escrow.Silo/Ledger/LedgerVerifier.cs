@@ -3,6 +3,7 @@ using System.Globalization;
 using Escrow.Domain.Accounts;
 using Escrow.Domain.Deals;
 using Escrow.EventStore;
+using Escrow.Grains;
 using Escrow.Projections;
 using Npgsql;
 
@@ -63,18 +64,21 @@ public static class LedgerVerifier
                     atBalances = new(states, StringComparer.Ordinal);
                 events++;
                 payments.Observe(e);   // payment_status / payment_timeline are compared with this replay below
-                if (DealStreams.TryDealId(e.StreamId, out var dealId))
+                // Accounts and deals are keyed {tenant}/{id} here: ids are unique per institution.
+                if (DealStreams.TryParse(e.StreamId, out var dealTenant, out var dealId))
                 {
                     // The escrow invariant at every version of every deal: funded = released + refunded + held, held >= 0.
-                    var d = Deal.Evolve(deals.GetValueOrDefault(dealId) ?? DealState.Empty(dealId), EventSerializer.Deserialize(e));
-                    deals[dealId] = d;
+                    var key = GrainKeys.Of(dealTenant, dealId);
+                    var d = Deal.Evolve(deals.GetValueOrDefault(key) ?? DealState.Empty(dealId), EventSerializer.Deserialize(e));
+                    deals[key] = d;
                     if (d.Funded != d.Released + d.Refunded + d.Held || d.Held < 0)
-                        dealViolations.Add($"deal {dealId} v{e.Version}: funded {d.Funded} != released {d.Released} + refunded {d.Refunded} + held {d.Held}");
+                        dealViolations.Add($"deal {key} v{e.Version}: funded {d.Funded} != released {d.Released} + refunded {d.Refunded} + held {d.Held}");
                     continue;
                 }
-                if (!AccountStreams.TryAccountId(e.StreamId, out var id)) continue;
+                if (!AccountStreams.TryParse(e.StreamId, out var accountTenant, out var accountId)) continue;
+                var id = GrainKeys.Of(accountTenant, accountId);
                 var evt = EventSerializer.Deserialize(e);
-                var s = states.TryGetValue(id, out var cur) ? cur.State : AccountState.Empty(id);
+                var s = states.TryGetValue(id, out var cur) ? cur.State : AccountState.Empty(accountId);
                 s = Account.Evolve(s, evt);
                 states[id] = (s, e.Version);
                 if (e.Checkpoint.CompareTo(cpStatement) <= 0 && evt is AccountDebited or AccountCredited)
@@ -95,11 +99,12 @@ public static class LedgerVerifier
         lines.Add($"replayed {events:N0} events of {states.Count:N0} accounts and {deals.Count:N0} deals");
 
         // Escrow: the invariant held at every version, and each deal's escrow account holds exactly what the deal holds.
-        foreach (var d in deals.Values)
+        foreach (var (key, d) in deals)
         {
-            var escrow = states.TryGetValue(d.EscrowAccount, out var acc) ? acc.State.Balance : 0m;
+            var escrowKey = GrainKeys.Of(GrainKeys.Parse(key).Tenant, d.EscrowAccount);
+            var escrow = states.TryGetValue(escrowKey, out var acc) ? acc.State.Balance : 0m;
             if (escrow != d.Held)
-                dealViolations.Add($"deal {d.DealId}: escrow account {d.EscrowAccount} holds {escrow}, the deal holds {d.Held}");
+                dealViolations.Add($"deal {key}: escrow account {escrowKey} holds {escrow}, the deal holds {d.Held}");
         }
         foreach (var v in dealViolations.Take(10)) lines.Add("escrow VIOLATED: " + v);
         ok &= dealViolations.Count == 0;
@@ -117,7 +122,7 @@ public static class LedgerVerifier
         // account_balances equals the replay up to its checkpoint.
         var mismatches = 0;
         var seen = 0;
-        await using (var cmd = new NpgsqlCommand("SELECT account_id, balance, version, status FROM account_balances", conn, tx))
+        await using (var cmd = new NpgsqlCommand("SELECT tenant || '/' || account_id, balance, version, status FROM account_balances", conn, tx))
         await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
             while (await r.ReadAsync(ct).ConfigureAwait(false))
@@ -139,7 +144,7 @@ public static class LedgerVerifier
         var stmtMismatch = 0;
         long stmtRows = 0;
         var expectedRows = legs.Values.Sum(l => (long)l.Count);
-        await using (var cmd = new NpgsqlCommand("SELECT account_id, version, posting_id, amount, balance_after FROM account_statement ORDER BY account_id, version", conn, tx))
+        await using (var cmd = new NpgsqlCommand("SELECT tenant || '/' || account_id, version, posting_id, amount, balance_after FROM account_statement ORDER BY tenant, account_id, version", conn, tx))
         await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
             string? current = null; var idx = 0; List<(long Version, string PostingId, decimal Amount, decimal After)>? list = null;

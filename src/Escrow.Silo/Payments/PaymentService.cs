@@ -32,7 +32,7 @@ public sealed partial class PaymentService(IGrainFactory grains, PgEventStore st
 
     public PaymentDirectory Directory => directory;
 
-    private IPaymentGrain Grain(string tenant, string uetr) => grains.GetGrain<IPaymentGrain>(PaymentGrainKey.Of(tenant, uetr));
+    private IPaymentGrain Grain(string tenant, string uetr) => grains.GetGrain<IPaymentGrain>(GrainKeys.Of(tenant, uetr));
 
     /// <summary>Runs one payment command (see <see cref="ExecuteAsync(IReadOnlyList{PaymentCommand}, CommandContext, CancellationToken, Rejection?)"/>).</summary>
     public Task<CommandOutcome> ExecuteAsync(PaymentCommand command, CommandContext context, CancellationToken ct) =>
@@ -103,9 +103,9 @@ public sealed partial class PaymentService(IGrainFactory grains, PgEventStore st
         if (accountId is null || accountId.Length is 0 or > 64 || accountId.StartsWith(LedgerService.EscrowAccountPrefix, StringComparison.Ordinal))
             return false;
         // One cheap lookup first, so a foreign IBAN does not create an activation.
-        if (await store.ReadStreamTenantAsync(AccountStreams.StreamId(accountId), ct).ConfigureAwait(false) != tenant)
+        if (await store.ReadStreamTenantAsync(AccountStreams.StreamId(tenant, accountId), ct).ConfigureAwait(false) is null)
             return false;
-        var a = (await grains.GetGrain<IAccountGrain>(accountId).GetState(true).WaitAsync(ct).ConfigureAwait(false)).State;
+        var a = (await grains.GetGrain<IAccountGrain>(GrainKeys.Of(tenant, accountId)).GetState(true).WaitAsync(ct).ConfigureAwait(false)).State;
         return a is { Exists: true, Kind: AccountKind.Customer } && a.Status != AccountStatus.Closed && a.Currency == currency;
     }
 

@@ -1,3 +1,4 @@
+using Escrow.Domain.Accounts;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
@@ -88,8 +89,8 @@ public sealed class RefusalAudit(PgEventStore store, [FromKeyedServices(LedgerCl
     {
         var caller = http.FindCaller();
         var correlation = Guid.TryParse(http.Request.Headers["X-Correlation-Id"].ToString(), out var c) ? c : Guid.CreateVersion7(clock.GetUtcNow());
-        var streams = http.Request.RouteValues.TryGetValue("id", out var id) && id is string s && http.Request.Path.StartsWithSegments("/accounts")
-            ? new[] { "account-" + s } : [];
+        var streams = caller is not null && http.Request.RouteValues.TryGetValue("id", out var id) && id is string s && http.Request.Path.StartsWithSegments("/accounts")
+            ? new[] { AccountStreams.StreamId(caller.ActingTenant(http.Request), s) } : [];
         var record = new AuditRecord(Guid.CreateVersion7(clock.GetUtcNow()), clock.GetUtcNow(),
             caller?.KeyId ?? "anonymous", caller?.Institution ?? "unknown",
             $"{http.Request.Method} {http.Request.Path}", AuditRecord.Refused, status, code, Payload(http), streams, correlation,

@@ -103,23 +103,29 @@ public static class TenancyEndpoints
           .Doc("revokeApiKey", "Revoke an institution's API key (root only): it stops authenticating on every silo as soon as the revocation " +
                "commits (NOTIFY escrow_key_revoked); the key row stays, the revocation is a row of its own");
 
-        // ?deal=<id> is shorthand for ?stream=deal-<id> (a deal's audit trail).
+        // ?deal=<id> is shorthand for ?stream=deal-{institution}/<id> (a deal's audit trail): the auditor's institution, root's tenant=
+        // (else X-Escrow-Tenant, else default).
         app.MapGet("/audit", async (HttpContext http, string? actor, string? from, string? to, string? stream, string? deal, string? tenant, string? outcome,
                 long? after, int? limit, PgEventStore store, CancellationToken ct) =>
         {
             var csv = http.Request.Headers.Accept.ToString().Contains("text/csv", StringComparison.OrdinalIgnoreCase);
-            return await AuditAsync(http, store, actor, from, to, stream ?? DealStream(deal), tenant, outcome, after, limit, csv, ct);
+            return await AuditAsync(http, store, actor, from, to, stream ?? DealStream(http, deal, tenant), tenant, outcome, after, limit, csv, ct);
         }).WithTags("Audit").RequireRoles(Role.Root, Role.Auditor).Produces<AuditPage>().Problems(400)
-          .Doc("queryAudit", "Audit records in log order, filtered and paged", "Root: every tenant (or tenant=); auditor: its own. deal= is stream=deal-{id}. Pass nextAfter as after. With 'Accept: text/csv' the same page as CSV (see getAuditCsv).");
+          .Doc("queryAudit", "Audit records in log order, filtered and paged", "Root: every tenant (or tenant=); auditor: its own. deal= is stream=deal-{institution}/{id}. Pass nextAfter as after. With 'Accept: text/csv' the same page as CSV (see getAuditCsv).");
 
         app.MapGet("/audit.csv", (HttpContext http, string? actor, string? from, string? to, string? stream, string? deal, string? tenant, string? outcome,
                 long? after, int? limit, PgEventStore store, CancellationToken ct) =>
-            AuditAsync(http, store, actor, from, to, stream ?? DealStream(deal), tenant, outcome, after, limit, true, ct))
+            AuditAsync(http, store, actor, from, to, stream ?? DealStream(http, deal, tenant), tenant, outcome, after, limit, true, ct))
             .WithTags("Audit").RequireRoles(Role.Root, Role.Auditor).Produces<string>(200, "text/csv").Problems(400)
             .Doc("getAuditCsv", "Audit records as RFC 4180 CSV", "Header row, CRLF; limit up to 100,000 (default 10,000); the next page's after is in the X-Next-After header.");
     }
 
-    private static string? DealStream(string? deal) => string.IsNullOrEmpty(deal) ? null : DealStreams.StreamId(deal);
+    private static string? DealStream(HttpContext http, string? deal, string? tenant)
+    {
+        if (string.IsNullOrEmpty(deal)) return null;
+        var caller = http.GetCaller();
+        return DealStreams.StreamId(caller.IsRoot && !string.IsNullOrEmpty(tenant) ? tenant : caller.ActingTenant(http.Request), deal);
+    }
 
     private static AuditRecord Audit(HttpContext http, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, string tenant, string operation, string outcome, int status, string? code,
         byte[] digest, string[] streams) =>
@@ -160,7 +166,7 @@ public static class TenancyEndpoints
               AND ($3::text IS NULL OR actor = $3)
               AND ($4::timestamptz IS NULL OR at >= $4)
               AND ($5::timestamptz IS NULL OR at <= $5)
-              AND ($6::text IS NULL OR stream_ids @> ARRAY[$6::text])
+              AND ($6::text IS NULL OR stream_ids @> ARRAY[$6::text] OR stream_ids @> ARRAY[$9::text])
               AND ($7::text IS NULL OR outcome = $7)
             ORDER BY audit_position
             LIMIT $8
@@ -173,6 +179,8 @@ public static class TenancyEndpoints
         cmd.Parameters.Add(new() { Value = string.IsNullOrEmpty(stream) ? DBNull.Value : stream, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new() { Value = (object?)outcome ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new() { Value = n + 1 });
+        // A stream written before ids were per institution is named in older audit records by its stored id.
+        cmd.Parameters.Add(new() { Value = string.IsNullOrEmpty(stream) ? DBNull.Value : await store.StoredStreamIdAsync(stream, ct), NpgsqlDbType = NpgsqlDbType.Text });
         var rows = new List<AuditEntry>();
         await using (var r = await cmd.ExecuteReaderAsync(ct))
             while (await r.ReadAsync(ct))

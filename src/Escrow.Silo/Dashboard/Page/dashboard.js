@@ -9,9 +9,11 @@
   class ApiError extends Error {
     constructor(status, problem) { super((problem && (problem.detail || problem.title)) || ("HTTP " + status)); this.status = status; this.problem = problem; }
   }
-  async function api(path) {
+  async function api(path, tenant) {
     const key = sessionStorage.getItem(KEY);
-    const r = await fetch(path, { headers: { "X-Api-Key": key || "", "Accept": "application/json" }, cache: "no-store" });
+    const headers = { "X-Api-Key": key || "", "Accept": "application/json" };
+    if (tenant) headers["X-Escrow-Tenant"] = tenant;   // root names the institution whose ids a request uses
+    const r = await fetch(path, { headers: headers, cache: "no-store" });
     const text = await r.text();
     let body = null;
     try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
@@ -188,7 +190,9 @@
         let text = "version " + past.version + "\n" + JSON.stringify(past.state, null, 2);
         if (head.streamType === "account") {   // the ledger's own as-of query (statement index or replay)
           try {
-            const b = await api("/accounts/" + encodeURIComponent(sid.slice("account-".length)) + "/balance?at=" + encodeURIComponent(at));
+            // account-{institution}/{id}: the id within the stream's institution
+            const accountId = sid.slice(sid.indexOf("/") + 1);
+            const b = await api("/accounts/" + encodeURIComponent(accountId) + "/balance?at=" + encodeURIComponent(at), head.tenant);
             text = "balance " + b.balance + " " + b.currency + " (GET /accounts/{id}/balance?at=, from " + b.source + ")\n" + text;
           } catch (e) { text = "balance: " + e.message + "\n" + text; }
         }

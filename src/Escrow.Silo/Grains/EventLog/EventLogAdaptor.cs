@@ -195,7 +195,7 @@ internal sealed class EventLogAdaptor<TView, TEntry>(
     public LogConsistencyStatistics? GetStats() => null;
 }
 
-/// <summary>When an append crosses a multiple of the snapshot interval, the snapshot of the stream at its new head.</summary>
+/// <summary>When an append crosses a multiple of the snapshot interval, the snapshot of the stream at its new head (the store adds the head's hash).</summary>
 internal static class StreamSnapshots
 {
     public static Snapshot? Of(StreamAppend append, int every, int schemaVersion, Func<string> stateJson)
@@ -203,11 +203,6 @@ internal static class StreamSnapshots
         if (every <= 0) return null;
         var from = append.Expected.Value;
         var to = from + append.Events.Count;
-        if (to / every == from / every) return null;
-        var hash = append.PrevHash;
-        var v = from;
-        foreach (var e in append.Events)
-            hash = HashChain.Compute(hash, append.StreamId, ++v, e.EventType, e.SchemaVersion, e.OccurredAt, e.DataJson, PgEventStore.SerializeMetadata(e.Metadata));
-        return new Snapshot(append.StreamId, to, schemaVersion, hash, stateJson());
+        return to / every == from / every ? null : new Snapshot(append.StreamId, to, schemaVersion, [], stateJson());
     }
 }
