@@ -4,7 +4,8 @@ using Orleans.Concurrency;
 namespace Escrow.Grains;
 
 /// <summary>
-/// One ledger account: a journaled grain over the account's stream in the PostgreSQL event log, keyed by the account id.
+/// One ledger account: a journaled grain over the account's stream in the PostgreSQL event log, keyed <c>{institution}/{accountId}</c>
+/// (<see cref="GrainKeys"/>); the account ids in its commands are of the same institution.
 /// A posting (or reversal) between two accounts is sent to the grain of the account whose id sorts first (ordinal; the
 /// silo's <c>AccountGrain.ExecutorOf</c>), which has the other account's grain decide and commit it (<see cref="CoSign"/>);
 /// both accounts' events commit in one PostgreSQL transaction, with each stream's expected version.
@@ -15,7 +16,7 @@ public interface IAccountGrain : IGrainWithStringKey
     /// Decides and commits <paramref name="command"/> (its <c>At</c> = <see cref="DateTimeOffset.MinValue"/> means "now", stamped
     /// in the turn as max(clock, last activity of every touched account)). Refusals: every rule of <see cref="Account.Decide"/>,
     /// <c>escrow_account_protected</c> for a deal's escrow account unless <paramref name="allowEscrowAccounts"/>, a
-    /// <c>*_not_found</c> for another tenant's account when the call is tenant-scoped, <c>concurrency_conflict</c> after the
+    /// <c>*_not_found</c> when the call acts for another institution than the grain's, <c>concurrency_conflict</c> after the
     /// configured number of lost races, <c>idempotency_key_reused</c>. Throws when PostgreSQL cannot be reached: then nothing
     /// was acknowledged, and whether the transaction committed is unknown until the key is retried.
     /// </summary>

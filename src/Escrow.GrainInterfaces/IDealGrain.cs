@@ -6,7 +6,7 @@ using Escrow.Domain.Accounts;
 namespace Escrow.Grains;
 
 /// <summary>
-/// One escrow deal: a journaled grain over the deal's stream in the PostgreSQL event log, keyed by the deal id. Decides
+/// One escrow deal: a journaled grain over the deal's stream in the PostgreSQL event log, keyed <c>{institution}/{dealId}</c>. Decides
 /// every command of the deal with <see cref="Deal.Decide"/> and commits the deal event, the posting legs on the buyer's,
 /// seller's and escrow accounts and the deal's expiry timer in one PostgreSQL transaction, with each stream's expected
 /// version; the accounts are read from their grains with an interleaving call.
@@ -19,8 +19,8 @@ public interface IDealGrain : IGrainWithStringKey
     /// caller already decided against the command (a deal template's currency or amount range): it is answered, audited and
     /// stored under the idempotency key like the aggregate's own refusals, unless the key already holds an answer.
     /// Refusals: every rule of <see cref="Deal.Decide"/> (<see cref="DealRejectionCodes"/> and the ledger's
-    /// <see cref="AccountRejectionCodes"/>), <c>deal_not_found</c> / <c>account_not_found</c> for another tenant's
-    /// deal or account when the call is tenant-scoped, <c>concurrency_conflict</c>, <c>idempotency_key_reused</c>. Throws
+    /// <see cref="AccountRejectionCodes"/>), <c>deal_not_found</c> when the call acts for
+    /// another institution than the grain's, <c>concurrency_conflict</c>, <c>idempotency_key_reused</c>. Throws
     /// when PostgreSQL cannot be reached (nothing acknowledged).
     /// </summary>
     Task<CommandResult<DealView>> Execute(DealCommand command, CommandCall call, Rejection? refusal);

@@ -4,8 +4,8 @@ namespace Escrow.Silo.Hosting;
 /// Who sends a command and how to recognise its retries. <see cref="RequestHash"/> is the SHA-256 of
 /// the canonical request (method, route, canonical JSON body): the same Idempotency-Key with another
 /// hash is refused. <see cref="Actor"/> is the API key's id (never its secret) or a system name.
-/// With <see cref="TenantScoped"/> (every key but root's) the command may only touch streams of
-/// <see cref="Tenant"/>: a stream of another tenant is answered as if it did not exist.
+/// The command names ids of <see cref="Tenant"/> only (ids are per institution). <see cref="TenantScoped"/> is set for
+/// every key but root's: such a caller may not use the operator's reserved ids (<c>house-…</c>).
 /// <see cref="Operation"/> names the command in the audit log.
 /// </summary>
 public sealed record CommandContext(
@@ -30,5 +30,5 @@ public static class CommandContextExtensions
 {
     /// <summary>The caller as a grain sees it.</summary>
     public static Escrow.Grains.CommandCall ToCall(this CommandContext c) =>
-        new(c.Tenant, c.Actor, c.IdempotencyKey, c.RequestHash, c.CorrelationId, c.CausationId, c.TenantScoped, c.Operation);
+        new(c.Tenant, c.Actor, c.IdempotencyKey, c.RequestHash, c.CorrelationId, c.CausationId, c.Operation);
 }
