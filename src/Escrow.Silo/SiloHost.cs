@@ -116,6 +116,7 @@ public static class SiloHost
         services.AddSingleton<RefusalAudit>();
         services.AddHostedService<MigrationAndProjectionService>();
         services.AddRouting();
+        services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(o => o.Limits.MaxRequestBodySize = BoundedBody.MaxRequestBodyBytes);
         services.AddProblemDetails();
         services.AddOpenApi(o => o.AddEscrowDocumentation());
         services.Configure<JsonOptions>(o =>
@@ -169,7 +170,8 @@ public static class SiloHost
 
     private static int StatusFor(Exception ex) => ex switch
     {
-        BadRequestException or BadHttpRequestException => 400,
+        BadRequestException b => b.Status,
+        BadHttpRequestException b => b.StatusCode,
         NotFoundException => 404,
         _ when DatabaseUnavailable(ex) => 503,
         _ => 500,
@@ -198,11 +200,12 @@ public static class SiloHost
         var ex = http.Features.Get<IExceptionHandlerFeature>()?.Error;
         // A malformed command is refused before it reaches an aggregate: only this audit record remembers it.
         if (ex is BadRequestException or BadHttpRequestException && HttpMethods.IsPost(http.Request.Method) && http.FindCaller() is not null)
-            await http.RequestServices.GetRequiredService<RefusalAudit>().RecordAsync(http, 400, (ex as BadRequestException)?.Code ?? "bad_request", http.RequestAborted).ConfigureAwait(false);
+            await http.RequestServices.GetRequiredService<RefusalAudit>().RecordAsync(http, StatusFor(ex), (ex as BadRequestException)?.Code ?? "bad_request", http.RequestAborted).ConfigureAwait(false);
         var problem = ex switch
         {
-            BadRequestException b => Problems.Create(400, b.Code, b.Message),
-            BadHttpRequestException b => Problems.Create(400, "bad_request", b.Message),
+            BadRequestException b => Problems.Create(b.Status, b.Code, b.Message),
+            BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } b => Problems.Create(413, "body_too_large", b.Message),
+            BadHttpRequestException b => Problems.Create(b.StatusCode, "bad_request", b.Message),
             NotFoundException n => Problems.Create(404, "account_not_found", n.Message),
             _ when DatabaseUnavailable(ex) => Problems.Create(503, "database_unavailable",
                 "PostgreSQL cannot be reached; a command in flight may or may not have committed: retry it with the same Idempotency-Key"),

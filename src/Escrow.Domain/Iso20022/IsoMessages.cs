@@ -11,6 +11,8 @@ public static class IsoErrorCodes
 {
     /// <summary>Not well-formed XML (or a DTD, which is refused).</summary>
     public const string MalformedXml = "malformed_xml";
+    /// <summary>Elements nested deeper than <see cref="IsoParser.MaxDepth"/> levels.</summary>
+    public const string TooDeep = "xml_too_deep";
     /// <summary>Well-formed, but not a head.001, pacs.002/004/008 or camt.029/054/056 message.</summary>
     public const string UnknownMessageType = "unknown_message_type";
     /// <summary>A payment message without <c>UETR</c> / <c>OrgnlUETR</c>.</summary>

@@ -41,6 +41,12 @@ public static partial class IsoParser
     /// <summary>True for a lower-case UUIDv4 (the ISO 20022 <c>UUIDv4Identifier</c> pattern).</summary>
     public static bool IsUetr(string? value) => value is not null && Uuid4().IsMatch(value);
 
+    /// <summary>
+    /// How deep a message's elements may nest. ISO 20022 messages are a few dozen levels deep at most (a pacs.008 inside its
+    /// business application header about 12); a deeper document is refused by one linear pass before anything is built from it.
+    /// </summary>
+    public const int MaxDepth = 64;
+
     /// <summary>Parses one message (XML text). Never throws.</summary>
     public static IsoParseResult Parse(string xml)
     {
@@ -48,6 +54,10 @@ public static partial class IsoParser
         try
         {
             var settings = new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null };
+            using (var scan = XmlReader.Create(new StringReader(xml ?? ""), settings))
+                while (scan.Read())
+                    if (scan.Depth > MaxDepth)
+                        return IsoParseResult.Fail(IsoErrorCodes.TooDeep, $"elements nest deeper than {MaxDepth} levels (line {((IXmlLineInfo)scan).LineNumber})");
             using var reader = XmlReader.Create(new StringReader(xml ?? ""), settings);
             doc = XDocument.Load(reader, LoadOptions.None);
         }

@@ -21,10 +21,13 @@ public sealed record TransferRequest(string? From, string? To, decimal? Amount, 
 /// <summary>Optional body of freeze, unfreeze and reversal.</summary>
 public sealed record ReasonRequest(string? Reason);
 
-/// <summary>A malformed request: becomes a 400 problem and changes nothing.</summary>
-public sealed class BadRequestException(string code, string detail) : Exception(detail)
+/// <summary>A malformed request: becomes a problem with <see cref="Status"/> (400 unless said otherwise, 413 for a body too large) and changes nothing.</summary>
+public sealed class BadRequestException(string code, string detail, int status = StatusCodes.Status400BadRequest) : Exception(detail)
 {
     public string Code { get; } = code;
+
+    /// <summary>The 4xx status of the answer.</summary>
+    public int Status { get; } = status;
 }
 
 /// <summary>Reads and checks mutating requests: JSON body, Idempotency-Key, request hash.</summary>
@@ -34,8 +37,12 @@ public static partial class CommandRequests
     public const string CorrelationHeader = "X-Correlation-Id";
     public const string DefaultTenant = "default";
 
+    /// <summary>How deep a request's JSON may nest: every body of the API is flat (a few levels at most).</summary>
+    public const int MaxJsonDepth = 8;
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
+        MaxDepth = MaxJsonDepth,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         NumberHandling = JsonNumberHandling.AllowReadingFromString,
     };
@@ -110,11 +117,10 @@ public static partial class CommandRequests
     /// </summary>
     public static async Task<(T Body, byte[] Digest)> ReadBodyAsync<T>(HttpRequest request, bool optional, CancellationToken ct) where T : class
     {
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, ct).ConfigureAwait(false);
-        var raw = Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        var bytes = await BoundedBody.ReadAsync(request, BoundedBody.MaxJsonBytes, ct).ConfigureAwait(false);
+        var raw = Encoding.UTF8.GetString(bytes);
         // Until the body parses, the digest covers the raw bytes (a refusal's audit record still names what was sent).
-        request.HttpContext.Items[RefusalAudit.PayloadItem] = TenancyEndpoints.RequestDigest(request.Method, request.Path, buffer.ToArray());
+        request.HttpContext.Items[RefusalAudit.PayloadItem] = TenancyEndpoints.RequestDigest(request.Method, request.Path, bytes);
         T? body;
         byte[] canonical;
         if (string.IsNullOrWhiteSpace(raw))

@@ -239,13 +239,10 @@ public static class PaymentEndpoints
 
     private static async Task<(string Xml, CommandContext Context)> ReadMessageAsync(HttpRequest request, CancellationToken ct)
     {
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, ct);
-        var bytes = buffer.ToArray();
+        var bytes = await BoundedBody.ReadAsync(request, IsoMessageImporter.MaxMessageBytes, ct);
         var digest = TenancyEndpoints.RequestDigest(request.Method, request.Path, bytes);
         request.HttpContext.Items[RefusalAudit.PayloadItem] = digest;
         if (bytes.Length == 0) throw new BadRequestException("missing_body", "the body must be one ISO 20022 XML message");
-        if (bytes.Length > IsoMessageImporter.MaxMessageBytes) throw new BadRequestException("message_too_large", $"a message may be at most {IsoMessageImporter.MaxMessageBytes} bytes");
         var key = request.Headers[CommandRequests.IdempotencyHeader].ToString();
         if (key.Length > 200) throw new BadRequestException("idempotency_key_too_long", "'Idempotency-Key' is longer than 200 characters");
         if (key.StartsWith("timer:", StringComparison.Ordinal)) throw new BadRequestException("reserved_idempotency_key", "'timer:' keys are reserved");
