@@ -34,7 +34,7 @@ internal sealed record CliConfig(string ConnectionString, string? OwnerConnectio
             "--urls", "http://127.0.0.1:0",
             $"--Escrow:ConnectionString={connectionString ?? ConnectionString}",
             "--Escrow:OwnerConnectionString=",
-            "--Escrow:RunProjections=false", "--Escrow:RunTimers=false",
+            "--Escrow:RunProjections=false",
             "--Escrow:SiloPort=0", "--Escrow:GatewayPort=0",
             // Named for what it is in the membership table (GET /silos, escrow silos): the CLI's silo on this machine.
             $"--Orleans:Name={Environment.MachineName} escrow-cli",

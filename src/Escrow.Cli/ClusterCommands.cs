@@ -39,7 +39,7 @@ internal static class ClusterCommands
             Description = $"Print only the address of the silo holding this lease ({string.Join(", ", ClusterLeases.Known.Values.Order(StringComparer.Ordinal))}) " +
                           "and the PostgreSQL backend pid of the session holding the lock; exit 1 when nobody holds it",
         };
-        var cmd = new Command("silos", "The cluster's membership from Orleans's table (alive, dead, stopped) and the leases each silo holds (projection runners, timer firer).")
+        var cmd = new Command("silos", "The cluster's membership from Orleans's table (alive, dead, stopped) and the leases each silo holds (projection runners).")
         {
             clusterId, lease,
         };

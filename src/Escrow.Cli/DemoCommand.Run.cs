@@ -331,7 +331,7 @@ internal static partial class DemoCommand
                           $"released {released.ToString("N2", CultureInfo.InvariantCulture)} + refunded {refunded.ToString("N2", CultureInfo.InvariantCulture)} + " +
                           $"held {held.ToString("N2", CultureInfo.InvariantCulture)} {Currency}" + (funded == released + refunded + held ? "" : "  ← DOES NOT ADD UP"));
         foreach (var b in bad) Console.WriteLine("  MISMATCH " + b);
-        // How late the silo's timer expired this run's deals (it polls due timers every TimerPollMilliseconds).
+        // How late this run's deals expired after their due time (each deal's Orleans reminder ticks at its expiry).
         await using (var late = ds.CreateCommand(
             """
             SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.occurred_at - d.expires_at)::float8),

@@ -25,6 +25,16 @@ public interface IDealGrain : IGrainWithStringKey
     /// </summary>
     Task<CommandResult<DealView>> Execute(DealCommand command, CommandCall call, Rejection? refusal);
 
+    /// <summary>
+    /// What the deal's expiry reminder does at each tick (the deal grain registers it before its create commits and removes it
+    /// once the deal can no longer expire): re-reads the deal; if its expiry is due by the ledger clock, runs <c>ExpireDeal</c>
+    /// under the idempotency key <c>timer:deal-expiry:{tenant}/{dealId}</c> and answers its result (a tick repeated after a
+    /// crash or on another silo replays that answer); if the expiry lies ahead, registers the reminder for it and answers null;
+    /// if the deal cannot expire, removes the reminder and answers null. Operators and tests driven by a fake clock call it
+    /// directly: the reminder ticks by real time, which such a clock does not follow.
+    /// </summary>
+    Task<CommandResult<DealView>?> ExpireIfDue();
+
     /// <summary>The deal's confirmed state; with <paramref name="refresh"/> the grain first reads its stream's tail.</summary>
     [AlwaysInterleave]
     Task<StreamSnapshot<DealState>> GetState(bool refresh);

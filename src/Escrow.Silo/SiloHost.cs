@@ -97,15 +97,7 @@ public static class SiloHost
             return new Payments.IsoMessageImporter(sp.GetRequiredService<Payments.PaymentService>(),
                 dir is null ? null : new Escrow.Domain.Iso20022.IsoSchemaValidator(dir));
         });
-        services.AddSingleton(sp => new Timers.TimerStore(sp.GetRequiredService<NpgsqlDataSource>()));
-        services.AddSingleton<Timers.ITimerHandler, Deals.DealExpiryHandler>();
-        services.AddSingleton(sp => new Timers.TimerFirer(sp.GetRequiredService<Timers.TimerStore>(), sp.GetServices<Timers.ITimerHandler>(),
-            sp.GetRequiredKeyedService<TimeProvider>(LedgerClock.Key), new Timers.TimerFirerOptions
-            {
-                PollInterval = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<SiloOptions>>().Value.TimerPollMilliseconds),
-                LeaderRetry = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<SiloOptions>>().Value.LeaderRetryMilliseconds),
-            }, sp.GetRequiredService<ILoggerFactory>().CreateLogger<Timers.TimerFirer>()));
-        services.AddHostedService<Deals.TimerHostedService>();
+        services.AddHostedService<Deals.TimerUpgrade>();
         // The cluster view (GET /silos, the dashboard): Orleans's membership table, the leases, and each silo's load on request.
         services.AddSingleton<Cluster.SiloLoadReport>();
         services.AddKeyedSingleton<IControllable>(Cluster.SiloLoadReport.Name, (sp, _) => sp.GetRequiredService<Cluster.SiloLoadReport>());

@@ -20,12 +20,8 @@ public sealed class SiloOptions
     public int AppendBatchSize { get; set; } = 64;
     /// <summary>Group commit: most append transactions in flight at once from this silo.</summary>
     public int AppendBatchesInFlight { get; set; } = 2;
-    /// <summary>How often the leading silo looks for due timers (deal expiry).</summary>
-    public int TimerPollMilliseconds { get; set; } = 1000;
-    /// <summary>Run the timer firer in this silo (one silo of the cluster leads); off in the CLI's short-lived silo.</summary>
-    public bool RunTimers { get; set; } = true;
     /// <summary>
-    /// How often a silo that does not lead a projection or the timer firer tries to take the lease over: the
+    /// How often a silo that does not lead a projection tries to take the lease over: the
     /// bound on a hand-over after the leader died (its advisory locks end with its database sessions).
     /// </summary>
     public int LeaderRetryMilliseconds { get; set; } = 2000;

@@ -1,3 +1,5 @@
+using Escrow.Grains;
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using Escrow.Testing;
 
@@ -90,11 +92,14 @@ public class DealHttpTests : IClassFixture<PgDatabase>
     }
 
     [Fact]
-    public async Task The_expiry_timer_refunds_a_funded_deal_and_a_dispute_pauses_it()
+    public async Task The_expiry_reminder_refunds_a_funded_deal_on_the_ledger_clock_and_a_dispute_removes_it()
     {
+        // The ledger clock is a fake one here, which a reminder (it ticks by real time) does not follow: the test gives the
+        // deal grain the tick its reminder would give, with IDealGrain.ExpireIfDue, before and after the expiry.
         var clock = new ManualClock(DateTimeOffset.UtcNow);
         await using var silo = new SiloFactory(_db, clock: clock);
-        var writer = await silo.ClientForAsync();
+        var institution = SiloFactory.NewInstitution();
+        var writer = await silo.ClientForAsync(institution);
         var (buyer, seller) = await PartiesAsync(writer, 500m);
         var expiring = Id("x");
         var disputed = Id("y");
@@ -102,24 +107,53 @@ public class DealHttpTests : IClassFixture<PgDatabase>
         Assert.Equal(HttpStatusCode.Created, (await CreateDealAsync(writer, disputed, buyer, seller, 50m, clock.GetUtcNow().AddHours(1), refund: true)).StatusCode);
         await writer.CommandAsync($"/deals/{expiring}/fund", null);
         await writer.CommandAsync($"/deals/{disputed}/fund", null);
+        Assert.Equal(2L, await RemindersAsync(expiring, disputed));   // registered with the create
         await writer.CommandAsync($"/deals/{disputed}/disputes", """{"by":"seller","reason":"buyer will not confirm"}""");
+        Assert.Equal(1L, await RemindersAsync(expiring, disputed));   // a dispute pauses expiry: the reminder goes
         Assert.Equal(350m, await writer.BalanceAsync(buyer));
 
+        var grains = silo.Services.GetRequiredService<IGrainFactory>();
+        IDealGrain Deal(string id) => grains.GetGrain<IDealGrain>(GrainKeys.Of(institution, id));
         clock.Advance(TimeSpan.FromMinutes(59));
-        await Task.Delay(300);
+        Assert.Null(await Deal(expiring).ExpireIfDue());   // not due yet: nothing happens, the reminder stays
         Assert.Equal("FUNDED", (await (await writer.GetAsync($"/deals/{expiring}")).JsonAsync()).GetProperty("status").GetString());
+        Assert.Equal(1L, await RemindersAsync(expiring));
 
         clock.Advance(TimeSpan.FromMinutes(2));
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        string? status = null;
-        while (DateTime.UtcNow < deadline && (status = (await (await writer.GetAsync($"/deals/{expiring}")).JsonAsync()).GetProperty("status").GetString()) != "EXPIRED")
-            await Task.Delay(50);
-        Assert.Equal("EXPIRED", status);
+        var fired = await Deal(expiring).ExpireIfDue();
+        Assert.True(fired is { Accepted: true, Replayed: false }, fired?.Rejection?.ToString());
+        var again = await Deal(expiring).ExpireIfDue();   // a second tick (another silo, after a crash) has no second effect
+        Assert.Null(again);
+        Assert.Equal("EXPIRED", (await (await writer.GetAsync($"/deals/{expiring}")).JsonAsync()).GetProperty("status").GetString());
         Assert.Equal(450m, await writer.BalanceAsync(buyer));
+        Assert.Null(await Deal(disputed).ExpireIfDue());
         Assert.Equal("DISPUTED", (await (await writer.GetAsync($"/deals/{disputed}")).JsonAsync()).GetProperty("status").GetString());
-        Assert.Equal("expired", await _db.ScalarAsync<string>($"SELECT outcome FROM timers WHERE timer_id LIKE 'deal-expiry:%/{expiring}'"));
-        Assert.NotNull(await _db.ScalarAsync<DateTime?>($"SELECT cancelled_at FROM timers WHERE timer_id LIKE 'deal-expiry:%/{disputed}'"));
+        Assert.Equal(0L, await RemindersAsync(expiring, disputed));
+        Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM events WHERE stream_id = 'deal-{institution}/{expiring}' AND event_type = 'DealExpired'"));
     }
+
+    [Fact]
+    public async Task A_deal_expires_by_its_Orleans_reminder_on_the_system_clock()
+    {
+        await using var silo = new SiloFactory(_db);
+        var writer = await silo.ClientForAsync();
+        var (buyer, seller) = await PartiesAsync(writer, 100m);
+        var deal = Id("r");
+        Assert.Equal(HttpStatusCode.Created, (await CreateDealAsync(writer, deal, buyer, seller, 40m, DateTimeOffset.UtcNow.AddSeconds(2), refund: true)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await writer.CommandAsync($"/deals/{deal}/fund", null)).StatusCode);
+        Assert.Equal(60m, await writer.BalanceAsync(buyer));
+        await EscrowTestCluster.WaitUntilAsync(async () =>
+            (await (await writer.GetAsync($"/deals/{deal}")).JsonAsync()).GetProperty("status").GetString() == "EXPIRED",
+            TimeSpan.FromSeconds(30), "the reminder did not expire the deal");
+        Assert.Equal(100m, await writer.BalanceAsync(buyer));
+        await EscrowTestCluster.WaitUntilAsync(async () => await RemindersAsync(deal) == 0, TimeSpan.FromSeconds(10), "the reminder was not removed");
+        var trail = await _db.ScalarAsync<string>($"SELECT actor || ' ' || operation || ' ' || outcome FROM audit_log WHERE stream_ids[1] LIKE 'deal-%/{deal}' AND operation = 'ExpireDeal'");
+        Assert.Equal("reminder ExpireDeal accepted", trail);
+    }
+
+    /// <summary>How many of these deals have an expiry reminder in Orleans's reminder table.</summary>
+    private Task<long> RemindersAsync(params string[] deals) => _db.ScalarAsync<long>(
+        $"SELECT count(*) FROM orleans_reminders WHERE reminder_name = 'deal-expiry' AND ({string.Join(" OR ", deals.Select(d => $"grain_id LIKE 'deal/%/{d}'"))})");
 
     [Fact]
     public async Task Deals_made_from_an_institutions_template_keep_its_currency_range_and_default_expiry()

@@ -22,7 +22,6 @@ public sealed record EscrowTestClusterOptions
     /// <summary>How often a non-leader tries to take a lease; the production default (2 s) unless a test needs otherwise.</summary>
     public int LeaderRetryMilliseconds { get; init; } = 2000;
     public int ProjectionPollMilliseconds { get; init; } = 50;
-    public int TimerPollMilliseconds { get; init; } = 50;
     /// <summary>Whether the silos run the projection runners.</summary>
     public bool RunProjections { get; init; } = true;
     public int SnapshotEvery { get; init; } = 50;
@@ -77,7 +76,6 @@ public sealed class EscrowTestCluster : IAsyncDisposable
             ["Escrow:RootApiKey"] = SiloFactory.RootKey,
             ["Escrow:LeaderRetryMilliseconds"] = Str(o.LeaderRetryMilliseconds),
             ["Escrow:ProjectionPollMilliseconds"] = Str(o.ProjectionPollMilliseconds),
-            ["Escrow:TimerPollMilliseconds"] = Str(o.TimerPollMilliseconds),
             ["Escrow:RunProjections"] = o.RunProjections.ToString(),
             ["Escrow:SnapshotEvery"] = Str(o.SnapshotEvery),
         }));

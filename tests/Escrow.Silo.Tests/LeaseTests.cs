@@ -1,7 +1,6 @@
 using Escrow.EventStore;
 using Escrow.Projections;
 using Escrow.Silo.Cluster;
-using Escrow.Silo.Timers;
 using Escrow.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
@@ -24,27 +23,22 @@ public class LeaseTests : IClassFixture<PgDatabase>
         (await ClusterLeases.ListAsync(_db.DataSource, default)).FirstOrDefault(l => l.Lease == lease);
 
     [Fact]
-    public async Task A_runner_and_a_firer_that_stop_leading_give_the_lock_back_although_their_pool_lives_on()
+    public async Task A_runner_that_stops_leading_gives_the_lock_back_although_its_pool_lives_on()
     {
         // The connection pool (the silo) stays alive: before the fix the lock stayed on the pooled idle connection
         // (Npgsql resets a pooled session only when it is handed out again), and no silo could take the lease.
         await using var ds = SiloDataSource();
         var runner = new ProjectionRunner(new PgEventStore(ds), new AccountBalancesProjection(),
             new ProjectionRunnerOptions { LeaderRetry = TimeSpan.FromMilliseconds(100), PollInterval = TimeSpan.FromMilliseconds(50) }, NullLogger.Instance);
-        var firer = new TimerFirer(new TimerStore(ds), [], TimeProvider.System,
-            new TimerFirerOptions { LeaderRetry = TimeSpan.FromMilliseconds(100), PollInterval = TimeSpan.FromMilliseconds(50) }, NullLogger.Instance);
         using var stop = new CancellationTokenSource();
-        var running = Task.WhenAll(runner.RunAsync(stop.Token), firer.RunAsync(stop.Token));
-        await EscrowTestCluster.WaitUntilAsync(() => Task.FromResult(runner.IsLeader && firer.IsLeader), TimeSpan.FromSeconds(20), "no leadership");
+        var running = runner.RunAsync(stop.Token);
+        await EscrowTestCluster.WaitUntilAsync(() => Task.FromResult(runner.IsLeader), TimeSpan.FromSeconds(20), "no leadership");
         Assert.NotNull(await HolderAsync(ClusterLeases.Projection(AccountBalancesProjection.ProjectionName)));
-        Assert.NotNull(await HolderAsync(ClusterLeases.TimerFirer));
 
         await stop.CancelAsync();
         await running;
         Assert.False(runner.IsLeader);
-        Assert.False(firer.IsLeader);
         Assert.Null(await HolderAsync(ClusterLeases.Projection(AccountBalancesProjection.ProjectionName)));
-        Assert.Null(await HolderAsync(ClusterLeases.TimerFirer));
         await using var idle = ds.CreateCommand("SELECT 1");
         Assert.Equal(1, (int)(await idle.ExecuteScalarAsync())!);   // the pool is alive and usable
     }

@@ -56,7 +56,6 @@ public sealed class SiloFactory(PgDatabase db, bool runProjections = true, TimeP
         builder.UseSetting("Escrow:GatewayPort", "0");
         builder.UseSetting("Escrow:RunProjections", runProjections.ToString());
         builder.UseSetting("Escrow:ProjectionPollMilliseconds", "50");
-        builder.UseSetting("Escrow:TimerPollMilliseconds", "50");
         builder.UseSetting("Escrow:SnapshotEvery", snapshotEvery.ToString(System.Globalization.CultureInfo.InvariantCulture));
         builder.UseSetting("Logging:LogLevel:Default", "Warning");
         // The Orleans runtime's start-up notes (ServerGC, watchdog under a test's manual clock) are not the tests' concern.

@@ -32,23 +32,18 @@ public sealed class SiloIdentity(SiloAddress address)
 public sealed record LeaseHolder(string Lease, string? SiloId, int BackendPid);
 
 /// <summary>
-/// Who leads what: the cluster's single-holder jobs (one runner per projection, one timer firer) are session
+/// Who leads what: the cluster's single-holder jobs (one runner per projection) are session
 /// advisory locks, so PostgreSQL's <c>pg_locks</c> is the truth about their holders — no table to keep in
 /// step, and a dead holder's lock is gone as soon as its session is.
 /// </summary>
 public static class ClusterLeases
 {
-    /// <summary>Lease name of the timer firer.</summary>
-    public const string TimerFirer = "timer-firer";
-
     /// <summary>Lease name of projection <paramref name="name"/>.</summary>
     public static string Projection(string name) => "projection:" + name;
 
     /// <summary>Every lease of this build with its advisory lock key.</summary>
     public static IReadOnlyDictionary<long, string> Known { get; } =
-        ProjectionCatalog.All().ToDictionary(p => ProjectionRunner.LockKeyFor(p.Name), p => Projection(p.Name))
-            .Append(new KeyValuePair<long, string>(Timers.TimerFirer.LockKey, TimerFirer))
-            .ToDictionary(kv => kv.Key, kv => kv.Value);
+        ProjectionCatalog.All().ToDictionary(p => ProjectionRunner.LockKeyFor(p.Name), p => Projection(p.Name));
 
     /// <summary>
     /// The held leases in the connection's database, by name. A lease nobody holds (between a holder's death and

@@ -9,7 +9,8 @@ namespace Escrow.Silo.Cluster;
 
 /// <summary>
 /// The Orleans silo inside the web application: cluster and service ids, silo-to-silo and gateway endpoints, and
-/// membership through <c>Microsoft.Orleans.Clustering.AdoNet</c> on the event log's own PostgreSQL (invariant
+/// membership through <c>Microsoft.Orleans.Clustering.AdoNet</c> and reminders through <c>Microsoft.Orleans.Reminders.AdoNet</c> on
+/// the event log's own PostgreSQL (invariant
 /// <c>Npgsql</c>; tables and stored queries from <c>sql/019_orleans_clustering_reminders.sql</c>). Every setting is read
 /// from <see cref="SiloOptions"/> when the silo starts, so tests and the CLI can set them like any other.
 /// </summary>
@@ -40,6 +41,13 @@ public static class OrleansHosting
             {
                 c.Invariant = Invariant;
                 c.ConnectionString = o.Value.ConnectionString;
+            }));
+        // Deal expiry: reminders of the deal grains (Grains/DealGrain.cs), in orleans_reminders on the same PostgreSQL.
+        silo.UseAdoNetReminderService((OptionsBuilder<AdoNetReminderTableOptions> reminders) =>
+            reminders.Configure<IOptions<SiloOptions>>((r, o) =>
+            {
+                r.Invariant = Invariant;
+                r.ConnectionString = o.Value.ConnectionString;
             }));
         silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<SiloOptions>>((c, o) =>
         {

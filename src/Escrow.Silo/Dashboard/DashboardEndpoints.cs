@@ -11,7 +11,7 @@ using Escrow.Silo.Hosting;
 using Escrow.Silo.Http;
 using Escrow.Silo.Ledger;
 using Escrow.Silo.Tenancy;
-using Escrow.Silo.Timers;
+using Escrow.Silo.Deals;
 using NpgsqlTypes;
 
 using SiloStatus = Escrow.Silo.Cluster.SiloStatus;
@@ -99,33 +99,16 @@ public static class DashboardEndpoints
             return Results.Ok(list);
         }).WithName("dashboardProjections").WithSummary("Each projection's checkpoint, lag, runner and rebuild progress").Produces<List<DashboardProjection>>();
 
-        api.MapGet("/timers", async (int? limit, HttpContext http, TimerStore timers, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
+        api.MapGet("/timers", async (int? limit, HttpContext http, Npgsql.NpgsqlDataSource dataSource, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var n = limit ?? 20;
             if (n is < 1 or > 200) throw new BadRequestException("invalid_limit", "'limit' must be between 1 and 200");
             var scope = Scope(http);
             var now = clock.GetUtcNow();
-            var due = await DashboardSampler.TimersDueAsync(timers.DataSource, now, scope, ct);
-            await using var cmd = timers.DataSource.CreateCommand(
-                """
-                SELECT timer_id, kind, stream_id, tenant, due_at, generation, fired_at, cancelled_at, attempts, outcome, count(*) OVER ()
-                FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL AND ($1::text IS NULL OR tenant = $1)
-                ORDER BY due_at, timer_id LIMIT $2
-                """);
-            cmd.Parameters.Add(new() { Value = (object?)scope ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-            cmd.Parameters.Add(new() { Value = n });
-            var rows = new List<TimerRow>();
-            long pending = 0;
-            await using (var r = await cmd.ExecuteReaderAsync(ct))
-                while (await r.ReadAsync(ct))
-                {
-                    rows.Add(new TimerRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetFieldValue<DateTimeOffset>(4), r.GetInt32(5),
-                        r.IsDBNull(6) ? null : r.GetFieldValue<DateTimeOffset>(6), r.IsDBNull(7) ? null : r.GetFieldValue<DateTimeOffset>(7),
-                        r.GetInt32(8), r.IsDBNull(9) ? null : r.GetString(9)));
-                    pending = r.GetInt64(10);
-                }
-            return Results.Ok(new DashboardTimers(now, due, pending, rows));
-        }).WithName("dashboardTimers").WithSummary("Timers due now and the next pending ones").Produces<DashboardTimers>().ProducesProblem(400);
+            var due = await ExpiryReminders.DueAsync(dataSource, now, scope, ct);
+            var (next, pending) = await ExpiryReminders.NextAsync(dataSource, scope, n, ct);
+            return Results.Ok(new DashboardTimers(now, due, pending, next));
+        }).WithName("dashboardTimers").WithSummary("Deal expiry reminders due now and the next pending ones (Orleans reminders)").Produces<DashboardTimers>().ProducesProblem(400);
 
         api.MapGet("/rejections", async (int? minutes, HttpContext http, PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {

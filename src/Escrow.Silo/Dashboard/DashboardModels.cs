@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Escrow.EventStore;
 using Escrow.Silo.Cluster;
-using Escrow.Silo.Timers;
+using Escrow.Silo.Deals;
 using Escrow.Silo.Tenancy;
 
 namespace Escrow.Silo.Dashboard;
@@ -41,7 +41,7 @@ public sealed record DashboardProjection(
     bool? RunnerHere, double Progress, long DeadLetters);
 
 /// <summary><c>GET /dashboard/api/timers</c>: timers due now and the next pending ones (of the caller's tenant unless root).</summary>
-public sealed record DashboardTimers(DateTimeOffset Now, long Due, long Pending, IReadOnlyList<TimerRow> Next);
+public sealed record DashboardTimers(DateTimeOffset Now, long Due, long Pending, IReadOnlyList<ExpiryReminderRow> Next);
 
 /// <summary>Rejections of one code in the window.</summary>
 public sealed record RejectionCount(string Code, string Outcome, int Status, long Count, DateTimeOffset Last);

@@ -1,7 +1,6 @@
 using Escrow.EventStore;
 using Escrow.Projections;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Escrow.Silo.Dashboard;
 
@@ -43,22 +42,12 @@ public sealed class DashboardSampler(EscrowMetrics metrics, PgEventStore store, 
         }
     }
 
-    /// <summary>Every projection's status and the number of timers due at <paramref name="now"/>.</summary>
+    /// <summary>Every projection's status and the number of deal expiry reminders due at <paramref name="now"/>.</summary>
     public static async Task<DatabaseSample> SampleAsync(PgEventStore store, DateTimeOffset now, CancellationToken ct)
     {
         var projections = new List<ProjectionStatus>();
         foreach (var p in ProjectionCatalog.All())
             projections.Add(await ProjectionRunner.StatusAsync(store, p.Name, ct).ConfigureAwait(false));
-        return new DatabaseSample(projections, await TimersDueAsync(store.DataSource, now, null, ct).ConfigureAwait(false), now);
-    }
-
-    /// <summary>Timers due at <paramref name="now"/> and not yet fired or cancelled (of one tenant, or all when null).</summary>
-    public static async Task<long> TimersDueAsync(NpgsqlDataSource dataSource, DateTimeOffset now, string? tenant, CancellationToken ct)
-    {
-        await using var cmd = dataSource.CreateCommand(
-            "SELECT count(*) FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL AND due_at <= $1 AND ($2::text IS NULL OR tenant = $2)");
-        cmd.Parameters.Add(new() { Value = now.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        cmd.Parameters.Add(new() { Value = (object?)tenant ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        return new DatabaseSample(projections, await Deals.ExpiryReminders.DueAsync(store.DataSource, now, null, ct).ConfigureAwait(false), now);
     }
 }

@@ -53,7 +53,7 @@ public sealed class EscrowMetrics : IDisposable
             new Measurement<long>(p.EventsBehind, new KeyValuePair<string, object?>("projection", p.Name))), "{event}", "Events committed but not yet applied, per projection");
         _meter.CreateObservableGauge("escrow.projection.lag.time", () => Observed().Projections.Select(p =>
             new Measurement<double>(p.LagMilliseconds, new KeyValuePair<string, object?>("projection", p.Name))), "ms", "Age of the oldest unapplied event, per projection");
-        _meter.CreateObservableGauge("escrow.timers.due", () => Observed().TimersDue, "{timer}", "Durable timers due now and not yet fired (cluster-wide)");
+        _meter.CreateObservableGauge("escrow.timers.due", () => Observed().TimersDue, "{timer}", "Deal expiry reminders due now and not yet decided (cluster-wide)");
         Window = new RollingWindow(clock);
     }
 

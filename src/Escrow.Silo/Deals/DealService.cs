@@ -2,7 +2,6 @@ using Escrow.Domain;
 using Escrow.Domain.Deals;
 using Escrow.EventStore;
 using Escrow.Grains;
-using Escrow.Silo.Grains;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Ledger;
 
@@ -18,9 +17,6 @@ public sealed class DealService(IGrainFactory grains, PgEventStore store, Dashbo
 {
     /// <summary>The deal's own escrow account id: <c>escrow-{dealId}</c>, an internal ledger account.</summary>
     public static string EscrowAccountOf(string dealId) => LedgerService.EscrowAccountPrefix + dealId;
-
-    /// <inheritdoc cref="DealGrain.ExpiryTimerKind"/>
-    public const string ExpiryTimerKind = DealGrain.ExpiryTimerKind;
 
     /// <summary>
     /// Runs a deal command. <see cref="LedgerService.Now"/> as the command's <c>At</c> means "now", stamped in the deal's turn

@@ -4,7 +4,6 @@ using Escrow.Domain.Deals;
 using Escrow.EventStore;
 using Escrow.Grains;
 using Escrow.Silo.Grains.EventLog;
-using Escrow.Silo.Timers;
 using Microsoft.Extensions.Options;
 using Orleans.Providers;
 
@@ -14,13 +13,31 @@ namespace Escrow.Silo.Grains;
 /// An escrow deal (<see cref="IDealGrain"/>), keyed <c>{tenant}/{dealId}</c>, over the stream <c>deal-{tenant}/{dealId}</c>; its
 /// accounts are of the same institution. Decides with
 /// <see cref="Deal.Decide"/> and folds with <see cref="Deal.Evolve"/>. A command's posting legs, the escrow account's
-/// opening (with the create, so a refused create leaves nothing behind), the buyer's and seller's live-deal markers and the
-/// deal's expiry timer commit in the deal event's transaction, each account stream with the version its grain showed.
+/// opening (with the create, so a refused create leaves nothing behind) and the buyer's and seller's live-deal markers commit
+/// in the deal event's transaction, each account stream with the version its grain showed.
+/// <para>Expiry is an Orleans reminder of the grain (<see cref="ExpiryReminder"/>, ADO.NET reminders on our PostgreSQL). It is
+/// registered before a create can commit, so no committed deal lacks it (a create that then fails leaves a reminder that finds
+/// no deal and removes itself); it is removed once the deal can no longer expire (released, funded without refund at expiry,
+/// disputed, ended). A tick re-reads the deal and expires it only when it is due by the ledger clock, with the idempotency
+/// key <c>timer:deal-expiry:{tenant}/{dealId}</c>, so a tick repeated after a crash, on another silo or after a restart
+/// has no second effect; a tick that fails (PostgreSQL unreachable) is repeated <see cref="ExpiryRetryPeriod"/> later.</para>
 /// </summary>
 [LogConsistencyProvider(ProviderName = EventLogProvider.Name)]
 public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options,
-    Dashboard.EscrowMetrics metrics) : StreamGrain<DealState>(store, clock, options, metrics), IDealGrain
+    Dashboard.EscrowMetrics metrics) : StreamGrain<DealState>(store, clock, options, metrics), IDealGrain, IRemindable
 {
+    /// <summary>The name of the reminder that expires a deal.</summary>
+    public const string ExpiryReminder = "deal-expiry";
+
+    /// <summary>How often the expiry reminder ticks again while the deal has not expired (Orleans's minimum reminder period).</summary>
+    public static readonly TimeSpan ExpiryRetryPeriod = TimeSpan.FromMinutes(1);
+
+    /// <summary>The longest first delay a reminder is registered with; a later expiry is re-registered at that tick.</summary>
+    private static readonly TimeSpan LongestDelay = TimeSpan.FromDays(30);
+
+    /// <summary>Whether the expiry reminder may exist: null until looked up (after activation), then known.</summary>
+    private bool? _reminderMayExist;
+
     private string DealId => KeyId;
 
     public override string StreamId => DealStreams.StreamId(KeyTenant, DealId);
@@ -35,9 +52,12 @@ public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock
         // A deal's accounts never change after its creation: bind the command to them once (the deal's stream is written by
         // this grain alone, so the state read here is the state the command is decided on).
         var own = await SnapshotAsync(refresh: false);
+        // The reminder first: a create that commits always has one.
+        if (command is CreateDeal create && !own.State.Exists && refusal is null && call.Tenant == KeyTenant)
+            await ArmExpiryAsync(create.ExpiresAt);
         var bound = command is CreateDeal ? command : command.For(own.State);
         var decided = bound;
-        return await RunAsync(call, bound.Accounts,
+        var result = await RunAsync(call, bound.Accounts,
             inputs =>
             {
                 decided = bound.At == DateTimeOffset.MinValue
@@ -53,8 +73,50 @@ public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock
             // Another tenant's deal (or its accounts) is answered exactly like a missing one; only a create names an account.
             streamId => command is CreateDeal && streamId != StreamId
                 ? new Rejection(AccountRejectionCodes.AccountNotFound, $"account '{(AccountStreams.TryAccountId(streamId, out var a) ? a : streamId)}' does not exist")
-                : new Rejection(DealRejectionCodes.DealNotFound, $"deal '{DealId}' does not exist"),
-            after => [ExpiryTimer(KeyTenant, after)]);
+                : new Rejection(DealRejectionCodes.DealNotFound, $"deal '{DealId}' does not exist"));
+        await DisarmUnlessExpirableAsync();
+        return result;
+    }
+
+    /// <summary>An expiry reminder's tick: see <see cref="ExpireIfDue"/>.</summary>
+    public Task ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == ExpiryReminder ? ExpireIfDue() : Task.CompletedTask;
+
+    public async Task<CommandResult<DealView>?> ExpireIfDue()
+    {
+        var deal = (await SnapshotAsync(refresh: true)).State;
+        if (deal.ExpiryTimer is not { } due)
+        {
+            await DisarmUnlessExpirableAsync();
+            return null;
+        }
+        if (due > Clock.GetUtcNow())
+        {
+            await ArmExpiryAsync(due);   // early (a far expiry registered in steps, a clock behind the reminder's): tick again then
+            return null;
+        }
+        var key = $"timer:{ExpiryReminder}:{GrainKeys.Of(KeyTenant, DealId)}";
+        var call = new CommandCall(KeyTenant, "reminder", key, System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)),
+            Guid.CreateVersion7(Clock.GetUtcNow()), Operation: nameof(ExpireDeal));
+        // Accepted, replayed or refused (released meanwhile), the expiry is decided; a failure throws and the reminder ticks again.
+        var result = await Execute(new ExpireDeal(DealId, DateTimeOffset.MinValue), call, null);
+        await DisarmUnlessExpirableAsync();
+        return result;
+    }
+
+    private async Task ArmExpiryAsync(DateTimeOffset expiresAt)
+    {
+        var delay = expiresAt - Clock.GetUtcNow();
+        delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay > LongestDelay ? LongestDelay : delay;
+        _reminderMayExist = true;
+        await this.RegisterOrUpdateReminder(ExpiryReminder, delay, ExpiryRetryPeriod);
+    }
+
+    private async Task DisarmUnlessExpirableAsync()
+    {
+        if (State.State.ExpiryTimer is not null || _reminderMayExist == false) return;
+        if (await this.GetReminder(ExpiryReminder) is { } reminder) await this.UnregisterReminder(reminder);
+        _reminderMayExist = false;
     }
 
     public async Task<StreamSnapshot<DealState>> GetState(bool refresh)
@@ -88,20 +150,4 @@ public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock
                 if (accounts.TryGetValue(party, out var a) && a.LiveDeals.Contains(after.DealId))   // deals created before markers existed have none
                     yield return new PendingEvent(AccountStream(party), new AccountDealLeft(after.DealId, at));
     }
-
-    /// <summary>The timer kind of a deal's expiry.</summary>
-    public const string ExpiryTimerKind = "deal-expiry";
-
-    /// <summary>The timer id of a deal's expiry: <c>deal-expiry:{tenant}/{dealId}</c>.</summary>
-    public static string ExpiryTimerId(string tenant, string dealId) => $"deal-expiry:{GrainKeys.Of(tenant, dealId)}";
-
-    /// <summary>
-    /// The deal's expiry timer as the state after a command wants it, written in the command's transaction: armed at the
-    /// expiry while the deal can still expire (CREATED, or funded with refund at expiry), cancelled otherwise, so a dispute
-    /// pauses it and an end state removes it.
-    /// </summary>
-    private static Npgsql.NpgsqlBatchCommand ExpiryTimer(string tenant, DealState deal) =>
-        deal.ExpiryTimer is { } due
-            ? TimerStore.ArmCommand(new TimerSchedule(ExpiryTimerId(tenant, deal.DealId), ExpiryTimerKind, DealStreams.StreamId(tenant, deal.DealId), tenant, due))
-            : TimerStore.CancelCommand(ExpiryTimerId(tenant, deal.DealId));
 }

@@ -101,7 +101,7 @@ public static partial class CommandRequests
         if (key.Length > 200)
             throw new BadRequestException("idempotency_key_too_long", $"'{IdempotencyHeader}' is longer than 200 characters");
         if (key.StartsWith("timer:", StringComparison.Ordinal))
-            throw new BadRequestException("reserved_idempotency_key", $"'{IdempotencyHeader}' values starting with 'timer:' are reserved for the silo's durable timers");
+            throw new BadRequestException("reserved_idempotency_key", $"'{IdempotencyHeader}' values starting with 'timer:' are reserved for the deals' expiry reminders");
         var caller = request.HttpContext.GetCaller();
         var tenant = caller.ActingTenant(request);
 

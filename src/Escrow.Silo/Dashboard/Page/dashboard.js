@@ -132,7 +132,7 @@
     const t = await api("/dashboard/api/timers?limit=10");
     $("timers-due").textContent = t.due;
     $("timers-pending").textContent = t.pending;
-    fill("timers", t.next, (r) => [r.timerId, r.kind, r.streamId, time(r.dueAt), r.attempts, r.outcome || ""]);
+    fill("timers", t.next, (r) => [r.tenant, r.dealId, time(r.firstTick), (r.periodMilliseconds / 1000) + " s"]);
   }
 
   async function rejections() {
