@@ -87,8 +87,9 @@ public sealed partial class PgEventStore
     /// Commits <paramref name="items"/> in one transaction and answers each. If the transaction fails because of one
     /// command (a wrong expected version names its stream), that command alone gets the error and the others are
     /// committed again without it; any other database error of a multi-command batch commits each command alone,
-    /// so each gets exactly the outcome it would have had by itself. Anything else (the connection broke: the outcome
-    /// is unknown) is reported to every caller of the batch.
+    /// so each gets exactly the outcome it would have had by itself. Anything else is reported to every caller of the batch:
+    /// PostgreSQL unreachable (nothing was sent, nothing written) or <see cref="WriteOutcomeUnknownException"/> (the batch was
+    /// sent and its answer lost: it may have committed).
     /// </summary>
     private async Task CommitAsync(List<PendingAppend> items)
     {
@@ -96,11 +97,10 @@ public sealed partial class PgEventStore
         {
             try
             {
-                var batch = BuildBatch(items);
-                await using var batchScope = batch.ConfigureAwait(false);
                 // A batch without an explicit transaction runs as one implicit transaction: any failing
                 // statement rolls back every statement before it.
-                await batch.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+                await OutcomeAwareWrites.ExecuteAsync(GroupCommit.AppendDataSource ?? DataSource, batch => Fill(batch, items), CancellationToken.None)
+                    .ConfigureAwait(false);
             }
             catch (PostgresException ex) when (items.Count > 1)
             {
@@ -137,9 +137,8 @@ public sealed partial class PgEventStore
     /// every event, of every idempotency record and of every audit record, one upsert of every snapshot (each a
     /// multi-row statement over arrays, so the statement texts never change and stay prepared).
     /// </summary>
-    private NpgsqlBatch BuildBatch(List<PendingAppend> items)
+    private static void Fill(NpgsqlBatch batch, List<PendingAppend> items)
     {
-        var batch = (GroupCommit.AppendDataSource ?? DataSource).CreateBatch();
         int streamCount = 0, eventCount = 0, idemCount = 0, auditCount = 0, snapCount = 0, auditStreams = 0;
         foreach (var p in items)
         {
@@ -215,7 +214,6 @@ public sealed partial class PgEventStore
         foreach (var p in items)
             foreach (var extra in p.Extras ?? [])
                 batch.BatchCommands.Add(extra);
-        return batch;
     }
 
     private static NpgsqlBatchCommand IdempotencyInsert(IdempotencyRecord[] rs)

@@ -49,10 +49,7 @@ public sealed partial class PgEventStore
     /// <summary>Writes one audit record in its own transaction (rejections without a key, refusals, replays).</summary>
     public async Task AppendAuditAsync(AuditRecord audit, CancellationToken ct)
     {
-        var batch = DataSource.CreateBatch();
-        await using var batchScope = batch.ConfigureAwait(false);
-        batch.BatchCommands.Add(AuditInsert(audit));
-        await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        await OutcomeAwareWrites.ExecuteAsync(DataSource, batch => batch.BatchCommands.Add(AuditInsert(audit)), ct).ConfigureAwait(false);
     }
 
     private static Exception Translate(PostgresException ex, IdempotencyRecord? idem)
@@ -77,13 +74,13 @@ public sealed partial class PgEventStore
     /// </summary>
     public async Task SaveIdempotencyAsync(IdempotencyRecord record, CancellationToken ct, AuditRecord? audit = null)
     {
-        var batch = DataSource.CreateBatch();
-        await using var batchScope = batch.ConfigureAwait(false);
-        batch.BatchCommands.Add(IdempotencyInsert(record));
-        if (audit is not null) batch.BatchCommands.Add(AuditInsert(audit));
         try
         {
-            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            await OutcomeAwareWrites.ExecuteAsync(DataSource, batch =>
+            {
+                batch.BatchCommands.Add(IdempotencyInsert(record));
+                if (audit is not null) batch.BatchCommands.Add(AuditInsert(audit));
+            }, ct).ConfigureAwait(false);
         }
         catch (PostgresException ex)
         {

@@ -165,15 +165,32 @@ public static class SiloHost
         BadRequestException b => b.Status,
         BadHttpRequestException b => b.StatusCode,
         NotFoundException => 404,
-        _ when DatabaseUnavailable(ex) => 503,
+        _ when OutcomeUnknown(ex) || DatabaseUnavailable(ex) => 503,
         _ => 500,
     };
+
+    /// <summary>
+    /// True when <paramref name="ex"/> (or an exception inside it) is a <see cref="WriteOutcomeUnknownException"/>: a write
+    /// was sent to PostgreSQL and its answer lost, so it may have committed (thrown here or in a grain of this cluster).
+    /// </summary>
+    public static bool OutcomeUnknown(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is WriteOutcomeUnknownException) return true;
+            // Through a grain call Orleans may carry an exception type it does not deserialize as its name.
+            if (ex.GetType().Name == "UnavailableExceptionFallbackException" && ex.ToString().Contains(nameof(WriteOutcomeUnknownException), StringComparison.Ordinal)) return true;
+        }
+        return false;
+    }
 
     /// <summary>
     /// True when <paramref name="ex"/> (or an exception inside it) says PostgreSQL could not be reached or the connection
     /// broke: an <see cref="NpgsqlException"/> that is not a statement's own error (a <see cref="PostgresException"/> with
     /// a SQL state outside classes 08, 53 and 57, which is a bug, stays a 500), thrown here or in a grain of this cluster
-    /// (Orleans carries an exception type it may not deserialize as its name).
+    /// (Orleans carries an exception type it may not deserialize as its name). Checked after <see cref="OutcomeUnknown"/>,
+    /// the one case of a broken connection where something may have been written: every write goes through
+    /// <see cref="OutcomeAwareWrites"/>, so any other failure happened before a write was sent or during a read.
     /// </summary>
     public static bool DatabaseUnavailable(Exception? ex)
     {
@@ -199,8 +216,11 @@ public static class SiloHost
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } b => Problems.Create(413, "body_too_large", b.Message),
             BadHttpRequestException b => Problems.Create(b.StatusCode, "bad_request", b.Message),
             NotFoundException n => Problems.Create(404, "account_not_found", n.Message),
+            _ when OutcomeUnknown(ex) => Problems.Create(503, "outcome_unknown",
+                "PostgreSQL's answer to this command's commit was lost: it may or may not have been applied. Retry it with the same " +
+                "Idempotency-Key, which applies it once or answers what it did"),
             _ when DatabaseUnavailable(ex) => Problems.Create(503, "database_unavailable",
-                "PostgreSQL cannot be reached; a command in flight may or may not have committed: retry it with the same Idempotency-Key"),
+                "PostgreSQL cannot be reached; this request changed nothing: retry it (with the same Idempotency-Key)"),
             _ => Problems.Create(500, "internal_error", "the silo failed to process the request; nothing was acknowledged"),
         };
         if (problem.Status == 503) http.Response.Headers.RetryAfter = "1";

@@ -22,7 +22,6 @@ public sealed class OutageTests(PgDatabase db) : IClassFixture<PgDatabase>
         await using var silo = new SiloFactory(db, runProjections: false, settings: new Dictionary<string, string>
         {
             ["Escrow:ConnectionString"] = viaRelay,
-            ["Escrow:RunTimers"] = "false",
         });
         using var http = await silo.ClientForAsync();
         var a = "out-" + Guid.NewGuid().ToString("N")[..8];
@@ -55,6 +54,42 @@ public sealed class OutageTests(PgDatabase db) : IClassFixture<PgDatabase>
         Assert.Equal(events + 2, await db.EventCountAsync());   // one deposit: its two legs
     }
 
+    [Fact]
+    public async Task A_commit_whose_answer_is_lost_is_answered_as_outcome_unknown_and_the_same_key_applies_it_once()
+    {
+        var target = new NpgsqlConnectionStringBuilder(db.AppConnectionString);
+        await using var relay = new TcpRelay(target.Host!, target.Port);
+        var viaRelay = new NpgsqlConnectionStringBuilder(db.AppConnectionString) { Host = "127.0.0.1", Port = relay.Port, Timeout = 3 }.ConnectionString;
+        await using var silo = new SiloFactory(db, runProjections: false, settings: new Dictionary<string, string> { ["Escrow:ConnectionString"] = viaRelay });
+        using var http = await silo.ClientForAsync();
+        var a = "lost-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(HttpStatusCode.Created, (await http.OpenAsync(a)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await http.DepositAsync(a, 10m)).StatusCode);
+        var events = await db.EventCountAsync();
+
+        // The deposit's transaction reaches PostgreSQL and commits; its answer does not come back before the link breaks.
+        relay.MuteAnswersAfter("lost-" + a);
+        var pending = http.DepositAsync(a, 5m, key: "lost-" + a);
+        await EscrowTestCluster.WaitUntilAsync(async () => await db.EventCountAsync() == events + 2, TimeSpan.FromSeconds(10), "the deposit never reached PostgreSQL");
+        relay.Cut();
+        var deposit = await pending;
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, deposit.StatusCode);
+        Assert.Equal("outcome_unknown", (await deposit.JsonAsync()).GetProperty("code").GetString());   // never "nothing happened"
+        Assert.NotNull(deposit.Headers.RetryAfter);
+
+        relay.Restore();
+        HttpResponseMessage retry = null!;
+        for (var i = 0; i < 50; i++)
+        {
+            retry = await http.DepositAsync(a, 5m, key: "lost-" + a);
+            if (retry.StatusCode != HttpStatusCode.ServiceUnavailable) break;
+            await Task.Delay(100);
+        }
+        Assert.Equal(HttpStatusCode.Created, retry.StatusCode);   // the committed deposit's stored answer
+        Assert.Equal(15m, await http.BalanceAsync(a));
+        Assert.Equal(events + 2, await db.EventCountAsync());   // applied once
+    }
+
     /// <summary>A TCP relay to PostgreSQL: <see cref="Cut"/> drops every connection and refuses new ones until <see cref="Restore"/>.</summary>
     private sealed class TcpRelay : IAsyncDisposable
     {
@@ -63,6 +98,13 @@ public sealed class OutageTests(PgDatabase db) : IClassFixture<PgDatabase>
         private readonly List<TcpClient> _open = [];
         private readonly Task _accepting;
         private volatile bool _cut;
+        private volatile byte[]? _muteMarker;
+
+        /// <summary>One relayed connection; muted once a request on it carried the marker.</summary>
+        private sealed class Link
+        {
+            public volatile bool Muted;
+        }
 
         public TcpRelay(string host, int port)
         {
@@ -83,7 +125,13 @@ public sealed class OutageTests(PgDatabase db) : IClassFixture<PgDatabase>
             }
         }
 
-        public void Restore() => _cut = false;
+        public void Restore() => (_cut, _muteMarker) = (false, null);
+
+        /// <summary>
+        /// A connection whose request carries <paramref name="marker"/> (a parameter value, say) still reaches PostgreSQL, so
+        /// its transaction commits, but from then on nothing PostgreSQL answers on it comes back.
+        /// </summary>
+        public void MuteAnswersAfter(string marker) => _muteMarker = System.Text.Encoding.UTF8.GetBytes(marker);
 
         private async Task AcceptAsync(string host, int port)
         {
@@ -101,14 +149,25 @@ public sealed class OutageTests(PgDatabase db) : IClassFixture<PgDatabase>
                 try { await upstream.ConnectAsync(host, port, _stop.Token); }
                 catch (Exception) { client.Dispose(); upstream.Dispose(); continue; }
                 lock (_open) { _open.Add(client); _open.Add(upstream); }
-                _ = PumpAsync(client, upstream);
-                _ = PumpAsync(upstream, client);
+                var link = new Link();
+                _ = PumpAsync(client, upstream, link, answers: false);
+                _ = PumpAsync(upstream, client, link, answers: true);
             }
         }
 
-        private async Task PumpAsync(TcpClient from, TcpClient to)
+        private async Task PumpAsync(TcpClient from, TcpClient to, Link link, bool answers)
         {
-            try { await from.GetStream().CopyToAsync(to.GetStream(), _stop.Token); }
+            try
+            {
+                var buffer = new byte[64 * 1024];
+                int n;
+                while ((n = await from.GetStream().ReadAsync(buffer, _stop.Token)) > 0)
+                {
+                    if (!answers && _muteMarker is { } marker && buffer.AsSpan(0, n).IndexOf(marker) >= 0) link.Muted = true;
+                    if (!(answers && link.Muted))
+                        await to.GetStream().WriteAsync(buffer.AsMemory(0, n), _stop.Token);
+                }
+            }
             catch (Exception) { /* cut, or the other side closed */ }
             finally
             {

@@ -68,14 +68,15 @@ internal static class IdempotentWrites
         var record = key is null ? null : new IdempotencyRecord(context.Tenant, key, context.RequestHash, stored.Status, stored.Body);
         try
         {
-            await using var batch = store.DataSource.CreateBatch();
-            foreach (var w in writes) batch.BatchCommands.Add(w);
-            if (record is not null) batch.BatchCommands.Add(PgEventStore.IdempotencyInsert(record));
-            batch.BatchCommands.Add(PgEventStore.AuditInsert(audit with
+            await OutcomeAwareWrites.ExecuteAsync(store.DataSource, batch =>
             {
-                Outcome = AuditRecord.Accepted, Status = status, Code = null, StreamIds = acceptedStreams ?? audit.StreamIds,
-            }));
-            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                foreach (var w in writes) batch.BatchCommands.Add(w);
+                if (record is not null) batch.BatchCommands.Add(PgEventStore.IdempotencyInsert(record));
+                batch.BatchCommands.Add(PgEventStore.AuditInsert(audit with
+                {
+                    Outcome = AuditRecord.Accepted, Status = status, Code = null, StreamIds = acceptedStreams ?? audit.StreamIds,
+                }));
+            }, ct).ConfigureAwait(false);
             return answer;
         }
         catch (PostgresException ex) when (record is not null && ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "idempotency_pkey")

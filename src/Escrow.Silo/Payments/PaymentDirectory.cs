@@ -1,3 +1,4 @@
+using Escrow.EventStore;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -50,9 +51,7 @@ public sealed class PaymentDirectory(NpgsqlDataSource dataSource)
     /// <summary>Publishes a rate in its own transaction (see <see cref="RateInsert"/>).</summary>
     public async Task PublishRateAsync(FxpRate r, CancellationToken ct)
     {
-        await using var batch = dataSource.CreateBatch();
-        batch.BatchCommands.Add(RateInsert(r));
-        await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        await OutcomeAwareWrites.ExecuteAsync(dataSource, batch => batch.BatchCommands.Add(RateInsert(r)), ct).ConfigureAwait(false);
     }
 
     /// <summary>The current rate of every FX provider of <paramref name="tenant"/> for the pair, by provider id; a pair filter of null lists all pairs.</summary>
@@ -99,9 +98,7 @@ public sealed class PaymentDirectory(NpgsqlDataSource dataSource)
     /// <summary>Registers a proxy in its own transaction (see <see cref="ProxyInsert"/>).</summary>
     public async Task RegisterProxyAsync(ProxyEntry p, CancellationToken ct)
     {
-        await using var batch = dataSource.CreateBatch();
-        batch.BatchCommands.Add(ProxyInsert(p));
-        await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        await OutcomeAwareWrites.ExecuteAsync(dataSource, batch => batch.BatchCommands.Add(ProxyInsert(p)), ct).ConfigureAwait(false);
     }
 
     /// <summary>The current entry for a proxy, or null when the directory has none.</summary>

@@ -37,12 +37,13 @@ public sealed class TenancyStore(PgEventStore store, [FromKeyedServices(LedgerCl
     /// <summary>Creates an institution with its audit record in one transaction; false when the id is taken.</summary>
     public async Task<bool> CreateInstitutionAsync(string id, string name, string actor, AuditRecord audit, CancellationToken ct)
     {
-        await using var batch = store.DataSource.CreateBatch();
-        batch.BatchCommands.Add(InstitutionInsert(id, name, actor, clock.GetUtcNow()));
-        batch.BatchCommands.Add(PgEventStore.AuditInsert(audit));
         try
         {
-            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            await OutcomeAwareWrites.ExecuteAsync(store.DataSource, batch =>
+            {
+                batch.BatchCommands.Add(InstitutionInsert(id, name, actor, clock.GetUtcNow()));
+                batch.BatchCommands.Add(PgEventStore.AuditInsert(audit));
+            }, ct).ConfigureAwait(false);
             return true;
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "institutions_pkey")
@@ -75,12 +76,13 @@ public sealed class TenancyStore(PgEventStore store, [FromKeyedServices(LedgerCl
     public async Task<CreatedKey?> CreateKeyAsync(string institution, Role role, string? name, string actor, AuditRecord audit, CancellationToken ct)
     {
         var (key, insert) = NewKey(institution, role, name, actor);
-        await using var batch = store.DataSource.CreateBatch();
-        batch.BatchCommands.Add(insert);
-        batch.BatchCommands.Add(PgEventStore.AuditInsert(audit with { StreamIds = [.. audit.StreamIds, key.KeyId] }));
         try
         {
-            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            await OutcomeAwareWrites.ExecuteAsync(store.DataSource, batch =>
+            {
+                batch.BatchCommands.Add(insert);
+                batch.BatchCommands.Add(PgEventStore.AuditInsert(audit with { StreamIds = [.. audit.StreamIds, key.KeyId] }));
+            }, ct).ConfigureAwait(false);
             return key;
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.ForeignKeyViolation)
