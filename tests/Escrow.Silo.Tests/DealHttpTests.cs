@@ -151,6 +151,38 @@ public class DealHttpTests : IClassFixture<PgDatabase>
         Assert.Equal("reminder ExpireDeal accepted", trail);
     }
 
+    [Fact]
+    public async Task An_expiry_armed_in_the_old_timers_table_is_moved_onto_a_reminder_when_a_silo_starts()
+    {
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        var institution = SiloFactory.NewInstitution();
+        var deal = Id("u");
+        string buyer;
+        await using (var before = new SiloFactory(_db, clock: clock))
+        {
+            var writer = await before.ClientForAsync(institution);
+            (buyer, var seller) = await PartiesAsync(writer, 100m);
+            Assert.Equal(HttpStatusCode.Created, (await CreateDealAsync(writer, deal, buyer, seller, 30m, clock.GetUtcNow().AddHours(1), refund: true)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await writer.CommandAsync($"/deals/{deal}/fund", null)).StatusCode);
+        }
+        // As a release before reminders left it: the expiry armed as a row of timers, no reminder.
+        await _db.ExecAsOwnerAsync($"DELETE FROM orleans_reminders WHERE grain_id = 'deal/{institution}/{deal}'");
+        await _db.ExecAsOwnerAsync(
+            "INSERT INTO timers (timer_id, kind, stream_id, tenant, due_at) " +
+            $"VALUES ('deal-expiry:{institution}/{deal}', 'deal-expiry', 'deal-{institution}/{deal}', '{institution}', '{clock.GetUtcNow().AddHours(1):O}')");
+
+        clock.Advance(TimeSpan.FromHours(2));   // the expiry became due while no silo ran
+        await using var after = new SiloFactory(_db, clock: clock);
+        var reader = await after.ClientForAsync(institution);
+        await EscrowTestCluster.WaitUntilAsync(async () =>
+            await _db.ScalarAsync<string?>($"SELECT outcome FROM timers WHERE timer_id = 'deal-expiry:{institution}/{deal}'") == "moved to an Orleans reminder",
+            TimeSpan.FromSeconds(30), "the armed timer was not moved");
+        Assert.Equal("EXPIRED", (await (await reader.GetAsync($"/deals/{deal}")).JsonAsync()).GetProperty("status").GetString());
+        Assert.Equal(100m, await reader.BalanceAsync(buyer));
+        Assert.Equal(0L, await RemindersAsync(deal));
+        Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM events WHERE stream_id = 'deal-{institution}/{deal}' AND event_type = 'DealExpired'"));
+    }
+
     /// <summary>How many of these deals have an expiry reminder in Orleans's reminder table.</summary>
     private Task<long> RemindersAsync(params string[] deals) => _db.ScalarAsync<long>(
         $"SELECT count(*) FROM orleans_reminders WHERE reminder_name = 'deal-expiry' AND ({string.Join(" OR ", deals.Select(d => $"grain_id LIKE 'deal/%/{d}'"))})");
