@@ -41,13 +41,7 @@ public sealed class OutageTests(PgDatabase db) : IClassFixture<PgDatabase>
         Assert.Equal(events, await db.EventCountAsync());   // nothing half-applied
 
         relay.Restore();
-        HttpResponseMessage retry = null!;
-        for (var i = 0; i < 50; i++)
-        {
-            retry = await http.DepositAsync(a, 5m, key: "outage-" + a);
-            if (retry.StatusCode != HttpStatusCode.ServiceUnavailable) break;
-            await Task.Delay(100);
-        }
+        var retry = await UntilAvailableAsync(() => http.DepositAsync(a, 5m, key: "outage-" + a));
         Assert.Equal(HttpStatusCode.Created, retry.StatusCode);
         Assert.Equal(HttpStatusCode.Created, (await http.DepositAsync(a, 5m, key: "outage-" + a)).StatusCode);   // the stored answer
         Assert.Equal(15m, await http.BalanceAsync(a));
@@ -78,16 +72,22 @@ public sealed class OutageTests(PgDatabase db) : IClassFixture<PgDatabase>
         Assert.NotNull(deposit.Headers.RetryAfter);
 
         relay.Restore();
-        HttpResponseMessage retry = null!;
-        for (var i = 0; i < 50; i++)
-        {
-            retry = await http.DepositAsync(a, 5m, key: "lost-" + a);
-            if (retry.StatusCode != HttpStatusCode.ServiceUnavailable) break;
-            await Task.Delay(100);
-        }
+        var retry = await UntilAvailableAsync(() => http.DepositAsync(a, 5m, key: "lost-" + a));
         Assert.Equal(HttpStatusCode.Created, retry.StatusCode);   // the committed deposit's stored answer
         Assert.Equal(15m, await http.BalanceAsync(a));
         Assert.Equal(events + 2, await db.EventCountAsync());   // applied once
+    }
+
+    /// <summary>Sends the request again (as a client retrying a 503 would) until the silo answers anything else, for up to 5 s.</summary>
+    private static async Task<HttpResponseMessage> UntilAvailableAsync(Func<Task<HttpResponseMessage>> send)
+    {
+        var response = await send();
+        for (var i = 0; i < 50 && response.StatusCode == HttpStatusCode.ServiceUnavailable; i++)
+        {
+            await Task.Delay(100);
+            response = await send();
+        }
+        return response;
     }
 
     /// <summary>A TCP relay to PostgreSQL: <see cref="Cut"/> drops every connection and refuses new ones until <see cref="Restore"/>.</summary>
