@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Escrow.Testing;
 using Npgsql;
+using Xunit.Abstractions;
 
 namespace Escrow.Silo.Tests;
 
@@ -11,7 +12,7 @@ namespace Escrow.Silo.Tests;
 /// commands and reads answer 503 <c>database_unavailable</c> within seconds (never a hang, never a 500), nothing is
 /// half-applied, and once it is back the same Idempotency-Key applies the command exactly once.
 /// </summary>
-public sealed class OutageTests(PgDatabase db) : IClassFixture<PgDatabase>
+public sealed class OutageTests(PgDatabase db, ITestOutputHelper output) : IClassFixture<PgDatabase>
 {
     [Fact]
     public async Task A_PostgreSQL_outage_is_a_503_within_seconds_and_a_retry_after_it_applies_once()
@@ -76,6 +77,56 @@ public sealed class OutageTests(PgDatabase db) : IClassFixture<PgDatabase>
         Assert.Equal(HttpStatusCode.Created, retry.StatusCode);   // the committed deposit's stored answer
         Assert.Equal(15m, await http.BalanceAsync(a));
         Assert.Equal(events + 2, await db.EventCountAsync());   // applied once
+    }
+
+    [Fact]
+    [Trait("Tier", "Slow")]
+    public async Task PostgreSQL_gone_for_six_seconds_under_load_costs_no_transfer_and_applies_none_twice()
+    {
+        var target = new NpgsqlConnectionStringBuilder(db.AppConnectionString);
+        await using var relay = new TcpRelay(target.Host!, target.Port);
+        var viaRelay = new NpgsqlConnectionStringBuilder(db.AppConnectionString) { Host = "127.0.0.1", Port = relay.Port, Timeout = 3 }.ConnectionString;
+        await using var silo = new SiloFactory(db, runProjections: false, settings: new Dictionary<string, string> { ["Escrow:ConnectionString"] = viaRelay });
+        using var http = await silo.ClientForAsync();
+        var accounts = Enumerable.Range(0, 20).Select(i => $"load-{i}-{Guid.NewGuid():N}"[..20]).ToArray();
+        foreach (var a in accounts)
+        {
+            Assert.Equal(HttpStatusCode.Created, (await http.OpenAsync(a)).StatusCode);
+            Assert.Equal(HttpStatusCode.Created, (await http.DepositAsync(a, 1000m)).StatusCode);
+        }
+
+        // Eight clients of transfers; every attempt without a definitive answer is sent again with its own key.
+        var load = new TransferLoad([http], accounts, "pg-" + Guid.NewGuid().ToString("N")[..6], attempts: 1000);
+        using var stop = new CancellationTokenSource();
+        var running = load.RunAsync(workers: 8, stop.Token);
+        await EscrowTestCluster.WaitUntilAsync(() => Task.FromResult(load.Acked.Count >= 200), TimeSpan.FromSeconds(60), "the load did not start");
+        relay.Cut();
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        var ackedDuringOutage = load.Acked.Count;
+        relay.Restore();
+        await EscrowTestCluster.WaitUntilAsync(() => Task.FromResult(load.Acked.Count >= ackedDuringOutage + 200), TimeSpan.FromSeconds(60), "the silo did not recover");
+        await stop.CancelAsync();
+        await running;
+
+        var answers = string.Join(", ", load.Answers.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}: {kv.Value}"));
+        output.WriteLine($"acknowledged {load.Acked.Count} ({ackedDuringOutage} when PostgreSQL came back), refused {load.Refused}, attempts repeated {load.Retries}; " +
+                         $"answers {answers}; longest attempt {load.LongestAttempt.TotalMilliseconds:N0} ms");
+        Assert.Equal(0, load.Unresolved);
+        Assert.DoesNotContain(load.Answers.Keys, k => k.StartsWith("500", StringComparison.Ordinal));
+        Assert.Contains(load.Answers.Keys, k => k.StartsWith("503", StringComparison.Ordinal));   // the outage was seen
+        Assert.True(load.LongestAttempt < TimeSpan.FromSeconds(10), $"an attempt hung for {load.LongestAttempt}; answers {answers}");
+
+        // The ledger equals the definitive answers: each acknowledged transfer once (its two legs), nothing else.
+        var postings = await db.ScalarAsync<long>(
+            $"SELECT count(DISTINCT data->>'postingId') FROM events WHERE stream_id LIKE 'account-%/load-%' AND data->>'kind' = 'Transfer'");
+        Assert.Equal(load.Acked.Count, postings);
+        await using var owner = db.OwnerDataSource();
+        await using var cmd = owner.CreateCommand(
+            "SELECT count(*) FROM unnest($1::text[]) p LEFT JOIN (SELECT data->>'postingId' AS posting, count(*) AS n FROM events GROUP BY 1) legs " +
+            "ON legs.posting = p WHERE coalesce(legs.n, 0) <> 2");
+        cmd.Parameters.Add(new() { Value = load.Acked.Values.ToArray() });
+        Assert.Equal(0L, (long)(await cmd.ExecuteScalarAsync())!);
+        Assert.Equal(accounts.Length * 1000m, (await Task.WhenAll(accounts.Select(a => http.BalanceAsync(a)))).Sum());
     }
 
     /// <summary>Sends the request again (as a client retrying a 503 would) until the silo answers anything else, for up to 5 s.</summary>

@@ -245,9 +245,16 @@ internal sealed class SiloFactoryKeys(HttpClient root)
 /// fails there (connection refused, reset, 5xx) it is sent again to the next silo with the same idempotency key and
 /// body, until some silo answers. <see cref="Acked"/>: idempotency key → posting id of every 201.
 /// </summary>
-internal sealed class TransferLoad(IReadOnlyList<HttpClient> silos, IReadOnlyList<string> accounts, string prefix)
+internal sealed class TransferLoad(IReadOnlyList<HttpClient> silos, IReadOnlyList<string> accounts, string prefix, int attempts = 40)
 {
     public ConcurrentDictionary<string, string> Acked { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>How many answers of each status code came back (connection failures are not answers).</summary>
+    public ConcurrentDictionary<string, int> Answers { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The longest a single attempt took to be answered or to fail.</summary>
+    public TimeSpan LongestAttempt { get; private set; }
+
     private long _retries, _unresolved, _refused;
     public long Retries => Interlocked.Read(ref _retries);
     public long Refused => Interlocked.Read(ref _refused);
@@ -266,12 +273,16 @@ internal sealed class TransferLoad(IReadOnlyList<HttpClient> silos, IReadOnlyLis
             if (from == to) continue;
             var key = $"{prefix}-{worker}-{i}";
             var resolved = false;
-            for (var attempt = 0; attempt < 40 && !resolved; attempt++)
+            for (var attempt = 0; attempt < attempts && !resolved; attempt++)
             {
                 var http = silos[(worker + i + attempt) % silos.Count];
+                var started = System.Diagnostics.Stopwatch.StartNew();
                 try
                 {
                     using var r = await http.TransferAsync(from, to, 1m, key: key);
+                    var code = (int)r.StatusCode >= 400 && r.Content.Headers.ContentType?.MediaType == "application/problem+json"
+                        ? (await r.JsonAsync()).GetProperty("code").GetString() : null;
+                    Answers.AddOrUpdate(code is null ? $"{(int)r.StatusCode}" : $"{(int)r.StatusCode} {code}", 1, (_, n) => n + 1);
                     if (r.StatusCode == HttpStatusCode.Created)
                     {
                         Acked[key] = (await r.JsonAsync()).GetProperty("postingId").GetString()!;
@@ -287,6 +298,7 @@ internal sealed class TransferLoad(IReadOnlyList<HttpClient> silos, IReadOnlyLis
                         throw new InvalidOperationException($"transfer {key} answered {(int)r.StatusCode}: {await r.Content.ReadAsStringAsync(CancellationToken.None)}");
                 }
                 catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException) { /* this silo is gone: next one */ }
+                lock (Answers) if (started.Elapsed > LongestAttempt) LongestAttempt = started.Elapsed;
                 if (!resolved)
                 {
                     Interlocked.Increment(ref _retries);
