@@ -13,7 +13,7 @@ using Orleans.Providers;
 
 namespace Escrow.Silo;
 
-/// <summary>Builds a silo: the Orleans runtime with the grains, the HTTP frontend, the projection runners and the timer firer.</summary>
+/// <summary>Builds a silo: the Orleans runtime with the grains and their reminders, the HTTP frontend, the projection runners.</summary>
 public static class SiloHost
 {
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)

@@ -33,13 +33,13 @@ public sealed class DealService(IGrainFactory grains, PgEventStore store, Dashbo
         if (context.Operation is null) context = context with { Operation = command.GetType().Name };   // the audit log's name
         var call = context.ToCall();
         return await metrics.RecordAsync(Deal.StreamType, context.Operation, async () => CommandAnswers.ToOutcome(
-            await grains.GetGrain<IDealGrain>(GrainKeys.Of(context.Tenant, command.DealId)).Execute(command, call, refusal).WaitAsync(ct).ConfigureAwait(false))).ConfigureAwait(false);
+            await GrainCalls.RetryAsync(() => grains.GetGrain<IDealGrain>(GrainKeys.Of(context.Tenant, command.DealId)).Execute(command, call, refusal), ct).ConfigureAwait(false))).ConfigureAwait(false);
     }
 
     /// <summary>Deal <paramref name="dealId"/> of <paramref name="tenant"/> now (through its grain, which first reads its stream's tail), or null.</summary>
     public async Task<DealView?> GetAsync(string tenant, string dealId, CancellationToken ct)
     {
-        var s = await grains.GetGrain<IDealGrain>(GrainKeys.Of(tenant, dealId)).GetState(true).WaitAsync(ct).ConfigureAwait(false);
+        var s = await GrainCalls.RetryAsync(() => grains.GetGrain<IDealGrain>(GrainKeys.Of(tenant, dealId)).GetState(true), ct).ConfigureAwait(false);
         return s.State.Exists ? DealView.From(s.State, s.Version) : null;
     }
 

@@ -37,14 +37,14 @@ public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dash
         if (context.Operation is null) context = context with { Operation = OperationName(command) };
         var call = context.ToCall();
         return await metrics.RecordAsync(Account.StreamType, context.Operation, async () => CommandAnswers.ToOutcome(
-            await grains.GetGrain<IAccountGrain>(GrainKeys.Of(context.Tenant, AccountGrain.ExecutorOf(command))).Execute(command, call, allowEscrowAccounts).WaitAsync(ct).ConfigureAwait(false),
+            await GrainCalls.RetryAsync(() => grains.GetGrain<IAccountGrain>(GrainKeys.Of(context.Tenant, AccountGrain.ExecutorOf(command))).Execute(command, call, allowEscrowAccounts), ct).ConfigureAwait(false),
             a => a.Body)).ConfigureAwait(false);
     }
 
     /// <summary>Account <paramref name="accountId"/> of <paramref name="tenant"/> now (through its grain, which first reads its stream's tail), with its version (0: no such account).</summary>
     public async Task<(AccountState State, long Version)> StateAsync(string tenant, string accountId, CancellationToken ct)
     {
-        var s = await grains.GetGrain<IAccountGrain>(GrainKeys.Of(tenant, accountId)).GetState(true).WaitAsync(ct).ConfigureAwait(false);
+        var s = await GrainCalls.RetryAsync(() => grains.GetGrain<IAccountGrain>(GrainKeys.Of(tenant, accountId)).GetState(true), ct).ConfigureAwait(false);
         return (s.State, s.Version);
     }
 

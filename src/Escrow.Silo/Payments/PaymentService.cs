@@ -56,7 +56,7 @@ public sealed partial class PaymentService(IGrainFactory grains, PgEventStore st
         if (context.Operation is null) context = context with { Operation = "Payment." + string.Join('+', commands.Select(c => c.GetType().Name)) };
         var call = context.ToCall();
         return await metrics.RecordAsync(Payment.StreamType, context.Operation, async () => CommandAnswers.ToOutcome(
-            await Grain(context.Tenant, commands[0].Uetr).Execute(commands, call, refuse).WaitAsync(ct).ConfigureAwait(false))).ConfigureAwait(false);
+            await GrainCalls.RetryAsync(() => Grain(context.Tenant, commands[0].Uetr).Execute(commands, call, refuse), ct).ConfigureAwait(false))).ConfigureAwait(false);
     }
 
     // ----- bookings -----
@@ -84,7 +84,7 @@ public sealed partial class PaymentService(IGrainFactory grains, PgEventStore st
         var currency = m.Settlement.Currency.Code;
         if (await CustomerAccountAsync(m.Debtor.Account, tenant, currency, ct).ConfigureAwait(false))
         {
-            var state = (await Grain(tenant, m.Uetr).GetState(true).WaitAsync(ct).ConfigureAwait(false)).State;
+            var state = (await GrainCalls.RetryAsync(() => Grain(tenant, m.Uetr).GetState(true), ct).ConfigureAwait(false)).State;
             if (state is { SelectedQuote: { } q, TargetCurrency: { } target } && target != currency && Currency.TryParse(target, out var t))
             {
                 var converted = Math.Round(m.Settlement.Amount * q.Rate, t.Value.MinorUnits, MidpointRounding.ToEven);
@@ -105,21 +105,21 @@ public sealed partial class PaymentService(IGrainFactory grains, PgEventStore st
         // One cheap lookup first, so a foreign IBAN does not create an activation.
         if (await store.ReadStreamTenantAsync(AccountStreams.StreamId(tenant, accountId), ct).ConfigureAwait(false) is null)
             return false;
-        var a = (await grains.GetGrain<IAccountGrain>(GrainKeys.Of(tenant, accountId)).GetState(true).WaitAsync(ct).ConfigureAwait(false)).State;
+        var a = (await GrainCalls.RetryAsync(() => grains.GetGrain<IAccountGrain>(GrainKeys.Of(tenant, accountId)).GetState(true), ct).ConfigureAwait(false)).State;
         return a is { Exists: true, Kind: AccountKind.Customer } && a.Status != AccountStatus.Closed && a.Currency == currency;
     }
 
     /// <summary>Institution <paramref name="tenant"/>'s payment now, or null when the UETR has no history there.</summary>
     public async Task<PaymentView?> GetAsync(string tenant, string uetr, CancellationToken ct)
     {
-        var s = await Grain(tenant, uetr).GetState(true).WaitAsync(ct).ConfigureAwait(false);
+        var s = await GrainCalls.RetryAsync(() => Grain(tenant, uetr).GetState(true), ct).ConfigureAwait(false);
         return s.Version == 0 ? null : PaymentView.From(s.State, s.Version, false);
     }
 
     /// <summary>The payment's state now, or null when unknown.</summary>
     public async Task<PaymentState?> StateAsync(string tenant, string uetr, CancellationToken ct)
     {
-        var s = await Grain(tenant, uetr).GetState(true).WaitAsync(ct).ConfigureAwait(false);
+        var s = await GrainCalls.RetryAsync(() => Grain(tenant, uetr).GetState(true), ct).ConfigureAwait(false);
         return s.Version == 0 ? null : s.State;
     }
 
