@@ -104,7 +104,7 @@ fail=""
 [ -n "$leader_after" ] || fail="$fail leadership-did-not-move"
 [ "$dead_rows" -ge 1 ] || fail="$fail killed-silo-not-dead"
 [ "$acked" -gt "$acked_at_kill" ] || fail="$fail no-progress-after-kill"
-summary="acknowledged $acked transfers ($acked_at_kill before the kill); leader $leader_before -> ${leader_after:-none}, lock taken ${lock_ms:-?} ms after the kill; $(grep -o '[0-9]* attempts retried' "$dir/load.log" | tail -1); $elapsed s in all"
+summary="acknowledged $acked transfers ($acked_at_kill before the kill); leader $leader_before -> ${leader_after:-none}, lock taken ${lock_ms:-?} ms after the kill; $(grep -o 'longest wait of a transfer for its definitive answer: [0-9]* ms' "$dir/load.log" | tail -1); $(grep -o '[0-9]* attempts retried' "$dir/load.log" | tail -1); $elapsed s in all"
 if [ -z "$fail" ]; then
   echo "PASS: $summary"
   bash deploy/cluster.sh down >/dev/null 2>&1 || true

@@ -90,6 +90,15 @@ internal static class ClusterCommands
     private sealed class LoadTally
     {
         public long Acked, Refused, Retried, Unresolved;
+
+        /// <summary>The longest time a transfer took from its first attempt to its definitive answer (ticks).</summary>
+        public long LongestWait;
+
+        public void Waited(TimeSpan took)
+        {
+            long seen;
+            while (took.Ticks > (seen = Interlocked.Read(ref LongestWait)) && Interlocked.CompareExchange(ref LongestWait, took.Ticks, seen) != seen) { }
+        }
         public readonly ConcurrentDictionary<string, long> Upstreams = new(StringComparer.Ordinal);
         public readonly ConcurrentDictionary<string, long> Failures = new(StringComparer.Ordinal);
     }
@@ -139,6 +148,7 @@ internal static class ClusterCommands
                 var idem = $"load-{run}-t{c.ToString(CultureInfo.InvariantCulture)}-{n.ToString(CultureInfo.InvariantCulture)}";
                 var answer = await SendAsync(http, "transfers",
                     new { from = ids[from], to = ids[to], amount = random.Next(1, 500) / 100m, currency = "EUR", reference = "load" }, idem, tally, ct, expectCreated: false);
+                tally.Waited(answer.Took);
                 if (answer.Status == HttpStatusCode.Created)
                 {
                     Interlocked.Increment(ref tally.Acked);
@@ -153,13 +163,16 @@ internal static class ClusterCommands
         }, ct)));
         Console.WriteLine($"load {run}: {tally.Acked} transfers acknowledged in {clock.Elapsed.TotalSeconds:0.0} s ({tally.Acked / clock.Elapsed.TotalSeconds:0} /s), " +
                           $"{tally.Refused} refused (409), {tally.Retried} attempts retried with the same key, {tally.Unresolved} unresolved");
+        // After a kill, the transfers that touch grains of the dead silo wait until the cluster declares it dead and activates
+        // them elsewhere: the longest wait is that outage as the clients saw it.
+        Console.WriteLine($"load {run}: longest wait of a transfer for its definitive answer: {TimeSpan.FromTicks(tally.LongestWait).TotalMilliseconds:0} ms");
         Console.WriteLine($"load {run}: acknowledged by upstream: {string.Join(", ", tally.Upstreams.OrderBy(u => u.Key, StringComparer.Ordinal).Select(u => $"{u.Key} {u.Value}"))}");
         if (!tally.Failures.IsEmpty)
             Console.WriteLine($"load {run}: failed attempts: {string.Join(", ", tally.Failures.OrderByDescending(f => f.Value).Select(f => $"{f.Key} × {f.Value}"))}");
         return tally.Unresolved == 0 ? 0 : 1;
     }
 
-    private sealed record Answer(HttpStatusCode Status, JsonElement Body, string Upstream);
+    private sealed record Answer(HttpStatusCode Status, JsonElement Body, string Upstream, TimeSpan Took = default);
 
     /// <summary>
     /// POSTs <paramref name="body"/> until a silo answers it (not 5xx, no connection error), for up to two minutes, always with
@@ -185,7 +198,7 @@ internal static class ClusterCommands
                     if (expectCreated && response.StatusCode != HttpStatusCode.Created && !(response.StatusCode == HttpStatusCode.Conflict && !keyed))
                         throw new CliException($"POST /{path} answered {(int)response.StatusCode}: {text}");
                     var parsed = text.Length > 0 && text[0] == '{' ? JsonDocument.Parse(text).RootElement.Clone() : default;
-                    return new Answer(response.StatusCode, parsed, upstream);
+                    return new Answer(response.StatusCode, parsed, upstream, deadline.Elapsed);
                 }
                 failure = ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
             }
@@ -196,7 +209,7 @@ internal static class ClusterCommands
             tally.Failures.AddOrUpdate(failure, 1, (_, v) => v + 1);
             Interlocked.Increment(ref tally.Retried);
             if (deadline.Elapsed > TimeSpan.FromMinutes(2))
-                return new Answer(HttpStatusCode.ServiceUnavailable, default, "none");
+                return new Answer(HttpStatusCode.ServiceUnavailable, default, "none", deadline.Elapsed);
             await Task.Delay(Math.Min(50 * (attempt + 1), 1000), ct);
         }
     }
