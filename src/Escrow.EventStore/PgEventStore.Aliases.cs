@@ -56,11 +56,11 @@ public sealed partial class PgEventStore
         return toStored.Count == 0 ? StreamAliases.None : new StreamAliases(toStored);
     }
 
-    private async ValueTask<StoredEvent[]> ToCurrentAsync(IReadOnlyList<StoredEvent> events, CancellationToken ct)
+    private async ValueTask<IReadOnlyList<StoredEvent>> ToCurrentAsync(IReadOnlyList<StoredEvent> events, CancellationToken ct)
     {
         var aliases = await AliasesAsync(ct).ConfigureAwait(false);
-        var list = events as StoredEvent[] ?? [.. events];
-        if (aliases.IsEmpty) return list;
+        if (aliases.IsEmpty) return events;
+        var list = events.ToArray();
         for (var i = 0; i < list.Length; i++)
             if (aliases.TryCurrent(list[i].StreamId, out var current))
                 list[i] = list[i] with { StreamId = current };
