@@ -163,8 +163,11 @@ public sealed partial class PgEventStore
     }
 
     /// <summary>A LIKE pattern matching ids that start with <paramref name="prefix"/> (its wildcards escaped).</summary>
-    private static string LikePrefix(string prefix) =>
-        prefix.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal) + "%";
+    private static string LikePrefix(string prefix) => LikeLiteral(prefix) + "%";
+
+    /// <summary><paramref name="text"/> as part of a LIKE pattern that matches itself: its wildcards and backslashes escaped.</summary>
+    public static string LikeLiteral(string text) =>
+        text.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal);
 
     /// <summary>Every stream's stored id (the one its hashes cover) with its type, version and last hash, in id order (for verification).</summary>
     public async IAsyncEnumerable<(string StreamId, string StreamType, long Version, byte[] LastHash)> ListStreamsAsync(

@@ -73,9 +73,8 @@ public class ClusterLifecycleTests(ITestOutputHelper output)
         await stop.CancelAsync();
         await running;
 
-        var answers = string.Join(", ", load.Answers.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}: {kv.Value}"));
         output.WriteLine($"{onLeaving} of {accounts.Length} accounts lived on the stopped silo; {load.Acked.Count} transfers acknowledged " +
-                         $"({beforeStop} before the stop); answers {answers}; longest attempt {load.LongestAttempt.TotalMilliseconds:N0} ms");
+                         $"({beforeStop} before the stop); {load.Summary}");
         Assert.Equal(0, load.Unresolved);
         Assert.Equal(0, load.Refused);
         Assert.Equal(accounts.Length * 1000m, (await Task.WhenAll(accounts.Select(a => staying.Client(key).BalanceAsync(a)))).Sum());

@@ -17,13 +17,8 @@ public sealed class OutageTests(PgDatabase db, ITestOutputHelper output) : IClas
     [Fact]
     public async Task A_PostgreSQL_outage_is_a_503_within_seconds_and_a_retry_after_it_applies_once()
     {
-        var target = new NpgsqlConnectionStringBuilder(db.AppConnectionString);
-        await using var relay = new TcpRelay(target.Host!, target.Port);
-        var viaRelay = new NpgsqlConnectionStringBuilder(db.AppConnectionString) { Host = "127.0.0.1", Port = relay.Port, Timeout = 3 }.ConnectionString;
-        await using var silo = new SiloFactory(db, runProjections: false, settings: new Dictionary<string, string>
-        {
-            ["Escrow:ConnectionString"] = viaRelay,
-        });
+        await using var relay = Relay();
+        await using var silo = SiloThrough(relay);
         using var http = await silo.ClientForAsync();
         var a = "out-" + Guid.NewGuid().ToString("N")[..8];
         Assert.Equal(HttpStatusCode.Created, (await http.OpenAsync(a)).StatusCode);
@@ -52,10 +47,8 @@ public sealed class OutageTests(PgDatabase db, ITestOutputHelper output) : IClas
     [Fact]
     public async Task A_commit_whose_answer_is_lost_is_answered_as_outcome_unknown_and_the_same_key_applies_it_once()
     {
-        var target = new NpgsqlConnectionStringBuilder(db.AppConnectionString);
-        await using var relay = new TcpRelay(target.Host!, target.Port);
-        var viaRelay = new NpgsqlConnectionStringBuilder(db.AppConnectionString) { Host = "127.0.0.1", Port = relay.Port, Timeout = 3 }.ConnectionString;
-        await using var silo = new SiloFactory(db, runProjections: false, settings: new Dictionary<string, string> { ["Escrow:ConnectionString"] = viaRelay });
+        await using var relay = Relay();
+        await using var silo = SiloThrough(relay);
         using var http = await silo.ClientForAsync();
         var a = "lost-" + Guid.NewGuid().ToString("N")[..8];
         Assert.Equal(HttpStatusCode.Created, (await http.OpenAsync(a)).StatusCode);
@@ -83,10 +76,8 @@ public sealed class OutageTests(PgDatabase db, ITestOutputHelper output) : IClas
     [Trait("Tier", "Slow")]
     public async Task PostgreSQL_gone_for_six_seconds_under_load_costs_no_transfer_and_applies_none_twice()
     {
-        var target = new NpgsqlConnectionStringBuilder(db.AppConnectionString);
-        await using var relay = new TcpRelay(target.Host!, target.Port);
-        var viaRelay = new NpgsqlConnectionStringBuilder(db.AppConnectionString) { Host = "127.0.0.1", Port = relay.Port, Timeout = 3 }.ConnectionString;
-        await using var silo = new SiloFactory(db, runProjections: false, settings: new Dictionary<string, string> { ["Escrow:ConnectionString"] = viaRelay });
+        await using var relay = Relay();
+        await using var silo = SiloThrough(relay);
         using var http = await silo.ClientForAsync();
         var accounts = Enumerable.Range(0, 20).Select(i => $"load-{i}-{Guid.NewGuid():N}"[..20]).ToArray();
         foreach (var a in accounts)
@@ -108,13 +99,11 @@ public sealed class OutageTests(PgDatabase db, ITestOutputHelper output) : IClas
         await stop.CancelAsync();
         await running;
 
-        var answers = string.Join(", ", load.Answers.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}: {kv.Value}"));
-        output.WriteLine($"acknowledged {load.Acked.Count} ({ackedDuringOutage} when PostgreSQL came back), refused {load.Refused}, attempts repeated {load.Retries}; " +
-                         $"answers {answers}; longest attempt {load.LongestAttempt.TotalMilliseconds:N0} ms");
+        output.WriteLine($"acknowledged {load.Acked.Count} ({ackedDuringOutage} when PostgreSQL came back), refused {load.Refused}, attempts repeated {load.Retries}; {load.Summary}");
         Assert.Equal(0, load.Unresolved);
         Assert.DoesNotContain(load.Answers.Keys, k => k.StartsWith("500", StringComparison.Ordinal));
         Assert.Contains(load.Answers.Keys, k => k.StartsWith("503", StringComparison.Ordinal));   // the outage was seen
-        Assert.True(load.LongestAttempt < TimeSpan.FromSeconds(10), $"an attempt hung for {load.LongestAttempt}; answers {answers}");
+        Assert.True(load.LongestAttempt < TimeSpan.FromSeconds(10), $"an attempt hung: {load.Summary}");
 
         // The ledger equals the definitive answers: each acknowledged transfer once (its two legs), nothing else.
         var postings = await db.ScalarAsync<long>(
@@ -127,6 +116,20 @@ public sealed class OutageTests(PgDatabase db, ITestOutputHelper output) : IClas
         cmd.Parameters.Add(new() { Value = load.Acked.Values.ToArray() });
         Assert.Equal(0L, (long)(await cmd.ExecuteScalarAsync())!);
         Assert.Equal(accounts.Length * 1000m, (await Task.WhenAll(accounts.Select(a => http.BalanceAsync(a)))).Sum());
+    }
+
+    /// <summary>A relay to the test database's PostgreSQL.</summary>
+    private TcpRelay Relay()
+    {
+        var target = new NpgsqlConnectionStringBuilder(db.AppConnectionString);
+        return new TcpRelay(target.Host!, target.Port);
+    }
+
+    /// <summary>A silo (no projection runners) whose every PostgreSQL connection goes through <paramref name="relay"/>, with a 3 s connect timeout.</summary>
+    private SiloFactory SiloThrough(TcpRelay relay)
+    {
+        var viaRelay = new NpgsqlConnectionStringBuilder(db.AppConnectionString) { Host = "127.0.0.1", Port = relay.Port, Timeout = 3 }.ConnectionString;
+        return new SiloFactory(db, runProjections: false, settings: new Dictionary<string, string> { ["Escrow:ConnectionString"] = viaRelay });
     }
 
     /// <summary>Sends the request again (as a client retrying a 503 would) until the silo answers anything else, for up to 5 s.</summary>

@@ -255,6 +255,11 @@ internal sealed class TransferLoad(IReadOnlyList<HttpClient> silos, IReadOnlyLis
     /// <summary>The longest a single attempt took to be answered or to fail.</summary>
     public TimeSpan LongestAttempt { get; private set; }
 
+    /// <summary>The answers by status and code and the longest attempt, for a test's output.</summary>
+    public string Summary =>
+        $"answers {string.Join(", ", Answers.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}: {kv.Value}"))}; " +
+        $"longest attempt {LongestAttempt.TotalMilliseconds:N0} ms";
+
     private long _retries, _unresolved, _refused;
     public long Retries => Interlocked.Read(ref _retries);
     public long Refused => Interlocked.Read(ref _refused);

@@ -153,7 +153,7 @@ public static class DashboardEndpoints
             // the one of X-Escrow-Tenant), or for root without it one per institution holding it. Streams written before ids
             // were per institution are found and shown under their new ids (stream_aliases).
             var institution = Scope(http) ?? (http.Request.Headers[Caller.TenantHeader].ToString() is { Length: > 0 } h ? Tenants.Id(h, Caller.TenantHeader) : null);
-            var like = Like(id);
+            var like = PgEventStore.LikeLiteral(id);
             var (exact, pattern) = kind switch
             {
                 "account" => institution is null ? (null, $"{AccountStreams.Prefix}%/{like}") : (AccountStreams.StreamId(institution, id), null),
@@ -233,10 +233,6 @@ public static class DashboardEndpoints
     /// sent encoded as <c>%2F</c>, which the server leaves encoded in the path so that it does not split the segment.
     /// </summary>
     private static string FromRoute(string streamId) => streamId.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary><paramref name="text"/> as a LIKE pattern matching itself (its wildcards escaped).</summary>
-    private static string Like(string text) =>
-        text.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal);
 
     private static string? Scope(HttpContext http) => http.GetCaller() is { IsRoot: false } c ? c.Institution : null;
 
