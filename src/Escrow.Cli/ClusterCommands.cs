@@ -8,6 +8,7 @@ using System.Text.Json;
 using Escrow.EventStore;
 using Escrow.Projections;
 using Escrow.Silo.Cluster;
+using Escrow.Silo.Projections;
 using Escrow.Silo.Ledger;
 using Npgsql;
 
@@ -36,10 +37,10 @@ internal static class ClusterCommands
         var clusterId = new Option<string>("--cluster-id") { Description = "The Orleans cluster id (the silos' Escrow:ClusterId)", DefaultValueFactory = _ => "escrow" };
         var lease = new Option<string?>("--lease")
         {
-            Description = $"Print only the address of the silo holding this lease ({string.Join(", ", ClusterLeases.Known.Values.Order(StringComparer.Ordinal))}) " +
-                          "and the PostgreSQL backend pid of the session holding the lock; exit 1 when nobody holds it",
+            Description = $"Print only the HTTP address of the silo pulling this projection queue ({string.Join(", ", ProjectionQueues.Known)}) " +
+                          "and when it took the queue (Unix ms); exit 1 when no active silo pulls it",
         };
-        var cmd = new Command("silos", "The cluster's membership from Orleans's table (alive, dead, stopped) and the leases each silo holds (projection runners).")
+        var cmd = new Command("silos", "The cluster's membership from Orleans's table (alive, dead, stopped) and the projection queues each silo pulls.")
         {
             clusterId, lease,
         };
@@ -50,18 +51,18 @@ internal static class ClusterCommands
             var silos = await ClusterMembership.ListAsync(ds, pr.GetValue(clusterId)!, TimeProvider.System.GetUtcNow() - TimeSpan.FromHours(1), ct);
             if (pr.GetValue(lease) is { } wanted)
             {
-                if (!ClusterLeases.Known.Values.Contains(wanted, StringComparer.Ordinal))
-                    throw new CliException($"unknown lease '{wanted}'; known: {string.Join(", ", ClusterLeases.Known.Values.Order(StringComparer.Ordinal))}");
-                var lock_ = (await ClusterLeases.ListAsync(ds, ct)).FirstOrDefault(l => l.Lease == wanted);
-                var holder = silos.FirstOrDefault(s => s.SiloId == lock_?.SiloId);
-                if (holder is null || lock_ is null) return 1;
-                Console.WriteLine($"{holder.Address} {lock_.BackendPid.ToString(CultureInfo.InvariantCulture)}");
+                if (!ProjectionQueues.Known.Contains(wanted, StringComparer.Ordinal))
+                    throw new CliException($"unknown projection queue '{wanted}'; known: {string.Join(", ", ProjectionQueues.Known)}");
+                var queue = (await ProjectionQueues.ListAsync(ds, ct)).FirstOrDefault(l => l.Lease == wanted);
+                var holder = silos.FirstOrDefault(s => s.SiloId == queue?.SiloId);
+                if (holder is null || queue is null) return 1;
+                Console.WriteLine($"{holder.Address} {queue.Since.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)}");
                 return 0;
             }
             foreach (var s in silos)
                 Console.WriteLine(string.Join("  ", s.SiloId, s.Address, $"({s.Name})", s.Status.ToString().PadRight(8),
                     $"started {s.StartedAt:HH:mm:ss}", $"alive {s.LastBeat:HH:mm:ss.fff}",
-                    s.Leases.Count == 0 ? "" : "leads " + string.Join(", ", s.Leases)));
+                    s.Leases.Count == 0 ? "" : "pulls " + string.Join(", ", s.Leases)));
             return 0;
         });
         return cmd;
@@ -76,14 +77,18 @@ internal static class ClusterCommands
         var seconds = new Option<int>("--seconds") { Description = "Seconds of load", DefaultValueFactory = _ => 30 };
         var accounts = new Option<int>("--accounts") { Description = "Accounts to open and fund first", DefaultValueFactory = _ => 50 };
         var acked = new Option<string>("--acked") { Description = "File to write one line per acknowledged transfer: idempotency key, posting id, upstream", Required = true };
+        var deals = new Option<int>("--expiring-deals") { Description = "Funded deals to create before the load, each expiring (refund to the buyer) --expire-after seconds into it", DefaultValueFactory = _ => 0 };
+        var expireAfter = new Option<double>("--expire-after") { Description = "Seconds after the start of the load at which the --expiring-deals expire", DefaultValueFactory = _ => 12 };
         var transfers = new Command("transfers",
             "Open and fund accounts, then send transfers for --seconds from --clients clients. A command that fails (connection " +
             "error, timeout, 5xx) is sent again with the same Idempotency-Key and body until it is answered, so it is applied at " +
-            "most once; every 201 is appended to --acked as it arrives. Root key from Escrow__RootApiKey.")
+            "most once; every 201 is appended to --acked as it arrives. With --expiring-deals, the deals' ids and due times go to " +
+            "'{acked}.deals' for 'check-acked'. Root key from Escrow__RootApiKey.")
         {
-            url, clients, seconds, accounts, acked,
+            url, clients, seconds, accounts, acked, deals, expireAfter,
         };
-        transfers.SetAction(async (pr, ct) => await RunLoadAsync(pr.GetValue(url)!, pr.GetValue(clients), pr.GetValue(seconds), pr.GetValue(accounts), pr.GetValue(acked)!, ct));
+        transfers.SetAction(async (pr, ct) => await RunLoadAsync(pr.GetValue(url)!, pr.GetValue(clients), pr.GetValue(seconds), pr.GetValue(accounts), pr.GetValue(acked)!,
+            pr.GetValue(deals), pr.GetValue(expireAfter), ct));
         return new Command("load", "Client workloads against a running cluster.") { transfers };
     }
 
@@ -103,9 +108,11 @@ internal static class ClusterCommands
         public readonly ConcurrentDictionary<string, long> Failures = new(StringComparer.Ordinal);
     }
 
-    private static async Task<int> RunLoadAsync(string url, int clients, int seconds, int accountCount, string ackedPath, CancellationToken ct)
+    private static async Task<int> RunLoadAsync(string url, int clients, int seconds, int accountCount, string ackedPath, int expiringDeals, double expireAfter,
+        CancellationToken ct)
     {
         if (clients < 1 || seconds < 1 || accountCount < 2) throw new CliException("--clients and --seconds must be at least 1, --accounts at least 2");
+        if (expiringDeals < 0 || expireAfter <= 0) throw new CliException("--expiring-deals must not be negative and --expire-after must be positive");
         var rootKey = Environment.GetEnvironmentVariable("Escrow__RootApiKey");
         if (string.IsNullOrEmpty(rootKey)) throw new CliException("the root key is needed in Escrow__RootApiKey (deploy/cluster.sh prints it)");
         using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, MaxConnectionsPerServer = int.MaxValue })
@@ -129,6 +136,25 @@ internal static class ClusterCommands
             await SendAsync(http, $"accounts/{id}/deposits", new { amount = 1_000_000m, currency = "EUR", reference = "load funding" }, $"{id}-fund", tally, ct);
         }
         Console.WriteLine($"load {run}: {accountCount} accounts open and funded; {clients} clients for {seconds} s through {url}");
+        // Deals that fall due while the load runs (during a fault): each must expire exactly once.
+        var dueAt = DateTimeOffset.UtcNow.AddSeconds(expireAfter);
+        var dealLines = new List<string>();
+        for (var i = 0; i < expiringDeals; i++)
+        {
+            var deal = $"load-{run}-d{i.ToString(CultureInfo.InvariantCulture)}";
+            await SendAsync(http, "deals", new
+            {
+                dealId = deal, templateId = "default", buyerAccount = ids[i % ids.Length], sellerAccount = ids[(i + 1) % ids.Length],
+                amount = 10m, currency = "EUR", expiresAt = dueAt, refundAtExpiry = true,
+            }, $"{deal}-create", tally, ct);
+            await SendAsync(http, $"deals/{deal}/fund", new { }, $"{deal}-fund", tally, ct);
+            dealLines.Add($"load-{run}\t{deal}\t{dueAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)}");
+        }
+        if (expiringDeals > 0)
+        {
+            await File.WriteAllLinesAsync(ackedPath + ".deals", dealLines, ct);
+            Console.WriteLine($"load {run}: {expiringDeals} funded deals expire at {dueAt:HH:mm:ss.fff} ({expireAfter:0.#} s from now)");
+        }
 
         await using var file = new StreamWriter(ackedPath, append: false, new UTF8Encoding(false)) { AutoFlush = true };
         var gate = new SemaphoreSlim(1);
@@ -289,6 +315,39 @@ internal static class ClusterCommands
                 var applied = await ScalarAsync(ds, $"SELECT events_applied FROM projection_checkpoints WHERE projection = '{p.Name}'", ct);
                 ok &= applied == events;
                 Console.WriteLine($"projection {p.Name} applied {applied:N0} events of {events:N0} in the log (none skipped, none twice)  {(applied == events ? "OK" : "FAILED")}");
+            }
+            // Deals that fell due during the run (escrow load transfers --expiring-deals): each expired exactly once. A reminder
+            // tick missed while its silo was dead fires at the next period (one minute), so this waits up to two.
+            var dealsPath = pr.GetValue(file)! + ".deals";
+            if (File.Exists(dealsPath))
+            {
+                var due = (await File.ReadAllLinesAsync(dealsPath, ct)).Where(l => l.Length > 0).Select(l => l.Split('\t')).ToList();
+                var streams = due.Select(d => $"deal-{d[0]}/{d[1]}").ToArray();
+                var dueAt = DateTimeOffset.FromUnixTimeMilliseconds(due.Max(d => long.Parse(d[2], CultureInfo.InvariantCulture)));
+                long expired = 0, twice = 0;
+                double firstLate = 0, lastLate = 0;
+                while (true)
+                {
+                    await using var c = ds.CreateCommand(
+                        """
+                        SELECT count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n > 1),
+                               coalesce(extract(epoch FROM min(first_at)), 0), coalesce(extract(epoch FROM max(first_at)), 0)
+                        FROM (SELECT stream_id, count(*) AS n, min(recorded_at) AS first_at FROM events
+                              WHERE stream_id = ANY($1) AND event_type = 'DealExpired' GROUP BY 1) x
+                        """);
+                    c.Parameters.Add(new() { Value = streams });
+                    await using var r = await c.ExecuteReaderAsync(ct);
+                    await r.ReadAsync(ct);
+                    (expired, twice) = (r.GetInt64(0), r.GetInt64(1));
+                    firstLate = (double)r.GetDecimal(2) - dueAt.ToUnixTimeMilliseconds() / 1000.0;
+                    lastLate = (double)r.GetDecimal(3) - dueAt.ToUnixTimeMilliseconds() / 1000.0;
+                    if (expired + twice == streams.Length || DateTimeOffset.UtcNow > dueAt.AddMinutes(2)) break;
+                    await Task.Delay(500, ct);
+                }
+                var pass = expired == streams.Length && twice == 0;
+                ok &= pass;
+                Console.WriteLine($"deals due during the run: {expired} of {streams.Length} expired exactly once, {twice} more than once; " +
+                                  $"expired {firstLate:0.0}–{lastLate:0.0} s after they fell due  {(pass ? "OK" : "FAILED")}");
             }
             var report = await LedgerVerifier.RunAsync(store, ct);
             foreach (var line in report.Lines) Console.WriteLine("verify: " + line);

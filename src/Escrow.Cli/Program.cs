@@ -7,7 +7,6 @@ using Escrow.Silo;
 using Escrow.Silo.Http;
 using Escrow.Silo.Ledger;
 using Escrow.Silo.Tenancy;
-using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
 
 var root = new RootCommand("escrow: the event-sourced ledger's command-line tool. Connection settings come from " +
@@ -105,7 +104,8 @@ rebuild.SetAction(async (pr, ct) =>
     var projection = ProjectionCatalog.All().FirstOrDefault(p => p.Name == name)
         ?? throw new CliException($"unknown projection '{name}'; known: {string.Join(", ", ProjectionCatalog.All().Select(p => p.Name))}");
     await using var ds = cfg.DataSource();
-    var runner = new ProjectionRunner(new PgEventStore(ds), projection, new ProjectionRunnerOptions { BatchSize = 2000 }, NullLogger.Instance);
+    var runner = new ProjectionRunner(new PgEventStore(ds), projection, new ProjectionRunnerOptions { BatchSize = 2000 });
+    var started = System.Diagnostics.Stopwatch.GetTimestamp();
     await runner.ResetAsync(ct);
     long applied = 0;
     await AnsiConsole.Progress().StartAsync(async p =>
@@ -115,7 +115,8 @@ rebuild.SetAction(async (pr, ct) =>
         applied = await runner.CatchUpToHeadAsync(TimeSpan.FromMinutes(10), new Progress<long>(n => task.Description = $"rebuilding {name}: {n:N0} events"), ct);
         task.StopTask();
     });
-    Console.WriteLine($"rebuilt {name} from position 0: {applied:N0} events applied");
+    var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
+    Console.WriteLine($"rebuilt {name} from position 0: {applied:N0} events applied in {seconds:N2} s ({applied / Math.Max(seconds, 1e-3):N0} events/s)");
     return 0;
 });
 root.Subcommands.Add(rebuild);

@@ -1,33 +1,24 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
-using System.Text;
 using Escrow.EventStore;
-using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Escrow.Projections;
 
 public sealed record ProjectionRunnerOptions
 {
-    /// <summary>Events per transaction.</summary>
+    /// <summary>Events per transaction when the runner reads the log itself (catch-up, rebuild, a gap in the delivered batches).</summary>
     public int BatchSize { get; init; } = 500;
-    /// <summary>Fallback poll interval when no NOTIFY arrives (a lost notification only delays, never loses).</summary>
-    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
-    /// <summary>How often a silo that does not hold the projection's lock tries to take it over.</summary>
-    public TimeSpan LeaderRetry { get; init; } = TimeSpan.FromSeconds(2);
-    /// <summary>
-    /// After a wake-up, wait this long before reading, so that one batch carries the events of many appends instead of
-    /// one transaction per append (fewer commits and statements per event; the lag grows by at most this much).
-    /// </summary>
-    public TimeSpan GatherDelay { get; init; } = TimeSpan.FromMilliseconds(10);
-    /// <summary>
-    /// For <see cref="HotWindow"/> after the last event or wake-up, poll at this interval instead of <see cref="PollInterval"/>:
-    /// a read can come back short because a transaction that started earlier (another projection's batch) still holds the
-    /// commit-safe horizon, and the NOTIFY of the events it held back has already been consumed.
-    /// </summary>
-    public TimeSpan HotPollInterval { get; init; } = TimeSpan.FromMilliseconds(10);
-    /// <summary>How long after activity the runner keeps polling at <see cref="HotPollInterval"/>.</summary>
-    public TimeSpan HotWindow { get; init; } = TimeSpan.FromMilliseconds(250);
+}
+
+/// <summary>What <see cref="ProjectionRunner.ApplyDeliveredAsync"/> did with a delivered batch.</summary>
+public enum DeliveryOutcome
+{
+    /// <summary>The batch began exactly at the checkpoint: its events were applied and the checkpoint moved to its end.</summary>
+    Applied,
+    /// <summary>The checkpoint was already at or past the batch's end (a redelivery, or a rebuild got there first): nothing changed.</summary>
+    AlreadyApplied,
+    /// <summary>The checkpoint lay before the batch's start (a batch was lost or the read model was reset): the runner read the missing events from the log, up to at least the batch's end unless its time budget ran out first.</summary>
+    CaughtUpFromLog,
 }
 
 /// <summary>Where a projection stands: its checkpoint and how far behind the log it is.</summary>
@@ -35,129 +26,79 @@ public sealed record ProjectionStatus(
     string Name, ulong TransactionId, long Position, long EventsApplied, long EventsBehind, double LagMilliseconds, DateTimeOffset UpdatedAt);
 
 /// <summary>
-/// Runs one projection: catches up from its checkpoint, then waits for <c>NOTIFY</c> (or the poll
-/// interval). Exactly one runner per projection is active in the cluster: it holds a session-level
-/// PostgreSQL advisory lock on its LISTEN connection, so if that silo dies the lock is released with the
-/// connection and another silo takes over. Each batch reads events, applies them and advances the
-/// checkpoint in one transaction.
+/// Applies the log to one projection's read model. Every change happens in a transaction that first locks the projection's
+/// checkpoint row and ends by moving it, so an event is applied exactly once or not at all, whoever calls and however
+/// often: the projection grain with the batches its Orleans stream delivers (<see cref="ApplyDeliveredAsync"/>), or
+/// <c>escrow rebuild</c> and the tests reading the log themselves (<see cref="ProcessBatchAsync"/>).
 /// </summary>
-public sealed class ProjectionRunner(PgEventStore store, IProjection projection, ProjectionRunnerOptions options, ILogger logger)
+public sealed class ProjectionRunner(PgEventStore store, IProjection projection, ProjectionRunnerOptions options)
 {
     public IProjection Projection => projection;
 
-    /// <summary>True while this runner holds the cluster-wide lock for its projection.</summary>
-    public bool IsLeader { get; private set; }
-
-    private long LockKey => LockKeyFor(projection.Name);
-
     /// <summary>
-    /// The session advisory lock key of a projection's leadership: the first 8 bytes (little-endian) of
-    /// SHA-256("projection:" + name). Public so the cluster can tell which silo holds which lease (pg_locks).
+    /// Applies a batch read from the log by someone else (the stream's queue receiver): <paramref name="events"/> are the
+    /// projection's events (after <see cref="IProjection.StreamPrefixes"/>) in commit order between <paramref name="from"/>
+    /// (exclusive) and <paramref name="to"/> (inclusive), and <paramref name="scanned"/> the log's events in that range.
+    /// Only if the checkpoint is exactly <paramref name="from"/> are they applied (and the checkpoint set to
+    /// <paramref name="to"/>) in one transaction; a checkpoint at or past <paramref name="to"/> means they were applied
+    /// already; a checkpoint before <paramref name="from"/> means events in between never arrived, and the runner reads the
+    /// log from the checkpoint until it has passed <paramref name="to"/>. So a lost, repeated or stale batch never loses
+    /// or doubles an event. Reading a gap stops after <c>gapBudget</c> (the rest is read at the next call), so a caller
+    /// with a call timeout (a grain) keeps each call short.
     /// </summary>
-    public static long LockKeyFor(string projectionName) =>
-        BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes("projection:" + projectionName)), 0);
-
-    public async Task RunAsync(CancellationToken ct)
+    public async Task<DeliveryOutcome> ApplyDeliveredAsync(GlobalCheckpoint from, GlobalCheckpoint to, int scanned, IReadOnlyList<StoredEvent> events,
+        TimeSpan gapBudget, CancellationToken ct)
     {
-        while (!ct.IsCancellationRequested)
+        var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using (conn.ConfigureAwait(false))
         {
-            try
+            var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await using var txScope = tx.ConfigureAwait(false);
+            var cp = await LockCheckpointAsync(conn, tx, projection.Name, ct).ConfigureAwait(false);
+            if (cp.CompareTo(to) >= 0)
             {
-                var conn = await store.DataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-                await using var connScope = conn.ConfigureAwait(false);
-                if (!await TryLockAsync(conn, ct).ConfigureAwait(false))
-                {
-                    await Task.Delay(options.LeaderRetry, ct).ConfigureAwait(false);
-                    continue;
-                }
-                IsLeader = true;
-                var wake = new SemaphoreSlim(0);
-                conn.Notification += (_, _) => wake.Release();
-                var listen = new NpgsqlCommand($"LISTEN {PgEventStore.NotifyChannel}", conn);
-                await using (listen.ConfigureAwait(false))
-                    await listen.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                using var waiter = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                var pump = PumpNotificationsAsync(conn, waiter.Token);
-                try
-                {
-                    var woke = false;
-                    var hotUntil = 0L;
-                    while (!ct.IsCancellationRequested)
-                    {
-                        // The lock lives on this connection: if the database dropped it (the pump failed), the
-                        // lock is gone and another silo may already lead. Stop applying and compete again.
-                        if (pump.IsCompleted)
-                            throw new InvalidOperationException($"the lock connection of projection {projection.Name} closed", pump.Exception?.GetBaseException());
-                        var n = await ProcessBatchAsync(ct).ConfigureAwait(false);
-                        if (n >= options.BatchSize) continue;
-                        if (n > 0 || woke) hotUntil = Stopwatch.GetTimestamp() + (long)(options.HotWindow.TotalSeconds * Stopwatch.Frequency);
-                        var hot = Stopwatch.GetTimestamp() < hotUntil;
-                        woke = await wake.WaitAsync(hot ? options.HotPollInterval : options.PollInterval, ct).ConfigureAwait(false);
-                        while (wake.CurrentCount > 0) await wake.WaitAsync(ct).ConfigureAwait(false);
-                        if (woke && options.GatherDelay > TimeSpan.Zero) await Task.Delay(options.GatherDelay, ct).ConfigureAwait(false);
-                    }
-                }
-                finally
-                {
-                    await waiter.CancelAsync().ConfigureAwait(false);
-                    try { await pump.ConfigureAwait(false); }
-                    catch (OperationCanceledException) { /* stopping */ }
-                    catch (Exception ex) when (ex is NpgsqlException or System.IO.IOException or InvalidOperationException) { /* the connection broke: the lock went with it */ }
-                    IsLeader = false;
-                    await ReleaseLockAsync(conn, LockKey).ConfigureAwait(false);
-                }
+                await tx.RollbackAsync(ct).ConfigureAwait(false);
+                return DeliveryOutcome.AlreadyApplied;
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            if (cp == from)
             {
-                return;
+                if (events.Count > 0) await projection.ApplyAsync(conn, tx, events, ct).ConfigureAwait(false);
+                await MoveCheckpointAsync(conn, tx, to, scanned, ct).ConfigureAwait(false);
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+                return DeliveryOutcome.Applied;
             }
-            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
+            await tx.RollbackAsync(ct).ConfigureAwait(false);
+        }
+        // Behind the batch (or inside it, after a rebuild moved the checkpoint): the log is the truth, read it.
+        var started = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(started) < gapBudget)
+        {
+            var cp = await CheckpointAsync(ct).ConfigureAwait(false);
+            if (cp.CompareTo(to) >= 0) return DeliveryOutcome.CaughtUpFromLog;
+            if (await ProcessBatchAsync(ct).ConfigureAwait(false) == 0)
             {
-                // The database went away or a batch failed: its transaction rolled back, so the checkpoint
-                // did not move. Back off, reconnect, and resume from the checkpoint.
-                IsLeader = false;
-                logger.LogWarning(ex, "projection {Projection} stopped; retrying", projection.Name);
-                try { await Task.Delay(options.LeaderRetry, ct).ConfigureAwait(false); }
-                catch (OperationCanceledException) { return; }
+                // The end of the batch is committed, so it is readable once the horizon passes it (an older transaction
+                // still running holds it back for a moment).
+                await Task.Delay(10, ct).ConfigureAwait(false);
             }
         }
+        return DeliveryOutcome.CaughtUpFromLog;
     }
 
-    /// <summary>
-    /// Gives session advisory lock <paramref name="key"/> back on <paramref name="conn"/> before its connection returns to the pool. Without this the
-    /// pooled connection would keep the lock (Npgsql resets a pooled session only when it is next handed out),
-    /// and no silo — this one included — could lead until then. A broken connection is not pooled: its lock
-    /// ended with the session, so a failure here is ignored.
-    /// </summary>
-    public static async Task ReleaseLockAsync(NpgsqlConnection conn, long key)
-    {
-        if (conn.State != System.Data.ConnectionState.Open) return;
-        try
-        {
-            var cmd = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", conn);
-            await using var cmdScope = cmd.ConfigureAwait(false);
-            cmd.Parameters.Add(new() { Value = key });
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await cmd.ExecuteScalarAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or OperationCanceledException or TimeoutException or System.IO.IOException)
-        {
-            // The session is gone or unusable; Npgsql does not return a broken connection to the pool.
-        }
-    }
+    /// <summary>The projection's checkpoint now (the start of the log if it has none yet).</summary>
+    public async Task<GlobalCheckpoint> CheckpointAsync(CancellationToken ct) => await CheckpointAsync(store.DataSource, projection.Name, ct).ConfigureAwait(false);
 
-    private static async Task PumpNotificationsAsync(NpgsqlConnection conn, CancellationToken ct)
+    /// <summary>The checkpoint of projection <paramref name="name"/> (the start of the log if it has none yet).</summary>
+    public static async Task<GlobalCheckpoint> CheckpointAsync(NpgsqlDataSource dataSource, string name, CancellationToken ct)
     {
-        while (!ct.IsCancellationRequested)
-            await conn.WaitAsync(ct).ConfigureAwait(false);
-    }
-
-    private async Task<bool> TryLockAsync(NpgsqlConnection conn, CancellationToken ct)
-    {
-        var cmd = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", conn);
+        var cmd = dataSource.CreateCommand("SELECT transaction_id::text, global_position FROM projection_checkpoints WHERE projection = $1");
         await using var cmdScope = cmd.ConfigureAwait(false);
-        cmd.Parameters.Add(new() { Value = LockKey });
-        return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        cmd.Parameters.Add(new() { Value = name });
+        var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var rScope = r.ConfigureAwait(false);
+        return await r.ReadAsync(ct).ConfigureAwait(false)
+            ? new GlobalCheckpoint(ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture), r.GetInt64(1))
+            : GlobalCheckpoint.Start;
     }
 
     /// <summary>
@@ -190,19 +131,22 @@ public sealed class ProjectionRunner(PgEventStore store, IProjection projection,
             return 0;
         }
         if (events.Count > 0) await projection.ApplyAsync(conn, tx, events, ct).ConfigureAwait(false);
+        await MoveCheckpointAsync(conn, tx, last, scanned, ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return scanned;
+    }
+
+    private async Task MoveCheckpointAsync(NpgsqlConnection conn, NpgsqlTransaction tx, GlobalCheckpoint to, int scanned, CancellationToken ct)
+    {
         var upd = new NpgsqlCommand(
             "UPDATE projection_checkpoints SET transaction_id = $2::text::xid8, global_position = $3, events_applied = events_applied + $4, updated_at = now() WHERE projection = $1",
             conn, tx);
-        await using (upd.ConfigureAwait(false))
-        {
-            upd.Parameters.Add(new() { Value = projection.Name });
-            upd.Parameters.Add(new() { Value = last.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-            upd.Parameters.Add(new() { Value = last.Position });
-            upd.Parameters.Add(new() { Value = (long)scanned });
-            await upd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
-        await tx.CommitAsync(ct).ConfigureAwait(false);
-        return scanned;
+        await using var updScope = upd.ConfigureAwait(false);
+        upd.Parameters.Add(new() { Value = projection.Name });
+        upd.Parameters.Add(new() { Value = to.TransactionId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        upd.Parameters.Add(new() { Value = to.Position });
+        upd.Parameters.Add(new() { Value = (long)scanned });
+        await upd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>Processes batches until none is left; returns the events the checkpoint passed.</summary>

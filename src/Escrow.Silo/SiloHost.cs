@@ -1,6 +1,5 @@
 using Escrow.Silo.Cluster;
 using Escrow.EventStore;
-using Escrow.Projections;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Http;
 using Escrow.Silo.Ledger;
@@ -106,7 +105,7 @@ public static class SiloHost
         services.AddSingleton<ApiKeyAuthenticator>();
         services.AddHostedService<KeyRevocationListener>();
         services.AddSingleton<RefusalAudit>();
-        services.AddHostedService<MigrationAndProjectionService>();
+        services.AddHostedService<MigrationService>();
         services.AddRouting();
         services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(o => o.Limits.MaxRequestBodySize = BoundedBody.MaxRequestBodyBytes);
         services.AddProblemDetails();
@@ -233,49 +232,18 @@ public static class SiloHost
 /// <summary>Body of <c>GET /health</c>: <c>ok</c> while the silo serves requests.</summary>
 public sealed record HealthStatus(string Status);
 
-/// <summary>Migrates at start (when an owner connection is configured) and runs the projection runners.</summary>
-internal sealed class MigrationAndProjectionService(
-    IOptions<SiloOptions> options, PgEventStore store, ILogger<MigrationAndProjectionService> logger) : IHostedService
+/// <summary>Migrates at start, when an owner connection is configured (before the silo joins the cluster).</summary>
+internal sealed class MigrationService(IOptions<SiloOptions> options, ILogger<MigrationService> logger) : IHostedService
 {
-    private CancellationTokenSource? _stop;
-    private readonly List<Task> _tasks = [];
-
-    public List<ProjectionRunner> Runners { get; } = [];
-
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var o = options.Value;
-        if (!string.IsNullOrWhiteSpace(o.OwnerConnectionString))
-        {
-            var applied = await Migrator.MigrateAsync(o.OwnerConnectionString, cancellationToken).ConfigureAwait(false);
-            if (applied.Count > 0) logger.LogInformation("applied migrations {Migrations}", string.Join(", ", applied));
-        }
-        _stop = new CancellationTokenSource();
-        if (o.RunProjections)
-        {
-            var runnerOptions = new ProjectionRunnerOptions
-            {
-                BatchSize = o.ProjectionBatchSize,
-                PollInterval = TimeSpan.FromMilliseconds(o.ProjectionPollMilliseconds),
-                LeaderRetry = TimeSpan.FromMilliseconds(o.LeaderRetryMilliseconds),
-            };
-            foreach (var p in ProjectionCatalog.All())
-            {
-                var runner = new ProjectionRunner(store, p, runnerOptions, logger);
-                Runners.Add(runner);
-                _tasks.Add(Task.Run(() => runner.RunAsync(_stop.Token), CancellationToken.None));
-            }
-        }
+        if (string.IsNullOrWhiteSpace(o.OwnerConnectionString)) return;
+        var applied = await Migrator.MigrateAsync(o.OwnerConnectionString, cancellationToken).ConfigureAwait(false);
+        if (applied.Count > 0) logger.LogInformation("applied migrations {Migrations}", string.Join(", ", applied));
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (_stop is null) return;
-        await _stop.CancelAsync().ConfigureAwait(false);
-        // A stop told to hurry (a killed silo) does not wait for the runners: their sessions end with the process.
-        try { await Task.WhenAll(_tasks).WaitAsync(cancellationToken).ConfigureAwait(false); }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
-    }
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>The append transactions' own connection pool (<see cref="GroupCommitOptions.AppendDataSource"/>); disposed with the host.</summary>

@@ -11,20 +11,20 @@ public sealed class SiloOptions
     /// <summary>A grain unused this long is deactivated (Orleans <c>GrainCollectionOptions.CollectionAge</c>; at least the collector's one-minute quantum).</summary>
     public int IdleTimeoutSeconds { get; set; } = 300;
     public int MaxConcurrencyRetries { get; set; } = 20;
-    /// <summary>Run the projection runners in this silo (one per projection wins the cluster-wide lock).</summary>
+    /// <summary>
+    /// Pull the event log's projection queues in this silo (Orleans's queue balancer shares them among the silos that do);
+    /// false for a silo that only serves commands (the CLI's in-process silo).
+    /// </summary>
     public bool RunProjections { get; set; } = true;
+    /// <summary>Most log events in one projection batch (one queue message, applied in one transaction).</summary>
     public int ProjectionBatchSize { get; set; } = 500;
+    /// <summary>How often (ms) a queue receiver reads the log when no wake-up NOTIFY arrives.</summary>
     public int ProjectionPollMilliseconds { get; set; } = 1000;
     public int MaxPoolSize { get; set; } = 64;
     /// <summary>Group commit: most commands in one append transaction (1 turns batching off). See <c>GroupCommitOptions</c>.</summary>
     public int AppendBatchSize { get; set; } = 64;
     /// <summary>Group commit: most append transactions in flight at once from this silo.</summary>
     public int AppendBatchesInFlight { get; set; } = 2;
-    /// <summary>
-    /// How often a silo that does not lead a projection tries to take the lease over: the
-    /// bound on a hand-over after the leader died (its advisory locks end with its database sessions).
-    /// </summary>
-    public int LeaderRetryMilliseconds { get; set; } = 2000;
     /// <summary>The Orleans cluster this silo joins (<c>ClusterOptions.ClusterId</c>): silos of one cluster share the membership table rows of this id.</summary>
     public string ClusterId { get; set; } = "escrow";
     /// <summary>The Orleans service id (<c>ClusterOptions.ServiceId</c>); stays the same across deployments of one system.</summary>

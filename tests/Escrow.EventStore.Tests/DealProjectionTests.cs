@@ -97,7 +97,7 @@ public class DealProjectionTests : IClassFixture<PgDatabase>
         var expired = await NewDealAsync("expired");
         await book.DealAsync(new ExpireDeal(expired, T0.AddDays(8)));
 
-        var runner = new ProjectionRunner(_db.Store, new DealsProjection(), new ProjectionRunnerOptions { BatchSize = 7 }, NullLogger.Instance);
+        var runner = new ProjectionRunner(_db.Store, new DealsProjection(), new ProjectionRunnerOptions { BatchSize = 7 });
         Assert.True(await runner.CatchUpToHeadAsync(TimeSpan.FromSeconds(60), null, default) > 0);
 
         async Task<(string Status, decimal Funded, decimal Released, decimal Refunded, decimal Held, int Evidence)> RowAsync(string id)

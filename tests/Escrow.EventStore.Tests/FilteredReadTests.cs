@@ -106,7 +106,7 @@ public class FilteredReadTests : IClassFixture<PgDatabase>
         }
         var projection = new Recording($"filtered-{run}", ["mine-"]);
         // Batches of 2 over a log that is two-thirds foreign: some batches hold no event of ours at all.
-        var runner = new ProjectionRunner(_db.Store, projection, new ProjectionRunnerOptions { BatchSize = 2 }, NullLogger.Instance);
+        var runner = new ProjectionRunner(_db.Store, projection, new ProjectionRunnerOptions { BatchSize = 2 });
         await runner.CatchUpToHeadAsync(TimeSpan.FromSeconds(30), null, default);
 
         Assert.All(projection.Seen, e => Assert.StartsWith("mine-", e.StreamId, StringComparison.Ordinal));

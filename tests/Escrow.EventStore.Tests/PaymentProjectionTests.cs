@@ -25,7 +25,7 @@ public class PaymentProjectionTests : IClassFixture<PgDatabase>
     /// <summary>A runner with a small batch, so rows are read back from the table between batches (the state round-trips through jsonb).</summary>
     private async Task CatchUpAsync(int batch = 3)
     {
-        var runner = new ProjectionRunner(_db.Store, new PaymentsProjection(), new ProjectionRunnerOptions { BatchSize = batch }, NullLogger.Instance);
+        var runner = new ProjectionRunner(_db.Store, new PaymentsProjection(), new ProjectionRunnerOptions { BatchSize = batch });
         await runner.CatchUpToHeadAsync(TimeSpan.FromSeconds(60), null, default);
     }
 
@@ -329,7 +329,7 @@ public class PaymentProjectionTests : IClassFixture<PgDatabase>
         var before = await DumpAsync();
         Assert.True(before.Status.Count >= 5);
 
-        var runner = new ProjectionRunner(_db.Store, new PaymentsProjection(), new ProjectionRunnerOptions { BatchSize = 1000 }, NullLogger.Instance);
+        var runner = new ProjectionRunner(_db.Store, new PaymentsProjection(), new ProjectionRunnerOptions { BatchSize = 1000 });
         await runner.ResetAsync(default);
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM payment_status"));
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM payment_timeline"));

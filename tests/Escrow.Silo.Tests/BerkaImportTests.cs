@@ -79,7 +79,7 @@ public static class BerkaSource
     public static async Task CatchUpProjectionsAsync(PgEventStore store)
     {
         foreach (var p in ProjectionCatalog.All())
-            await new ProjectionRunner(store, p, new ProjectionRunnerOptions { BatchSize = 2000 }, NullLogger.Instance).CatchUpToHeadAsync(TimeSpan.FromSeconds(60), null, default);
+            await new ProjectionRunner(store, p, new ProjectionRunnerOptions { BatchSize = 2000 }).CatchUpToHeadAsync(TimeSpan.FromSeconds(60), null, default);
     }
 
     public static async Task<List<T>> QueryAsync<T>(NpgsqlDataSource ds, string sql, Func<NpgsqlDataReader, T> row)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Escrow.Grains;
 using Escrow.Silo.Cluster;
+using Escrow.Silo.Projections;
 using Escrow.Testing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -19,10 +20,8 @@ namespace Escrow.Silo.Tests;
 /// <summary>Settings every silo of an <see cref="EscrowTestCluster"/> gets (the Escrow configuration section).</summary>
 public sealed record EscrowTestClusterOptions
 {
-    /// <summary>How often a non-leader tries to take a lease; the production default (2 s) unless a test needs otherwise.</summary>
-    public int LeaderRetryMilliseconds { get; init; } = 2000;
     public int ProjectionPollMilliseconds { get; init; } = 50;
-    /// <summary>Whether the silos run the projection runners.</summary>
+    /// <summary>Whether the silos pull the event log's projection queues.</summary>
     public bool RunProjections { get; init; } = true;
     public int SnapshotEvery { get; init; } = 50;
 }
@@ -74,7 +73,6 @@ public sealed class EscrowTestCluster : IAsyncDisposable
             ["Escrow:ConnectionString"] = db.AppConnectionString,
             ["Escrow:OwnerConnectionString"] = "",
             ["Escrow:RootApiKey"] = SiloFactory.RootKey,
-            ["Escrow:LeaderRetryMilliseconds"] = Str(o.LeaderRetryMilliseconds),
             ["Escrow:ProjectionPollMilliseconds"] = Str(o.ProjectionPollMilliseconds),
             ["Escrow:RunProjections"] = o.RunProjections.ToString(),
             ["Escrow:SnapshotEvery"] = Str(o.SnapshotEvery),
@@ -165,16 +163,16 @@ public sealed class EscrowTestCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>The leases held right now (one row per held lease, by pg_locks).</summary>
-    public Task<IReadOnlyList<LeaseHolder>> LeasesAsync() => ClusterLeases.ListAsync(Database.DataSource, default);
+    /// <summary>The projection queues pulled right now by active silos (one row per pulled queue).</summary>
+    public Task<IReadOnlyList<LeaseHolder>> LeasesAsync() => ProjectionQueues.ListAsync(Database.DataSource, default);
 
-    /// <summary>Polls until every lease of this build is held by one of <paramref name="silos"/> (any, if null).</summary>
+    /// <summary>Polls until every projection queue of this build is pulled by one of <paramref name="silos"/> (any, if null).</summary>
     public Task WaitForLeasesAsync(TimeSpan timeout, IReadOnlyCollection<TestSilo>? silos = null) =>
         WaitUntilAsync(async () =>
         {
             var held = await LeasesAsync();
-            return ClusterLeases.Known.Values.All(lease => held.Any(h => h.Lease == lease && (silos is null || silos.Any(s => s.Id == h.SiloId))));
-        }, timeout, "not every lease was taken");
+            return ProjectionQueues.Known.All(lease => held.Any(h => h.Lease == lease && (silos is null || silos.Any(s => s.Id == h.SiloId))));
+        }, timeout, "not every projection queue was pulled");
 
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {

@@ -241,7 +241,7 @@ public class PaymentQueryHttpTests : IClassFixture<PgDatabase>
                 await seeder.QuotedAsync(u, "GBP", "EUR", 10m + i, 1.15m, "fxp-g", T0.AddHours(i), "acme");
                 await seeder.CompletedAsync(u, 10m + i, "GBP", T0.AddHours(i), T0.AddHours(i).AddSeconds(i + 1), "acme");
             }
-            var runner = new ProjectionRunner(db.Store, new PaymentsProjection(), new ProjectionRunnerOptions { BatchSize = 4 }, NullLogger.Instance);
+            var runner = new ProjectionRunner(db.Store, new PaymentsProjection(), new ProjectionRunnerOptions { BatchSize = 4 });
             await runner.CatchUpToHeadAsync(TimeSpan.FromSeconds(60), null, default);
 
             var report = await LedgerVerifier.RunAsync(db.Store, default);

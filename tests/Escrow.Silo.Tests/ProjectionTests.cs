@@ -40,13 +40,13 @@ public class ProjectionTests : IClassFixture<PgDatabase>
         foreach (var p in ProjectionCatalog.All())
         {
             var before = await ProjectionRunner.StatusAsync(_db.Store, p.Name, default);
-            var crashing = new ProjectionRunner(_db.Store, new CrashingProjection(p, 17), options, NullLogger.Instance);
+            var crashing = new ProjectionRunner(_db.Store, new CrashingProjection(p, 17), options);
             await Assert.ThrowsAsync<InvalidOperationException>(() => crashing.ProcessBatchAsync(default));
             var after = await ProjectionRunner.StatusAsync(_db.Store, p.Name, default);
             Assert.Equal(before.Position, after.Position);          // checkpoint did not move
             Assert.Equal(before.EventsApplied, after.EventsApplied);
 
-            var runner = new ProjectionRunner(_db.Store, p, options, NullLogger.Instance);
+            var runner = new ProjectionRunner(_db.Store, p, options);
             Assert.True(await runner.CatchUpToHeadAsync(TimeSpan.FromSeconds(60), null, default) > 0);
         }
         var report = await LedgerVerifier.RunAsync(_db.Store, default);
@@ -75,7 +75,7 @@ public class ProjectionTests : IClassFixture<PgDatabase>
             Assert.Contains(report.Lines, l => l.Contains("account_balances MISMATCH ", StringComparison.Ordinal) && l.Contains("/tamper-1:", StringComparison.Ordinal));
 
             // Rebuild from position 0 repairs it.
-            var runner = new ProjectionRunner(db.Store, new AccountBalancesProjection(), new ProjectionRunnerOptions(), NullLogger.Instance);
+            var runner = new ProjectionRunner(db.Store, new AccountBalancesProjection(), new ProjectionRunnerOptions());
             await runner.ResetAsync(default);
             await runner.CatchUpToHeadAsync(TimeSpan.FromSeconds(60), null, default);
             Assert.True((await LedgerVerifier.RunAsync(db.Store, default)).Ok);

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Escrow.Silo.Cluster;
+using Escrow.Silo.Projections;
 using Escrow.Silo.Ledger;
 using Escrow.Testing;
 using Xunit.Abstractions;
@@ -48,10 +49,10 @@ public class TestClusterTests(ITestOutputHelper output)
             var key = await new SiloFactoryKeys(root).WriterKeyAsync();
             for (var i = 0; i < 3; i++) Assert.Equal(HttpStatusCode.Created, (await b.Client(key).OpenAsync($"m-{i}-{Guid.NewGuid():N}"[..14])).StatusCode);
             Assert.True((await SilosAsync(root))[b.Id].GetProperty("commands").GetInt64() >= 3);
-            // The leases of this build are all held, each by one live silo, and /silos shows them.
+            // The projection queues of this build are all pulled, each by one live silo, and /silos shows them.
             await cluster.WaitForLeasesAsync(TimeSpan.FromSeconds(30));
             var shown = (await SilosAsync(root)).Values.SelectMany(s => s.GetProperty("leases").EnumerateArray().Select(l => l.GetString()!)).ToList();
-            Assert.Equal(ClusterLeases.Known.Values.Order(StringComparer.Ordinal), shown.Order(StringComparer.Ordinal));
+            Assert.Equal(ProjectionQueues.Known.Order(StringComparer.Ordinal), shown.Order(StringComparer.Ordinal));
             // An auditor may look, a writer may not.
             Assert.Equal(HttpStatusCode.Forbidden, (await a.Client(key).GetAsync("/silos")).StatusCode);
 
@@ -83,19 +84,20 @@ public class TestClusterTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task When_the_leader_crashes_mid_stream_another_silo_takes_every_lease_continues_from_the_checkpoint_and_fires_the_due_timer_once()
+    public async Task When_a_silo_crashes_mid_stream_the_survivors_pull_its_projection_queues_continue_from_the_checkpoints_and_fire_the_due_expiry_once()
     {
         await using var db = new PgDatabase();
         await db.InitializeAsync();
         try
         {
-            await using var cluster = await EscrowTestCluster.StartAsync(db);   // production lease retry: 2 s
-            // The first silo takes every lease before the others exist, so one crash moves them all.
-            var leader = cluster.Silos[0];
-            await cluster.WaitForLeasesAsync(TimeSpan.FromSeconds(30), [leader]);
-            var others = new[] { await cluster.StartSiloAsync(), await cluster.StartSiloAsync() };
-            await Task.Delay(300);   // let the newcomers try (and fail) to take a lease
-            Assert.All(await cluster.LeasesAsync(), l => Assert.Equal(leader.Id, l.SiloId));
+            await using var cluster = await EscrowTestCluster.StartAsync(db, 3);
+            // Orleans's queue balancer shares the projection queues among the three; the one pulling the balances crashes.
+            await cluster.WaitForLeasesAsync(TimeSpan.FromSeconds(30));
+            var pulled = await cluster.LeasesAsync();
+            var leader = cluster.Silos.Single(s => s.Id == pulled.Single(l => l.Lease == ProjectionQueues.Projection("account_balances")).SiloId);
+            var others = cluster.Silos.Where(s => s != leader).ToArray();
+            var moving = pulled.Where(l => l.SiloId == leader.Id).Select(l => l.Lease).ToList();
+            output.WriteLine($"queues: {string.Join(", ", pulled.Select(l => $"{l.Lease} on silo {cluster.Silos.Single(s => s.Id == l.SiloId).Index}"))}; silo {leader.Index} crashes");
 
             var key = await new SiloFactoryKeys(others[0].Client()).WriterKeyAsync();
             var clients = cluster.Silos.Select(s => s.Client(key)).ToArray();
@@ -143,27 +145,28 @@ public class TestClusterTests(ITestOutputHelper output)
             var crashedAt = leader.CrashedAt!.Value;
             // Measured from the instant the crashed silo's sessions were gone (its host's teardown came after).
             TimeSpan SinceCrash() => DateTimeOffset.UtcNow - crashedAt;
-            // Poll who holds each lease until every one is held again by a surviving silo.
+            // Poll who pulls each queue until every one is pulled by a surviving silo: the survivors vote the crashed silo
+            // dead in the membership table, and Orleans's queue balancer hands its queues to them.
             var takenAfter = new Dictionary<string, TimeSpan>();
             var newHolders = new Dictionary<string, string>();
-            while (takenAfter.Count < ClusterLeases.Known.Count && SinceCrash() < TimeSpan.FromSeconds(30))
+            while (takenAfter.Count < ProjectionQueues.Known.Count && SinceCrash() < TimeSpan.FromSeconds(60))
             {
                 foreach (var l in await cluster.LeasesAsync())
                 {
-                    Assert.NotEqual(leader.Id, l.SiloId);   // the crashed silo's sessions are gone, so are its locks
-                    if (l.SiloId is { } holder && !takenAfter.ContainsKey(l.Lease))
+                    if (others.Any(o => o.Id == l.SiloId) && !takenAfter.ContainsKey(l.Lease))
                     {
-                        takenAfter[l.Lease] = SinceCrash();
-                        newHolders[l.Lease] = holder;
+                        takenAfter[l.Lease] = moving.Contains(l.Lease) ? l.Since - crashedAt : TimeSpan.Zero;
+                        newHolders[l.Lease] = l.SiloId;
                     }
                 }
                 await Task.Delay(20);
             }
-            foreach (var (lease, after) in takenAfter.OrderBy(t => t.Key, StringComparer.Ordinal))
-                output.WriteLine($"{lease}: taken over by silo {cluster.Silos.Single(s => s.Id == newHolders[lease]).Index} {after.TotalMilliseconds:0} ms after the crash");
-            Assert.Equal(ClusterLeases.Known.Count, takenAfter.Count);
-            Assert.All(takenAfter.Values, after => Assert.True(after < TimeSpan.FromSeconds(10), $"a lease was taken over only after {after}"));
-            Assert.All(newHolders.Values, h => Assert.Contains(h, others.Select(o => o.Id)));
+            foreach (var lease in moving)
+                output.WriteLine(takenAfter.TryGetValue(lease, out var after)
+                    ? $"{lease}: pulled by silo {cluster.Silos.Single(s => s.Id == newHolders[lease]).Index} {after.TotalMilliseconds:0} ms after the crash"
+                    : $"{lease}: not pulled by a survivor");
+            Assert.Equal(ProjectionQueues.Known.Count, takenAfter.Count);
+            Assert.All(takenAfter.Values, after => Assert.True(after < TimeSpan.FromSeconds(30), $"a queue was taken over only after {after}"));
 
             // Keep the stream going on the survivors for a while, then stop and let it settle.
             var ackedAtTakeover = load.Acked.Count;
@@ -178,7 +181,9 @@ public class TestClusterTests(ITestOutputHelper output)
             var survivor = others[0].Client(key);
             await EscrowTestCluster.WaitUntilAsync(async () =>
                 (await (await survivor.GetAsync($"/deals/{deal}")).JsonAsync()).GetProperty("status").GetString() == "EXPIRED",
-                TimeSpan.FromSeconds(30), "the deal did not expire");
+                // A tick missed while its silo was dead fires at the reminder's next period (Orleans skips missed ticks; the
+                // period is one minute), so a survivor may expire the deal up to a minute late, never twice.
+                TimeSpan.FromSeconds(90), "the deal did not expire");
             Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM events WHERE stream_id LIKE 'deal-%/{deal}' AND event_type = 'DealExpired'"));
             // Its reminder is gone once the expiry was decided (the tick removes it).
             await EscrowTestCluster.WaitUntilAsync(async () => await db.ScalarAsync<long>($"SELECT count(*) FROM orleans_reminders WHERE grain_id LIKE 'deal/%/{deal}'") == 0,

@@ -56,7 +56,7 @@ public static class ClusterMembership
             "FROM orleans_membership WHERE deployment_id = $1 AND (status <> 6 OR i_am_alive_time >= $2) ORDER BY start_time DESC, port");
         cmd.Parameters.Add(new() { Value = clusterId });
         cmd.Parameters.Add(new() { Value = since.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        var leases = (await ClusterLeases.ListAsync(dataSource, ct).ConfigureAwait(false)).ToLookup(l => l.SiloId);
+        var leases = (await Projections.ProjectionQueues.ListAsync(dataSource, ct).ConfigureAwait(false)).ToLookup(l => l.SiloId);
         var list = new List<SiloInfo>();
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await r.ReadAsync(ct).ConfigureAwait(false))

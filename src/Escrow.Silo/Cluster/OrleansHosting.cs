@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Options;
 using Escrow.Grains;
+using Escrow.Silo.Projections;
 using Orleans.Configuration;
 using Orleans.Serialization;
 
@@ -49,6 +50,8 @@ public static class OrleansHosting
                 r.Invariant = Invariant;
                 r.ConnectionString = o.Value.ConnectionString;
             }));
+        // Projections: grains fed by a persistent stream provider whose queues are the event log (Projections/).
+        silo.AddEventLogStreams();
         silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<SiloOptions>>((c, o) =>
         {
             c.ClusterId = o.Value.ClusterId;

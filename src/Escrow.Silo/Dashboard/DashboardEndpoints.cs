@@ -7,6 +7,7 @@ using Escrow.Domain.Payments;
 using Escrow.EventStore;
 using Escrow.Projections;
 using Escrow.Silo.Cluster;
+using Escrow.Silo.Projections;
 using Escrow.Silo.Hosting;
 using Escrow.Silo.Http;
 using Escrow.Silo.Ledger;
@@ -84,20 +85,19 @@ public static class DashboardEndpoints
         }).WithName("dashboardOverview").WithSummary("Silos, activations, and this silo's command rates and latency over the last seconds (default 300)")
             .Produces<DashboardOverview>().ProducesProblem(400);
 
-        api.MapGet("/projections", async (PgEventStore store, [Microsoft.AspNetCore.Mvc.FromServices] IEnumerable<IHostedService> hosted, CancellationToken ct) =>
+        api.MapGet("/projections", async (PgEventStore store, CancellationToken ct) =>
         {
-            var runners = hosted.OfType<MigrationAndProjectionService>().SelectMany(s => s.Runners).ToList();
+            var pulled = await ProjectionQueues.ListAsync(store.DataSource, ct);
             var list = new List<DashboardProjection>();
             foreach (var p in ProjectionCatalog.All())
             {
                 var s = await ProjectionRunner.StatusAsync(store, p.Name, ct);
-                var runner = runners.FirstOrDefault(r => r.Projection.Name == p.Name);
                 var total = s.EventsApplied + s.EventsBehind;
                 list.Add(new DashboardProjection(s.Name, s.TransactionId, s.Position, s.EventsApplied, s.EventsBehind, s.LagMilliseconds, s.UpdatedAt,
-                    runner?.IsLeader, total == 0 ? 1.0 : Math.Round((double)s.EventsApplied / total, 4), 0));
+                    pulled.FirstOrDefault(q => q.Lease == ProjectionQueues.Projection(p.Name))?.SiloId, total == 0 ? 1.0 : Math.Round((double)s.EventsApplied / total, 4), 0));
             }
             return Results.Ok(list);
-        }).WithName("dashboardProjections").WithSummary("Each projection's checkpoint, lag, runner and rebuild progress").Produces<List<DashboardProjection>>();
+        }).WithName("dashboardProjections").WithSummary("Each projection's checkpoint, lag, the silo pulling its queue, and rebuild progress").Produces<List<DashboardProjection>>();
 
         api.MapGet("/timers", async (int? limit, HttpContext http, Npgsql.NpgsqlDataSource dataSource, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {

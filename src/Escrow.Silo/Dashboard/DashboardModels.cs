@@ -33,12 +33,12 @@ public sealed record DashboardClusterRates(int Silos, double CommandsPerSecond, 
 
 /// <summary>
 /// One projection as the dashboard shows it: checkpoint (transaction id, position), events applied, lag in events and
-/// ms, whether this silo holds its runner lock, rebuild progress = applied ÷ (applied + behind), and dead letters (always
+/// ms, the silo whose pulling agent reads its stream queue now (null while none does), rebuild progress = applied ÷ (applied + behind), and dead letters (always
 /// 0: a batch that fails rolls back and is retried, so a projection stalls instead of skipping an event).
 /// </summary>
 public sealed record DashboardProjection(
     string Name, ulong TransactionId, long Position, long EventsApplied, long EventsBehind, double LagMilliseconds, DateTimeOffset UpdatedAt,
-    bool? RunnerHere, double Progress, long DeadLetters);
+    string? PulledBy, double Progress, long DeadLetters);
 
 /// <summary><c>GET /dashboard/api/timers</c>: timers due now and the next pending ones (of the caller's tenant unless root).</summary>
 public sealed record DashboardTimers(DateTimeOffset Now, long Due, long Pending, IReadOnlyList<ExpiryReminderRow> Next);
