@@ -147,7 +147,8 @@ internal static class ClusterCommands
                 dealId = deal, templateId = "default", buyerAccount = ids[i % ids.Length], sellerAccount = ids[(i + 1) % ids.Length],
                 amount = 10m, currency = "EUR", expiresAt = dueAt, refundAtExpiry = true,
             }, $"{deal}-create", tally, ct);
-            await SendAsync(http, $"deals/{deal}/fund", new { }, $"{deal}-fund", tally, ct);
+            var funded = await SendAsync(http, $"deals/{deal}/fund", new { }, $"{deal}-fund", tally, ct, expectCreated: false);
+            if (funded.Status != HttpStatusCode.OK) throw new CliException($"POST /deals/{deal}/fund answered {(int)funded.Status}");
             dealLines.Add($"load-{run}\t{deal}\t{dueAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)}");
         }
         if (expiringDeals > 0)

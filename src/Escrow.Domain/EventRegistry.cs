@@ -39,6 +39,7 @@ public static class EventRegistry
         new("QuoteRequested", 1, typeof(Payments.QuoteRequested), "QUOTE_REQUESTED"),
         new("QuoteGenerated", 1, typeof(Payments.QuoteGenerated), "QUOTE_GENERATED"),
         new("QuoteSelected", 1, typeof(Payments.QuoteSelected), "QUOTE_SELECTED"),
+        new("QuotesExpired", 1, typeof(Payments.QuotesExpired), "QUOTES_EXPIRED"),
         new("ProxyResolutionRequested", 1, typeof(Payments.ProxyResolutionRequested), "PROXY_RESOLUTION_REQUESTED"),
         new("ProxyResolved", 1, typeof(Payments.ProxyResolved), "PROXY_RESOLVED"),
         new("ProxyResolutionFailed", 1, typeof(Payments.ProxyResolutionFailed), "PROXY_RESOLUTION_FAILED"),

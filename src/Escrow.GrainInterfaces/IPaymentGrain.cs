@@ -24,6 +24,16 @@ public interface IPaymentGrain : IGrainWithStringKey
     /// </summary>
     Task<CommandResult<PaymentView>> Execute(IReadOnlyList<PaymentCommand> commands, CommandCall call, Rejection? refusal);
 
+    /// <summary>
+    /// What the payment's quote-expiry reminder does at each tick (the grain registers it before a quote is generated and
+    /// removes it once the payment no longer waits for a selection): re-reads the payment; if it is <c>Quoted</c> and its
+    /// latest quote lapsed by the ledger clock, runs <see cref="ExpireQuotes"/> under the idempotency key
+    /// <c>timer:quote-expiry:{tenant}/{uetr}</c> and answers its result (a repeated tick replays it); if a quote is still
+    /// valid, registers the reminder for then and answers null; otherwise removes the reminder and answers null. Tests
+    /// driven by a fake clock call it directly.
+    /// </summary>
+    Task<CommandResult<PaymentView>?> ExpireQuotesIfDue();
+
     /// <summary>The payment's confirmed state; with <paramref name="refresh"/> the grain first reads its stream's tail.</summary>
     [AlwaysInterleave]
     Task<StreamSnapshot<PaymentState>> GetState(bool refresh);

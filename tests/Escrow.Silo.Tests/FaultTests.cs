@@ -9,14 +9,15 @@ namespace Escrow.Silo.Tests;
 
 /// <summary>
 /// The kill -9 fault test as CI runs it: deploy/fault-test.sh starts 3 silo processes behind nginx on free ports
-/// against the test PostgreSQL, runs a transfer load through nginx, kill -9s the projection leader mid-load and checks
-/// every acknowledged command, zero-sum, convergence to a replay and the move of the leadership. It prints PASS or FAIL.
+/// against the test PostgreSQL, runs a transfer load through nginx with five funded deals falling due just after the kill,
+/// kill -9s the silo pulling the balances' projection queue mid-load and checks every acknowledged command, zero-sum,
+/// convergence to a replay, each due deal expired exactly once, and the move of the dead silo's queues. It prints PASS or FAIL.
 /// </summary>
 [Trait("Tier", "Slow")]
 public class FaultTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task Kill_minus_nine_of_the_projection_leader_behind_nginx_loses_no_acknowledged_transfer_and_moves_the_leadership()
+    public async Task Kill_minus_nine_of_a_silo_behind_nginx_loses_no_acknowledged_transfer_moves_its_projection_queues_and_expires_every_due_deal_once()
     {
         var repo = RepositoryRoot();
         var configuration = AppContext.BaseDirectory.Contains("/bin/Debug/", StringComparison.Ordinal) ? "Debug" : "Release";
@@ -62,6 +63,7 @@ public class FaultTests(ITestOutputHelper output)
         Assert.StartsWith("PASS: ", lines.Last(l => l.StartsWith("PASS", StringComparison.Ordinal) || l.StartsWith("FAIL", StringComparison.Ordinal)), StringComparison.Ordinal);
         Assert.Contains(lines, l => l.Contains("check-acked: OK", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.Contains("applied twice: 0  OK", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("deals due during the run: 5 of 5 expired exactly once, 0 more than once", StringComparison.Ordinal) && l.EndsWith("OK", StringComparison.Ordinal));
     }
 
     private static string RepositoryRoot()

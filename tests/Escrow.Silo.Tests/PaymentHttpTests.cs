@@ -4,6 +4,8 @@ using System.Text;
 using System.Text.Json;
 using Escrow.Domain;
 using Escrow.Domain.Iso20022;
+using Escrow.Grains;
+using Microsoft.Extensions.DependencyInjection;
 using Escrow.Silo.Payments;
 using Escrow.Testing;
 using Xunit.Abstractions;
@@ -382,6 +384,47 @@ public class PaymentHttpTests(PgDatabase db, ITestOutputHelper output) : IClassF
         var failed = await (await http.CommandAsync($"/payments/{other}/proxy-resolution", """{"proxyType":"EMAL","proxyValue":"nobody@example.com"}""")).JsonAsync();
         Assert.Equal("ProxyResolutionFailed", failed.GetProperty("status").GetString());
         Assert.Contains("nobody@example.com", failed.GetProperty("proxyFailureReason").GetString());
+    }
+
+    [Fact]
+    public async Task The_quote_expiry_reminder_ends_a_payment_whose_quotes_lapsed_unselected_once_and_a_selection_removes_it()
+    {
+        // The ledger clock is a fake one here, which a reminder (it ticks by real time) does not follow: the test gives the
+        // payment grain the tick its reminder would give, with IPaymentGrain.ExpireQuotesIfDue, before and after the expiry.
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        await using var silo = new SiloFactory(db, clock: clock);
+        var institution = SiloFactory.NewInstitution();
+        var http = await silo.ClientForAsync(institution);
+        await http.CommandAsync("/fxps/fxp-a/rates", """{"sourceCurrency":"GBP","targetCurrency":"CHF","rate":1.12,"spread":0.001,"validForSeconds":30}""");
+        async Task<string> QuoteAsync() =>
+            (await (await http.CommandAsync("/payments/quotes", """{"sourceCurrency":"GBP","targetCurrency":"CHF","amount":50}""")).JsonAsync()).GetProperty("uetr").GetString()!;
+        var lapsing = await QuoteAsync();
+        var taken = await QuoteAsync();
+        Task<long> RemindersAsync(string uetr) => db.ScalarAsync<long>(
+            $"SELECT count(*) FROM orleans_reminders WHERE reminder_name = 'quote-expiry' AND grain_id LIKE 'payment/%/{uetr}'");
+        Assert.Equal(1L, await RemindersAsync(lapsing));   // registered with the quote
+        Assert.Equal(1L, await RemindersAsync(taken));
+        Assert.Equal("QuoteSelected", (await (await http.CommandAsync($"/payments/{taken}/quote-selection", """{"quoteId":"q-fxp-a"}""")).JsonAsync()).GetProperty("status").GetString());
+        Assert.Equal(0L, await RemindersAsync(taken));     // selected: nothing left to expire
+
+        var grains = silo.Services.GetRequiredService<IGrainFactory>();
+        IPaymentGrain Payment(string uetr) => grains.GetGrain<IPaymentGrain>(GrainKeys.Of(institution, uetr));
+        clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.Null(await Payment(lapsing).ExpireQuotesIfDue());   // still valid: nothing happens, the reminder stays
+        Assert.Equal(1L, await RemindersAsync(lapsing));
+
+        clock.Advance(TimeSpan.FromSeconds(2));
+        var fired = await Payment(lapsing).ExpireQuotesIfDue();
+        Assert.True(fired is { Accepted: true, Replayed: false }, fired?.Rejection?.ToString());
+        Assert.Null(await Payment(lapsing).ExpireQuotesIfDue());   // a second tick (another silo, after a crash) does nothing
+        Assert.Equal(0L, await RemindersAsync(lapsing));
+        Assert.Null(await Payment(taken).ExpireQuotesIfDue());     // a selected quote never lapses
+        Assert.Equal("QuotesExpired", (await (await http.GetAsync($"/payments/{lapsing}")).JsonAsync()).GetProperty("status").GetString());
+        var late = await http.CommandAsync($"/payments/{lapsing}/quote-selection", """{"quoteId":"q-fxp-a"}""");
+        Assert.Equal(HttpStatusCode.Conflict, late.StatusCode);
+        Assert.Equal("quote_expired", Code(await late.JsonAsync()));
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM events WHERE stream_id = 'payment-{institution}-{lapsing}' AND event_type = 'QuotesExpired'"));
+        Assert.Equal("QuoteSelected", (await (await http.GetAsync($"/payments/{taken}")).JsonAsync()).GetProperty("status").GetString());
     }
 
     [Fact]

@@ -7,7 +7,8 @@ namespace Escrow.Domain.Payments;
 /// The payment aggregate, keyed by UETR, as two pure functions in the style of the account aggregate.
 /// <see cref="Decide"/> never does I/O and never reads a clock: every instant comes in on the command.
 /// Every event goes to stream <c>state.Uetr</c>; the host maps it with <see cref="Decision.MapStreams"/>.
-/// <para><b>Lifecycle.</b> QuoteRequested → QuoteGenerated (one per FXP quote) → QuoteSelected (refused
+/// <para><b>Lifecycle.</b> QuoteRequested → QuoteGenerated (one per FXP quote) → QuoteSelected, or QuotesExpired when the
+/// latest quote lapsed unselected (the payment ends there; a selection is refused
 /// when <c>At &gt; ValidUntil</c>) → ProxyResolutionRequested → ProxyResolved | ProxyResolutionFailed →
 /// PaymentInitiated (pacs.008) → PaymentValidated | PaymentValidationFailed → PaymentForwarded →
 /// PaymentAccepted (pacs.002 ACSC/ACCC) | PaymentRejected (RJCT) → PaymentCompleted → FxpNotified,
@@ -61,6 +62,7 @@ public static class Payment
             RequestQuote c => DecideRequestQuote(state, c),
             GenerateQuote c => DecideGenerateQuote(state, c),
             SelectQuote c => DecideSelectQuote(state, c),
+            ExpireQuotes c => DecideExpireQuotes(state, c),
             RequestProxyResolution c => DecideRequestProxy(state, c),
             ResolveProxy c => state.Status == PaymentStatus.ProxyResolutionRequested
                 ? Emit(state, new ProxyResolved(c.Uetr, c.CreditorName, c.CreditorAccount, c.CreditorAgent, c.At))
@@ -93,6 +95,7 @@ public static class Payment
                 Status = PaymentStatus.Quoted,
                 Quotes = state.Quotes.SetItem(e.QuoteId, new Quote(e.QuoteId, e.FxpId, e.Rate, e.Spread, e.ValidUntil)),
             },
+            QuotesExpired => state with { Status = PaymentStatus.QuotesExpired },
             QuoteSelected e => state with { Status = PaymentStatus.QuoteSelected, SelectedQuote = state.Quotes.GetValueOrDefault(e.QuoteId) },
             ProxyResolutionRequested => state with { Status = PaymentStatus.ProxyResolutionRequested },
             ProxyResolved e => state with { Status = PaymentStatus.ProxyResolved, ResolvedCreditorAccount = e.CreditorAccount },
@@ -169,6 +172,8 @@ public static class Payment
             return s.SelectedQuote?.QuoteId == c.QuoteId
                 ? Decision.Accept()
                 : Decision.Reject(PaymentRejectionCodes.QuoteAlreadySelected, $"payment {c.Uetr} already selected quote {s.SelectedQuote?.QuoteId}");
+        if (s.Status == PaymentStatus.QuotesExpired)
+            return Decision.Reject(PaymentRejectionCodes.QuoteExpired, $"every quote of payment {c.Uetr} expired unselected (latest valid until {LatestValidUntil(s):O})");
         if (s.Status != PaymentStatus.Quoted)
             return Decision.Reject(PaymentRejectionCodes.QuoteNotFound, $"payment {c.Uetr} has no quotes (status {s.Status})");
         if (!s.Quotes.TryGetValue(c.QuoteId, out var q))
@@ -176,6 +181,19 @@ public static class Payment
         if (c.At > q.ValidUntil)
             return Decision.Reject(PaymentRejectionCodes.QuoteExpired, $"quote {q.QuoteId} expired at {q.ValidUntil:O}; selected at {c.At:O}");
         return Emit(s, new QuoteSelected(c.Uetr, q.QuoteId, q.FxpId, q.Rate, c.At));
+    }
+
+    /// <summary>The instant after which no quote of <paramref name="s"/> can be selected (the latest <see cref="Quote.ValidUntil"/>); null without quotes.</summary>
+    public static DateTimeOffset? LatestValidUntil(PaymentState s) => s.Quotes.Count == 0 ? null : s.Quotes.Values.Max(q => q.ValidUntil);
+
+    private static Decision DecideExpireQuotes(PaymentState s, ExpireQuotes c)
+    {
+        if (s.Status == PaymentStatus.QuotesExpired) return Decision.Accept();
+        if (s.Status != PaymentStatus.Quoted || LatestValidUntil(s) is not { } until)
+            return Decision.Reject(PaymentRejectionCodes.QuotesNotExpired, $"payment {c.Uetr} is not waiting for a quote selection (status {s.Status})");
+        if (c.At <= until)
+            return Decision.Reject(PaymentRejectionCodes.QuotesNotExpired, $"a quote of payment {c.Uetr} is valid until {until:O}");
+        return Emit(s, new QuotesExpired(c.Uetr, c.At));
     }
 
     private static Decision DecideRequestProxy(PaymentState s, RequestProxyResolution c)

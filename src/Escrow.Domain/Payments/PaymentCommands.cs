@@ -15,6 +15,13 @@ public sealed record GenerateQuote(
 /// <summary>Take a quote; <paramref name="At"/> is "now" and decides expiry (expired when <c>At &gt; ValidUntil</c>).</summary>
 public sealed record SelectQuote(string Uetr, string QuoteId, DateTimeOffset At) : PaymentCommand(Uetr, At);
 
+/// <summary>
+/// Record that every quote of the payment lapsed unselected: accepted only when the payment is <c>Quoted</c> and
+/// <paramref name="At"/> is after the latest <see cref="Quote.ValidUntil"/>. Sent by the payment grain's quote-expiry
+/// reminder, never by a client.
+/// </summary>
+public sealed record ExpireQuotes(string Uetr, DateTimeOffset At) : PaymentCommand(Uetr, At);
+
 public sealed record RequestProxyResolution(string Uetr, string ProxyType, string ProxyValue, DateTimeOffset At) : PaymentCommand(Uetr, At);
 
 public sealed record ResolveProxy(string Uetr, string? CreditorName, string CreditorAccount, string CreditorAgent, DateTimeOffset At)

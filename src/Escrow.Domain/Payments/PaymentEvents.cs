@@ -19,6 +19,9 @@ public sealed record QuoteRequested(string Uetr, string SourceCurrency, string T
 public sealed record QuoteGenerated(
     string Uetr, string QuoteId, string FxpId, decimal Rate, decimal Spread, DateTimeOffset ValidUntil, DateTimeOffset At) : IPaymentEvent;
 
+/// <summary><c>QuotesExpired</c>: every quote lapsed (the latest valid until before <paramref name="At"/>) and none was selected; the payment ends here.</summary>
+public sealed record QuotesExpired(string Uetr, DateTimeOffset At) : IPaymentEvent;
+
 /// <summary><c>QuoteSelected</c>: the sender takes quote <paramref name="QuoteId"/> (checked unexpired at <paramref name="At"/>).</summary>
 public sealed record QuoteSelected(string Uetr, string QuoteId, string FxpId, decimal Rate, DateTimeOffset At) : IPaymentEvent;
 

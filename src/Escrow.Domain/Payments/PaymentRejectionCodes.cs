@@ -21,6 +21,8 @@ public static class PaymentRejectionCodes
     public const string QuoteExists = "quote_exists";
     public const string QuoteNotFound = "quote_not_found";
     public const string QuoteExpired = "quote_expired";
+    /// <summary><see cref="ExpireQuotes"/> while a quote is still valid (or the payment is not waiting for a selection).</summary>
+    public const string QuotesNotExpired = "quotes_not_expired";
     public const string QuoteAlreadySelected = "quote_already_selected";
     public const string QuoteNotSelected = "quote_not_selected";
     public const string InvalidRate = "invalid_rate";

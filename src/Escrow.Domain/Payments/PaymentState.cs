@@ -24,6 +24,8 @@ public enum PaymentStatus
     Notified,
     PartiallyReturned,
     Returned,
+    /// <summary>Every quote lapsed unselected (<see cref="QuotesExpired"/>): the payment ends without moving money.</summary>
+    QuotesExpired,
 }
 
 /// <summary>Where a recall (camt.056 / camt.029) stands.</summary>

@@ -17,8 +17,21 @@ namespace Escrow.Silo.Grains;
 /// </summary>
 [LogConsistencyProvider(ProviderName = EventLogProvider.Name)]
 public sealed class PaymentGrain(PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options,
-    Dashboard.EscrowMetrics metrics) : StreamGrain<PaymentState>(store, clock, options, metrics), IPaymentGrain
+    Dashboard.EscrowMetrics metrics) : StreamGrain<PaymentState>(store, clock, options, metrics), IPaymentGrain, IRemindable
 {
+    /// <summary>
+    /// The name of the reminder that ends a payment whose quotes all lapsed unselected (<see cref="QuotesExpired"/>). Registered
+    /// before a quote is generated (so no committed quote lacks it; a generation that then fails leaves a reminder that finds
+    /// nothing due and removes itself), removed once the payment no longer waits for a selection.
+    /// </summary>
+    public const string QuoteExpiryReminder = "quote-expiry";
+
+    /// <summary>How often the reminder ticks again while quotes are valid or a tick failed (Orleans's minimum reminder period).</summary>
+    private static readonly TimeSpan QuoteExpiryRetryPeriod = TimeSpan.FromMinutes(1);
+
+    /// <summary>Whether the quote-expiry reminder may exist: null until looked up (after activation), then known.</summary>
+    private bool? _quoteReminderMayExist;
+
     public override string StreamId => PaymentStreams.StreamId(KeyTenant, KeyId);
     public override string StreamType => Payment.StreamType;
     protected override PaymentState Empty() => PaymentState.Empty(KeyId);
@@ -32,9 +45,12 @@ public sealed class PaymentGrain(PgEventStore store, [FromKeyedServices(LedgerCl
         // The accounts a posting may touch: the booking the payment holds (it never changes once initiated, and this grain
         // alone writes the payment's stream) and the one an initiation brings.
         var own = await SnapshotAsync(refresh: false);
+        // The reminder first: a quote that commits always has one (at the latest validity the payment would then have).
+        if (refusal is null && call.Tenant == KeyTenant && commands.OfType<GenerateQuote>().Select(g => (DateTimeOffset?)g.ValidUntil).Max() is { } until)
+            await ArmQuoteExpiryAsync(Payment.LatestValidUntil(own.State) is { } held && held > until ? held : until);
         var accounts = (commands.OfType<InitiatePayment>().FirstOrDefault()?.Booking?.Accounts ?? [])
             .Concat(own.State.Instruction?.Booking?.Accounts ?? []).Distinct(StringComparer.Ordinal).ToList();
-        return await RunAsync(call, accounts,
+        var result = await RunAsync(call, accounts,
             inputs => refusal is not null ? Decision.Reject(refusal) : Decide(inputs, commands, tenant),
             (after, _, version, decision) =>
             {
@@ -44,6 +60,47 @@ public sealed class PaymentGrain(PgEventStore store, [FromKeyedServices(LedgerCl
             s => s == StreamId
                 ? new Rejection(PaymentRejectionCodes.UnknownUetr, $"no payment with UETR {uetr}")
                 : new Rejection(AccountRejectionCodes.AccountNotFound, $"account '{(AccountStreams.TryAccountId(s, out var a) ? a : s)}' does not exist"));
+        await DisarmQuoteExpiryUnlessQuotedAsync();
+        return result;
+    }
+
+    /// <summary>A quote-expiry reminder's tick: see <see cref="ExpireQuotesIfDue"/>.</summary>
+    public Task ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == QuoteExpiryReminder ? ExpireQuotesIfDue() : Task.CompletedTask;
+
+    public async Task<CommandResult<PaymentView>?> ExpireQuotesIfDue()
+    {
+        var payment = (await SnapshotAsync(refresh: true)).State;
+        if (payment.Status != PaymentStatus.Quoted || Payment.LatestValidUntil(payment) is not { } until)
+        {
+            await DisarmQuoteExpiryUnlessQuotedAsync();
+            return null;
+        }
+        if (until >= Clock.GetUtcNow())
+        {
+            await ArmQuoteExpiryAsync(until);   // early (a clock behind the reminder's): tick again then
+            return null;
+        }
+        var key = $"timer:{QuoteExpiryReminder}:{GrainKeys.Of(KeyTenant, KeyId)}";
+        var call = new CommandCall(KeyTenant, "reminder", key, System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)),
+            Guid.CreateVersion7(Clock.GetUtcNow()), Operation: nameof(ExpireQuotes));
+        // Accepted, replayed or refused (selected meanwhile), the expiry is decided; a failure throws and the reminder ticks again.
+        return await Execute([new ExpireQuotes(KeyId, DateTimeOffset.MinValue)], call, null);
+    }
+
+    private async Task ArmQuoteExpiryAsync(DateTimeOffset validUntil)
+    {
+        // Due just after the last valid instant (a quote is valid until ValidUntil inclusive).
+        var delay = validUntil - Clock.GetUtcNow() + TimeSpan.FromMilliseconds(1);
+        _quoteReminderMayExist = true;
+        await this.RegisterOrUpdateReminder(QuoteExpiryReminder, delay < TimeSpan.Zero ? TimeSpan.Zero : delay, QuoteExpiryRetryPeriod);
+    }
+
+    private async Task DisarmQuoteExpiryUnlessQuotedAsync()
+    {
+        if (State.State.Status == PaymentStatus.Quoted || _quoteReminderMayExist == false) return;
+        if (await this.GetReminder(QuoteExpiryReminder) is { } reminder) await this.UnregisterReminder(reminder);
+        _quoteReminderMayExist = false;
     }
 
     private Decision Decide(Inputs inputs, IReadOnlyList<PaymentCommand> commands, string tenant)

@@ -34,6 +34,30 @@ public class QuoteAndProxySpecs
             .AndState(s => Assert.Equal(2, s.Quotes.Count));
 
     [Fact]
+    public void Quotes_lapsed_unselected_expire_after_the_latest_validity_and_end_the_payment() =>
+        Given(QuoteRequestedEvent(), QuoteEvent("q1", "fxp-a", validUntil: 10), QuoteEvent("q2", "fxp-b", validUntil: 15))
+            .When(new ExpireQuotes(U, At(16))).Then(new QuotesExpired(U, At(16)))
+            .AndState(s => Assert.Equal(PaymentStatus.QuotesExpired, s.Status));
+
+    [Fact]
+    public void Quotes_do_not_expire_while_one_is_still_valid() =>
+        Given(QuoteRequestedEvent(), QuoteEvent("q1", "fxp-a", validUntil: 10), QuoteEvent("q2", "fxp-b", validUntil: 15))
+            .When(new ExpireQuotes(U, At(15))).ThenRejected(C.QuotesNotExpired);
+
+    [Fact]
+    public void A_selected_quote_never_expires() =>
+        Given(QuoteRequestedEvent(), QuoteEvent("q1"), new QuoteSelected(U, "q1", "fxp-a", 0.92m, At(5)))
+            .When(new ExpireQuotes(U, At(60))).ThenRejected(C.QuotesNotExpired);
+
+    [Fact]
+    public void Expiring_expired_quotes_again_changes_nothing() =>
+        Given(QuoteRequestedEvent(), QuoteEvent("q1"), new QuotesExpired(U, At(11))).When(new ExpireQuotes(U, At(70))).ThenNoOp();
+
+    [Fact]
+    public void A_quote_of_a_payment_whose_quotes_expired_cannot_be_selected() =>
+        Given(QuoteRequestedEvent(), QuoteEvent("q1"), new QuotesExpired(U, At(11))).When(new SelectQuote(U, "q1", At(5))).ThenRejected(C.QuoteExpired);
+
+    [Fact]
     public void Quote_without_request_is_refused() =>
         Given().When(new GenerateQuote(U, "q1", "fxp-a", 0.9m, 0m, At(10), At(1))).ThenRejected(C.QuoteNotRequested);
 
@@ -448,6 +472,7 @@ public class PaymentEventRegistrySpecs
         ("ReturnRequested", "RETURN_REQUESTED"),
         ("ReturnAnswered", "RETURN_ANSWERED"),
         ("PaymentReturned", "PAYMENT_RETURNED"),
+        ("QuotesExpired", "QUOTES_EXPIRED"),
     ];
 
     [Fact]

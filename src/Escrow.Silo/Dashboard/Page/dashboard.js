@@ -125,7 +125,7 @@
   async function projections() {
     const list = await api("/dashboard/api/projections");
     fill("projections", list, (p) => [p.name, p.transactionId + " / " + p.position, p.eventsApplied, p.eventsBehind, fmt(p.lagMilliseconds, 1),
-      p.pulledBy === null ? "–" : short(p.pulledBy, 13) + (p.pulledBy === siloId ? " (this)" : ""), fmt(p.progress * 100, 1) + " %", p.deadLetters]);
+      p.pulledBy === null ? "–" : p.pulledBy, fmt(p.progress * 100, 1) + " %", p.deadLetters]);
   }
 
   async function timers() {
