@@ -53,6 +53,9 @@ public sealed class EscrowTestCluster : IAsyncDisposable
     /// <summary>The Orleans cluster id: the <c>deployment_id</c> of this cluster's rows in <c>orleans_membership</c>.</summary>
     public string ClusterId => _orleans.Options.ClusterId;
 
+    /// <summary>The Orleans service id of this cluster.</summary>
+    public string ServiceId => _orleans.Options.ServiceId;
+
     /// <summary>Every silo started, in start order (stopped ones included).</summary>
     public IReadOnlyList<TestSilo> Silos => _silos;
 

@@ -6,6 +6,7 @@ using Escrow.Silo.Cluster;
 using Escrow.Silo.Projections;
 using Escrow.Silo.Ledger;
 using Escrow.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace Escrow.Silo.Tests;
@@ -18,6 +19,55 @@ namespace Escrow.Silo.Tests;
 [Trait("Tier", "Slow")]
 public class TestClusterTests(ITestOutputHelper output)
 {
+    [Fact]
+    public async Task A_silo_that_pulls_no_projections_joins_the_cluster_and_is_given_no_projection_queue()
+    {
+        await using var db = new PgDatabase();
+        await db.InitializeAsync();
+        try
+        {
+            await using var cluster = await EscrowTestCluster.StartAsync(db, 2);
+            await cluster.WaitForLeasesAsync(TimeSpan.FromSeconds(30));
+            // The CLI's in-process silo joins the same cluster the way `escrow import` or `escrow demo` starts it.
+            await using var cli = SiloHost.Build([
+                "--urls", "http://127.0.0.1:0",
+                $"--Escrow:ConnectionString={db.AppConnectionString}", "--Escrow:OwnerConnectionString=",
+                "--Escrow:RunProjections=false", "--Escrow:SiloPort=0", "--Escrow:GatewayPort=0",
+                $"--Escrow:ClusterId={cluster.ClusterId}", $"--Escrow:ServiceId={cluster.ServiceId}", $"--Escrow:RootApiKey={SiloFactory.RootKey}",
+                "--Logging:LogLevel:Default=Warning",
+            ]);
+            await cli.StartAsync();
+            var cliId = cli.Services.GetRequiredService<ILocalSiloDetails>().SiloAddress.ToParsableString();
+            try
+            {
+                await EscrowTestCluster.WaitUntilAsync(async () => await db.ScalarAsync<long>(
+                    $"SELECT count(*) FROM orleans_membership WHERE status = 3 AND address || ':' || port || '@' || generation = '{cliId}'") == 1,
+                    TimeSpan.FromSeconds(30), "the CLI's silo did not join");
+                // Long enough for the queue balancers to see the newcomer and its metadata (they recheck every 2 s).
+                await Task.Delay(TimeSpan.FromSeconds(5));
+                var pulled = await cluster.LeasesAsync();
+                output.WriteLine(string.Join(", ", pulled.Select(l => $"{l.Lease} on {l.SiloId}")));
+                Assert.Equal(ProjectionQueues.Known.Order(StringComparer.Ordinal), pulled.Select(l => l.Lease).Order(StringComparer.Ordinal));
+                Assert.All(pulled, l => Assert.Contains(l.SiloId, cluster.Silos.Select(s => s.Id)));
+                // And the read models still follow every command, including one made through the CLI's silo.
+                var key = await new SiloFactoryKeys(cluster.Silos[0].Client()).WriterKeyAsync();
+                using var viaCli = new HttpClient { BaseAddress = new Uri(cli.Urls.First()) };
+                viaCli.DefaultRequestHeaders.Authorization = new("Bearer", key);
+                Assert.Equal(HttpStatusCode.Created, (await viaCli.OpenAsync($"cli-{Guid.NewGuid():N}"[..16])).StatusCode);
+                Assert.Equal(HttpStatusCode.Created, (await cluster.Silos[1].Client(key).OpenAsync($"srv-{Guid.NewGuid():N}"[..16])).StatusCode);
+                await cluster.Silos[0].Client(key).WaitForProjectionsAsync(TimeSpan.FromSeconds(30));
+            }
+            finally
+            {
+                await cli.StopAsync();
+            }
+        }
+        finally
+        {
+            await db.DisposeAsync();
+        }
+    }
+
     [Fact]
     public async Task Every_silo_shows_alive_with_its_load_a_crashed_and_a_stopped_one_dead_and_a_new_one_gets_a_new_id()
     {

@@ -56,10 +56,10 @@ internal sealed class EventLogQueueAdapterFactory(
 }
 
 /// <summary>
-/// Queue <c>i</c> carries projection <c>i</c>'s stream, and only it. The queues' hashes are spread evenly over the ring, and
-/// Orleans's consistent-ring balancer gives each silo the queues whose hashes fall in its ranges of the ring.
+/// Queue <c>i</c> carries projection <c>i</c>'s stream, and only it; <see cref="ProjectionQueueBalancer"/> decides which
+/// silo pulls it.
 /// </summary>
-internal sealed class EventLogQueueMapper : IConsistentRingStreamQueueMapper
+internal sealed class EventLogQueueMapper : IStreamQueueMapper
 {
     private readonly IReadOnlyList<IProjection> _projections;
     private readonly QueueId[] _queues;
@@ -67,13 +67,10 @@ internal sealed class EventLogQueueMapper : IConsistentRingStreamQueueMapper
     public EventLogQueueMapper(string providerName, IReadOnlyList<IProjection> projections)
     {
         _projections = projections;
-        var step = uint.MaxValue / (uint)projections.Count;
-        _queues = [.. projections.Select((_, i) => QueueId.GetQueueId(providerName, (uint)i, (uint)i * step + step / 2))];
+        _queues = [.. projections.Select((_, i) => QueueId.GetQueueId(providerName, (uint)i, (uint)i))];
     }
 
     public IEnumerable<QueueId> GetAllQueues() => _queues;
-
-    public IEnumerable<QueueId> GetQueuesForRange(IRingRange range) => _queues.Where(q => range.InRange(q.GetUniformHashCode()));
 
     public QueueId GetQueueForStream(StreamId streamId)
     {

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Orleans.Runtime.MembershipService.SiloMetadata;
 using Orleans.Configuration;
 using Orleans.Streams;
 
@@ -20,12 +21,16 @@ public static class EventLogStreams
     public static StreamId StreamOf(string projectionName) => StreamId.Create(Namespace, projectionName);
 
     /// <summary>
-    /// Registers the provider: pulling agents poll their receiver every <see cref="EventLogStreamOptions.HotPollInterval"/>
+    /// Registers the provider: queues shared by <see cref="ProjectionQueueBalancer"/> among the silos that pull projections
+    /// (published in their silo metadata), pulling agents poll their receiver every <see cref="EventLogStreamOptions.HotPollInterval"/>
     /// (the receiver itself decides whether that costs a query), subscriptions are implicit only (the projection grains'),
     /// and a batch is delivered alone (one transaction each).
     /// </summary>
     public static ISiloBuilder AddEventLogStreams(this ISiloBuilder silo)
     {
+        // Whether this silo pulls projection queues, for the other silos' balancers (ProjectionQueueBalancer).
+        var pulls = silo.Configuration.GetValue("Escrow:RunProjections", true);
+        silo.UseSiloMetadata(new Dictionary<string, string> { [ProjectionQueueBalancer.MetadataKey] = pulls ? "true" : "false" });
         silo.Services.AddSingleton<LogNotifications>();
         silo.Services.AddSingleton<IOptions<EventLogStreamOptions>>(sp =>
         {
@@ -39,6 +44,7 @@ public static class EventLogStreams
         silo.AddPersistentStreams(ProviderName, EventLogQueueAdapterFactory.Create, stream =>
         {
             stream.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly);
+            stream.ConfigurePartitionBalancing(ProjectionQueueBalancer.Create);
             // A silo started with RunProjections=false (the CLI's in-process silo, some tests) pulls no queue.
             stream.ConfigureLifecycle(lifecycle => lifecycle.Configure<IOptions<SiloOptions>>((l, o) =>
                 l.StartupState = o.Value.RunProjections ? StreamLifecycleOptions.RunState.AgentsStarted : StreamLifecycleOptions.RunState.Initialized));
