@@ -20,7 +20,9 @@ internal sealed class EventLogQueueAdapterFactory(
     ILoggerFactory loggers) : IQueueAdapterFactory, IQueueAdapter
 {
     private readonly IReadOnlyList<IProjection> _projections = ProjectionCatalog.All();
-    private readonly SimpleQueueAdapterCache _cache = new(new SimpleQueueCacheOptions { CacheSize = 64 }, providerName, loggers);
+    // 16 batches: with fewer than 20, the cache's buckets hold one batch each, so a delivered batch is let go of (and reported
+    // to its receiver, which reads ahead by at most two) at the agent's next read.
+    private readonly SimpleQueueAdapterCache _cache = new(new SimpleQueueCacheOptions { CacheSize = 16 }, providerName, loggers);
     private EventLogQueueMapper? _mapper;
 
     /// <summary>The factory Orleans calls when the provider starts (see <see cref="EventLogStreams.AddEventLogStreams"/>).</summary>
@@ -47,7 +49,7 @@ internal sealed class EventLogQueueAdapterFactory(
     public IQueueAdapterReceiver CreateReceiver(QueueId queueId)
     {
         var projection = ((EventLogQueueMapper)GetStreamQueueMapper()).ProjectionOf(queueId);
-        return new EventLogQueueReceiver(projection, EventLogStreams.StreamOf(projection.Name), store, notifications, options,
+        return new EventLogQueueReceiver(projection, EventLogStreams.StreamOf(projection.Name), store, notifications.Readers, notifications, options,
             silo.SiloAddress.ToParsableString(), loggers.CreateLogger<EventLogQueueReceiver>());
     }
 
