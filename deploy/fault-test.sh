@@ -4,7 +4,8 @@
 # projection queue mid-load, then the checks:
 #   every acknowledged transfer is in the log exactly once, no idempotency key applied twice, zero-sum holds,
 #   the projections converge and equal a replay (escrow verify), every deal that fell due expired exactly once,
-#   and the dead silo's projection queues are pulled by the survivors.
+#   the dead silo's projection queues are pulled by the survivors, and no request was answered 500 or 502 (a 503 is the
+#   answer while the cluster replaces the silo).
 # Prints PASS or FAIL with the figures; exit status 0 on PASS.
 #
 # Environment: ESCROW_FAULT_HTTP_PORT (nginx, default 5090; silos on the next 3 ports), ESCROW_PG_PORT (55432; a
@@ -102,6 +103,9 @@ fail=""
 [ -n "$leader_after" ] || fail="$fail queue-did-not-move"
 [ "$dead_rows" -ge 1 ] || fail="$fail killed-silo-not-dead"
 [ "$acked" -gt "$acked_at_kill" ] || fail="$fail no-progress-after-kill"
+# A silo that dies is an outage the clients are told about (503, retried with the same key), never a server error
+# (500 from a silo, 502 from nginx).
+if grep -Eq 'failed attempts:.*(^|[ ,])50[02] ×' "$dir/load.log"; then fail="$fail server-errors"; fi
 summary="acknowledged $acked transfers ($acked_at_kill before the kill); $lease $leader_before -> ${leader_after:-none}, taken over ${takeover_ms:-?} ms after the kill; $(grep -o 'deals due during the run: [0-9]* of [0-9]* expired exactly once' "$dir/check.log" | tail -1), $(grep -o 'expired [-0-9.]*–[-0-9.]* s after they fell due' "$dir/check.log" | tail -1); $(grep -o 'longest wait of a transfer for its definitive answer: [0-9]* ms' "$dir/load.log" | tail -1); $(grep -o '[0-9]* attempts retried' "$dir/load.log" | tail -1); $elapsed s in all"
 if [ -z "$fail" ]; then
   echo "PASS: $summary"

@@ -164,7 +164,7 @@ public static class SiloHost
         BadRequestException b => b.Status,
         BadHttpRequestException b => b.StatusCode,
         NotFoundException => 404,
-        _ when OutcomeUnknown(ex) || DatabaseUnavailable(ex) => 503,
+        _ when OutcomeUnknown(ex) || DatabaseUnavailable(ex) || GrainCalls.SiloLeft(ex) => 503,
         _ => 500,
     };
 
@@ -218,6 +218,11 @@ public static class SiloHost
             _ when OutcomeUnknown(ex) => Problems.Create(503, "outcome_unknown",
                 "PostgreSQL's answer to this command's commit was lost: it may or may not have been applied. Retry it with the same " +
                 "Idempotency-Key, which applies it once or answers what it did"),
+            // The aggregate (or one its command reads) lives on a silo that stopped answering and that the cluster has not yet
+            // replaced: the message may have reached it before it went, so the outcome is unknown, and a retry is safe.
+            _ when GrainCalls.SiloLeft(ex) => Problems.Create(503, "outcome_unknown",
+                "the silo holding an aggregate of this command stopped answering and is being replaced: the command may or may not " +
+                "have been applied. Retry it with the same Idempotency-Key, which applies it once or answers what it did"),
             _ when DatabaseUnavailable(ex) => Problems.Create(503, "database_unavailable",
                 "PostgreSQL cannot be reached; this request changed nothing: retry it (with the same Idempotency-Key)"),
             _ => Problems.Create(500, "internal_error", "the silo failed to process the request; nothing was acknowledged"),

@@ -20,7 +20,8 @@ namespace Escrow.Silo.Grains;
 /// no deal and removes itself); it is removed once the deal can no longer expire (released, funded without refund at expiry,
 /// disputed, ended). A tick re-reads the deal and expires it only when it is due by the ledger clock, with the idempotency
 /// key <c>timer:deal-expiry:{tenant}/{dealId}</c>, so a tick repeated after a crash, on another silo or after a restart
-/// has no second effect; a tick that fails (PostgreSQL unreachable) is repeated <see cref="ExpiryRetryPeriod"/> later.</para>
+/// has no second effect; a tick that fails (PostgreSQL unreachable, a party's account on a silo that just died) registers
+/// the reminder again <see cref="Reminders.FailedTickRetry"/> later instead of waiting for its next period.</para>
 /// </summary>
 [LogConsistencyProvider(ProviderName = EventLogProvider.Name)]
 public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options,
@@ -78,9 +79,9 @@ public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock
         return result;
     }
 
-    /// <summary>An expiry reminder's tick: see <see cref="ExpireIfDue"/>.</summary>
+    /// <summary>An expiry reminder's tick: see <see cref="ExpireIfDue"/>; a failed tick is tried again soon.</summary>
     public Task ReceiveReminder(string reminderName, TickStatus status) =>
-        reminderName == ExpiryReminder ? ExpireIfDue() : Task.CompletedTask;
+        reminderName == ExpiryReminder ? Reminders.RetrySoonOnFailureAsync(this, ExpiryReminder, ExpiryRetryPeriod, ExpireIfDue) : Task.CompletedTask;
 
     public async Task<CommandResult<DealView>?> ExpireIfDue()
     {

@@ -64,9 +64,11 @@ public sealed class PaymentGrain(PgEventStore store, [FromKeyedServices(LedgerCl
         return result;
     }
 
-    /// <summary>A quote-expiry reminder's tick: see <see cref="ExpireQuotesIfDue"/>.</summary>
+    /// <summary>A quote-expiry reminder's tick: see <see cref="ExpireQuotesIfDue"/>; a failed tick is tried again soon.</summary>
     public Task ReceiveReminder(string reminderName, TickStatus status) =>
-        reminderName == QuoteExpiryReminder ? ExpireQuotesIfDue() : Task.CompletedTask;
+        reminderName == QuoteExpiryReminder
+            ? Reminders.RetrySoonOnFailureAsync(this, QuoteExpiryReminder, QuoteExpiryRetryPeriod, ExpireQuotesIfDue)
+            : Task.CompletedTask;
 
     public async Task<CommandResult<PaymentView>?> ExpireQuotesIfDue()
     {

@@ -28,5 +28,10 @@ public static class GrainCalls
     }
 
     /// <summary>True when Orleans says the call's target silo was stopping or gone.</summary>
-    public static bool SiloLeft(Exception ex) => ex is SiloUnavailableException or OrleansMessageRejectionException;
+    public static bool SiloLeft(Exception? ex)
+    {
+        for (; ex is not null; ex = ex.InnerException)
+            if (ex is SiloUnavailableException or OrleansMessageRejectionException) return true;
+        return false;
+    }
 }
