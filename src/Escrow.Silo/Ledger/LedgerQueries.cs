@@ -43,34 +43,33 @@ public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
 
         if (!fromEvents && at is { } when)
         {
+            // One statement: the balance from the statement index, and whether both read models have caught up with the
+            // stream's version: the balances row by its version, the statement by its projection's checkpoint against the
+            // stream's head event (an index probe each, whatever the account's length; a count of its statement rows cost
+            // time in proportion to it).
             await using var cmd = store.DataSource.CreateCommand(
                 """
                 SELECT b.version,
                        (SELECT s.balance_after FROM account_statement s WHERE s.tenant = $3 AND s.account_id = $1 AND s.occurred_at <= $2
                         ORDER BY s.occurred_at DESC, s.version DESC LIMIT 1),
                        (SELECT s.version FROM account_statement s WHERE s.tenant = $3 AND s.account_id = $1 AND s.occurred_at <= $2
-                        ORDER BY s.occurred_at DESC, s.version DESC LIMIT 1)
+                        ORDER BY s.occurred_at DESC, s.version DESC LIMIT 1),
+                       coalesce((SELECT (c.transaction_id, c.global_position) >= (e.transaction_id, e.global_position)
+                                 FROM events e, projection_checkpoints c
+                                 WHERE e.stream_id = $4 AND e.version = $5 AND c.projection = 'account_statement'), false)
                 FROM account_balances b WHERE b.tenant = $3 AND b.account_id = $1
                 """);
             cmd.Parameters.Add(new() { Value = accountId });
             cmd.Parameters.Add(new() { Value = when.ToUniversalTime() });
             cmd.Parameters.Add(new() { Value = tenant });
+            cmd.Parameters.Add(new() { Value = await store.StoredStreamIdAsync(AccountStreams.StreamId(tenant, accountId), ct).ConfigureAwait(false) });
+            cmd.Parameters.Add(new() { Value = version });
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            // Both read models must have caught up to the stream's version, or the index may be missing postings.
-            if (await r.ReadAsync(ct).ConfigureAwait(false) && r.GetInt64(0) >= version && await StatementCaughtUpAsync(tenant, accountId, current, ct).ConfigureAwait(false))
+            if (await r.ReadAsync(ct).ConfigureAwait(false) && r.GetInt64(0) >= version && r.GetBoolean(3))
                 return new BalanceAt(accountId, current.Currency, r.IsDBNull(1) ? 0m : r.GetDecimal(1), at, r.IsDBNull(2) ? 0 : r.GetInt64(2), "statement");
         }
         var (past, pastVersion) = await ledger.ReplayAsync(tenant, accountId, at, ct).ConfigureAwait(false);
         return new BalanceAt(accountId, current.Currency, past.Balance, at, pastVersion, "events");
-    }
-
-    private async Task<bool> StatementCaughtUpAsync(string tenant, string accountId, AccountState current, CancellationToken ct)
-    {
-        await using var cmd = store.DataSource.CreateCommand("SELECT count(*) FROM account_statement WHERE tenant = $2 AND account_id = $1");
-        cmd.Parameters.Add(new() { Value = accountId });
-        cmd.Parameters.Add(new() { Value = tenant });
-        var n = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-        return n >= current.PostingCount;
     }
 
     /// <summary>A page of the statement of account <paramref name="accountId"/> of <paramref name="tenant"/>, ordered by stream version, after <paramref name="afterVersion"/>.</summary>
