@@ -88,7 +88,7 @@ internal static class ClusterCommands
             url, clients, seconds, accounts, acked, deals, expireAfter,
         };
         transfers.SetAction(async (pr, ct) => await RunLoadAsync(pr.GetValue(url)!, pr.GetValue(clients), pr.GetValue(seconds), pr.GetValue(accounts), pr.GetValue(acked)!,
-            pr.GetValue(deals), pr.GetValue(expireAfter), ct));
+            pr.GetValue(deals), pr.GetValue(expireAfter), TimeProvider.System, ct));
         return new Command("load", "Client workloads against a running cluster.") { transfers };
     }
 
@@ -109,7 +109,7 @@ internal static class ClusterCommands
     }
 
     private static async Task<int> RunLoadAsync(string url, int clients, int seconds, int accountCount, string ackedPath, int expiringDeals, double expireAfter,
-        CancellationToken ct)
+        TimeProvider time, CancellationToken ct)
     {
         if (clients < 1 || seconds < 1 || accountCount < 2) throw new CliException("--clients and --seconds must be at least 1, --accounts at least 2");
         if (expiringDeals < 0 || expireAfter <= 0) throw new CliException("--expiring-deals must not be negative and --expire-after must be positive");
@@ -137,7 +137,7 @@ internal static class ClusterCommands
         }
         Console.WriteLine($"load {run}: {accountCount} accounts open and funded; {clients} clients for {seconds} s through {url}");
         // Deals that fall due while the load runs (during a fault): each must expire exactly once.
-        var dueAt = DateTimeOffset.UtcNow.AddSeconds(expireAfter);
+        var dueAt = time.GetUtcNow().AddSeconds(expireAfter);
         var dealLines = new List<string>();
         for (var i = 0; i < expiringDeals; i++)
         {
@@ -342,7 +342,7 @@ internal static class ClusterCommands
                     (expired, twice) = (r.GetInt64(0), r.GetInt64(1));
                     firstLate = (double)r.GetDecimal(2) - dueAt.ToUnixTimeMilliseconds() / 1000.0;
                     lastLate = (double)r.GetDecimal(3) - dueAt.ToUnixTimeMilliseconds() / 1000.0;
-                    if (expired + twice == streams.Length || DateTimeOffset.UtcNow > dueAt.AddMinutes(2)) break;
+                    if (expired + twice == streams.Length || TimeProvider.System.GetUtcNow() > dueAt.AddMinutes(2)) break;
                     await Task.Delay(500, ct);
                 }
                 var pass = expired == streams.Length && twice == 0;

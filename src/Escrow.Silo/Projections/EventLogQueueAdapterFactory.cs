@@ -16,8 +16,8 @@ namespace Escrow.Silo.Projections;
 /// messages), so the adapter is read-only.
 /// </summary>
 internal sealed class EventLogQueueAdapterFactory(
-    string providerName, PgEventStore store, LogNotifications notifications, EventLogStreamOptions options, ILocalSiloDetails silo,
-    ILoggerFactory loggers) : IQueueAdapterFactory, IQueueAdapter
+    string providerName, PgEventStore store, LogNotifications notifications, LogReaders readers, EventLogStreamOptions options,
+    ILocalSiloDetails silo, ILoggerFactory loggers) : IQueueAdapterFactory, IQueueAdapter
 {
     private readonly IReadOnlyList<IProjection> _projections = ProjectionCatalog.All();
     // 16 batches: with fewer than 20, the cache's buckets hold one batch each, so a delivered batch is let go of (and reported
@@ -27,7 +27,7 @@ internal sealed class EventLogQueueAdapterFactory(
 
     /// <summary>The factory Orleans calls when the provider starts (see <see cref="EventLogStreams.AddEventLogStreams"/>).</summary>
     public static EventLogQueueAdapterFactory Create(IServiceProvider services, string name) => new(
-        name, services.GetRequiredService<PgEventStore>(), services.GetRequiredService<LogNotifications>(),
+        name, services.GetRequiredService<PgEventStore>(), services.GetRequiredService<LogNotifications>(), services.GetRequiredService<LogReaders>(),
         services.GetRequiredService<IOptions<EventLogStreamOptions>>().Value, services.GetRequiredService<ILocalSiloDetails>(),
         services.GetRequiredService<ILoggerFactory>());
 
@@ -49,7 +49,7 @@ internal sealed class EventLogQueueAdapterFactory(
     public IQueueAdapterReceiver CreateReceiver(QueueId queueId)
     {
         var projection = ((EventLogQueueMapper)GetStreamQueueMapper()).ProjectionOf(queueId);
-        return new EventLogQueueReceiver(projection, EventLogStreams.StreamOf(projection.Name), store, notifications.Readers, notifications, options,
+        return new EventLogQueueReceiver(projection, EventLogStreams.StreamOf(projection.Name), store, readers.DataSource, notifications, options,
             silo.SiloAddress.ToParsableString(), loggers.CreateLogger<EventLogQueueReceiver>());
     }
 

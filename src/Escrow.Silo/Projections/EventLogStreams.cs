@@ -32,6 +32,7 @@ public static class EventLogStreams
         var pulls = silo.Configuration.GetValue("Escrow:RunProjections", true);
         silo.UseSiloMetadata(new Dictionary<string, string> { [ProjectionQueueBalancer.MetadataKey] = pulls ? "true" : "false" });
         silo.Services.AddSingleton<LogNotifications>();
+        silo.Services.AddSingleton<LogReaders>();
         silo.Services.AddSingleton<IOptions<EventLogStreamOptions>>(sp =>
         {
             var o = sp.GetRequiredService<IOptions<SiloOptions>>().Value;

@@ -1,5 +1,4 @@
 using Escrow.EventStore;
-using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Escrow.Silo.Projections;
@@ -10,38 +9,8 @@ namespace Escrow.Silo.Projections;
 /// count at its last read knows nothing was announced since and can skip the query. A lost notification (the listening
 /// connection broke) only delays a read until the receiver's poll interval; the log, not the notification, is the truth.
 /// </summary>
-public sealed class LogNotifications(PgEventStore store, IOptions<SiloOptions> options, Cluster.SiloIdentity identity, ILogger<LogNotifications> logger)
-    : IAsyncDisposable
+public sealed class LogNotifications(PgEventStore store, ILogger<LogNotifications> logger) : IAsyncDisposable
 {
-    private NpgsqlDataSource? _readers;
-
-    /// <summary>
-    /// The sessions the queue receivers read the log with: the event store's connection string with
-    /// <c>plan_cache_mode=force_generic_plan</c>, because PostgreSQL re-planned the commit-order read (a row comparison) on
-    /// every call with a custom plan, about 0.2 ms each, while its generic plan is the same index scan. Created once per
-    /// silo from the application role's connection string, like the silo's other pools.
-    /// </summary>
-    public NpgsqlDataSource Readers
-    {
-        get
-        {
-            lock (_stop)
-            {
-                if (_readers is null)
-                {
-                    var cs = new NpgsqlConnectionStringBuilder(options.Value.ConnectionString)
-                    {
-                        MaxPoolSize = 8, ApplicationName = identity.ApplicationName,
-                    };
-                    if (cs.MaxAutoPrepare == 0) cs.MaxAutoPrepare = 16;
-                    cs.Options = $"{cs.Options} -c plan_cache_mode=force_generic_plan".Trim();
-                    _readers = NpgsqlDataSource.Create(cs);
-                }
-                return _readers;
-            }
-        }
-    }
-
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private long _count;
@@ -95,6 +64,5 @@ public sealed class LogNotifications(PgEventStore store, IOptions<SiloOptions> o
             catch (OperationCanceledException) { }
         }
         _stop.Dispose();
-        if (_readers is not null) await _readers.DisposeAsync().ConfigureAwait(false);
     }
 }
