@@ -14,6 +14,7 @@ public sealed record AccountView(
     [property: Id(7)] decimal OverdraftLimit, [property: Id(8)] long Version, [property: Id(9)] DateTimeOffset? OpenedAt,
     [property: Id(10)] DateTimeOffset? LastActivityAt, [property: Id(11)] decimal Held = 0)
 {
+    /// <summary>The view of an account state <paramref name="s"/> at stream version <paramref name="version"/>.</summary>
     public static AccountView From(AccountState s, long version) => new(
         s.AccountId, s.Owner, s.Currency, s.Kind, s.Status, s.Balance, s.Available, s.OverdraftLimit, version, s.OpenedAt, s.LastActivityAt, s.Held);
 }

@@ -16,6 +16,7 @@ public sealed record DealView(
     [property: Id(14)] bool RefundAtExpiry, [property: Id(15)] bool ExpiryPaused, [property: Id(16)] string? ExternalReference,
     [property: Id(17)] string? Terms, [property: Id(18)] int EvidenceCount, [property: Id(19)] long Version)
 {
+    /// <summary>The view of a deal state <paramref name="s"/> at stream version <paramref name="version"/>.</summary>
     public static DealView From(DealState s, long version) => new(
         s.DealId, s.Tenant, s.TemplateId, s.Status.Wire(), s.BuyerAccount, s.SellerAccount, s.EscrowAccount, s.Amount, s.Currency,
         s.Funded, s.Released, s.Refunded, s.Held, s.ExpiresAt, s.RefundAtExpiry, s.ExpiryPaused, s.ExternalReference, s.Terms,

@@ -26,6 +26,7 @@ public sealed record PaymentView(
     [property: Id(16)] string? ReturnCaseId, [property: Id(17)] decimal ReturnedAmount, [property: Id(18)] bool SenderNotified,
     [property: Id(19)] bool FxpNotified, [property: Id(20)] DateTimeOffset? LastActivityAt)
 {
+    /// <summary>The view of a payment state <paramref name="s"/> at stream version <paramref name="version"/>; <paramref name="changed"/>: the call appended events.</summary>
     public static PaymentView From(PaymentState s, long version, bool changed) => new(
         s.Uetr, s.Status.ToString(), version, changed, s.SourceCurrency, s.TargetCurrency,
         s.Quotes.Values.OrderBy(q => q.QuoteId, StringComparer.Ordinal).ToList(), s.SelectedQuote, s.ResolvedCreditorAccount, s.ProxyFailureReason,

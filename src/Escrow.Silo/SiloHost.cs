@@ -157,6 +157,7 @@ public static class SiloHost
         api.MapTenancy();
         // The dashboard's page is public (it asks for a key); its API group documents its own 401.
         Dashboard.DashboardEndpoints.MapDashboard(app);
+        Dashboard.OrleansDashboard.MapEscrowDashboard(app);
     }
 
     private static int StatusFor(Exception ex) => ex switch

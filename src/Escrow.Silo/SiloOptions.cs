@@ -41,6 +41,16 @@ public sealed class SiloOptions
     /// every silo (<see cref="Tenancy.KeyRevocationListener"/>), so this bounds only a revocation whose notification was lost.</summary>
     public int KeyCacheSeconds { get; set; } = 60;
 
+    /// <summary>Serve Microsoft's Orleans Dashboard under <c>/orleans-dashboard</c> (root and auditor keys); false leaves it and
+    /// its grain-call profiler out of the silo. Read when the silo is built.</summary>
+    public bool OrleansDashboard { get; set; } = true;
+    /// <summary>Open the Orleans Dashboard's live log stream (its "trace" view) to the root key; off by default, as the log may
+    /// name any institution's accounts.</summary>
+    public bool OrleansDashboardTrace { get; set; }
+    /// <summary>Profile every grain call even while nobody watches the Orleans Dashboard (Orleans otherwise stops a minute
+    /// after the last look): the benchmark's worst case.</summary>
+    public bool OrleansDashboardProfileAlways { get; set; }
+
     /// <summary>
     /// Directory of the ISO 20022 base schemas (<c>*.xsd</c>) that received messages are validated against, by exact
     /// namespace version. Default: <c>$ESCROW_DATA_DIR/iso20022/xsd-iso-base</c>, else <c>../shared/data/iso20022/xsd-iso-base</c>

@@ -128,6 +128,85 @@ public class DashboardApiTests : IClassFixture<PgDatabase>, IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_Orleans_Dashboard_needs_a_root_or_auditor_key_its_cross_institution_views_root_and_the_login_cookie_only_reads()
+    {
+        var institution = SiloFactory.NewInstitution();
+        using var anonymous = _silo.CreateClient(new() { AllowAutoRedirect = false, HandleCookies = false });
+        using var writer = await _silo.ClientForAsync(institution, "writer");
+        using var auditor = await _silo.ClientForAsync(institution, "auditor");
+        using var root = _silo.RootClient();
+        Assert.Equal(HttpStatusCode.Created, (await writer.OpenAsync("od-1")).StatusCode);
+
+        string[] paths = ["/orleans-dashboard/", "/orleans-dashboard/index.min.js", "/orleans-dashboard/DashboardCounters", "/orleans-dashboard/ClusterStats",
+            "/orleans-dashboard/GrainTypes", "/orleans-dashboard/TopGrainMethods"];
+        foreach (var path in paths)
+        {
+            var none = await anonymous.GetAsync(path);
+            Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
+            Assert.Equal("api_key_required", (await none.JsonAsync()).GetProperty("code").GetString());
+            var forbidden = await writer.GetAsync(path);
+            Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+            Assert.Equal("forbidden", (await forbidden.JsonAsync()).GetProperty("code").GetString());
+            Assert.Equal(HttpStatusCode.OK, (await auditor.GetAsync(path)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await root.GetAsync(path)).StatusCode);
+        }
+        // Its page links back to ours; our grain types are among its grain types.
+        Assert.Contains("href=\"/dashboard\"", await (await auditor.GetAsync("/orleans-dashboard/")).Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains("Escrow.Silo.Grains.AccountGrain", await (await auditor.GetAsync("/orleans-dashboard/GrainTypes")).Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // A grain's state and the reminders name any institution's grains: root only. The live log is off unless configured.
+        var grainState = $"/orleans-dashboard/GrainState?grainId={Uri.EscapeDataString(institution + "/od-1")}&grainType=Escrow.Silo.Grains.AccountGrain";
+        foreach (var path in new[] { grainState, "/orleans-dashboard/Reminders", "/orleans-dashboard/Trace" })
+        {
+            var refused = await auditor.GetAsync(path);
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Equal("forbidden", (await refused.JsonAsync()).GetProperty("code").GetString());
+        }
+        var state = await root.GetAsync(grainState);
+        Assert.Equal(HttpStatusCode.OK, state.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await root.GetAsync("/orleans-dashboard/Reminders")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await root.GetAsync("/orleans-dashboard/Trace")).StatusCode);
+
+        // The browser's login: POST /dashboard/api/session with the key sets an HttpOnly, SameSite=Strict cookie ...
+        var login = await auditor.PostAsync("/dashboard/api/session", null);
+        Assert.Equal(HttpStatusCode.OK, login.StatusCode);
+        var setCookie = login.Headers.GetValues("Set-Cookie").Single();
+        Assert.StartsWith(OrleansDashboard.KeyCookie + "=", setCookie, StringComparison.Ordinal);
+        Assert.Contains("httponly", setCookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=strict", setCookie, StringComparison.OrdinalIgnoreCase);
+        var cookie = setCookie.Split(';')[0];
+        Assert.Equal(HttpStatusCode.Forbidden, (await writer.PostAsync("/dashboard/api/session", null)).StatusCode);
+        // ... which reads of both dashboards accept, and nothing else: not a write, not another route.
+        async Task<HttpStatusCode> WithCookie(HttpMethod method, string path, string? body = null)
+        {
+            using var request = new HttpRequestMessage(method, path);
+            request.Headers.Add("Cookie", cookie);
+            if (body is not null) request.Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+            return (await anonymous.SendAsync(request)).StatusCode;
+        }
+        Assert.Equal(HttpStatusCode.OK, await WithCookie(HttpMethod.Get, "/orleans-dashboard/DashboardCounters"));
+        Assert.Equal(HttpStatusCode.OK, await WithCookie(HttpMethod.Get, "/dashboard/api/me"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await WithCookie(HttpMethod.Get, "/accounts/od-1"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await WithCookie(HttpMethod.Post, "/dashboard/api/session"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await WithCookie(HttpMethod.Post, "/accounts", """{"accountId":"od-2","currency":"EUR"}"""));
+        var logout = await auditor.DeleteAsync("/dashboard/api/session");
+        Assert.Equal(HttpStatusCode.NoContent, logout.StatusCode);
+        Assert.Contains("expires=", logout.Headers.GetValues("Set-Cookie").Single(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    [Trait("Tier", "Slow")]
+    public async Task Without_the_switch_the_silo_has_no_Orleans_Dashboard()
+    {
+        await using var plain = new SiloFactory(_db, settings: new Dictionary<string, string> { ["Escrow:OrleansDashboard"] = "false" });
+        using var root = plain.RootClient();
+        Assert.Equal(HttpStatusCode.NotFound, (await root.GetAsync("/orleans-dashboard/DashboardCounters")).StatusCode);
+        Assert.DoesNotContain(plain.Services.GetServices<Orleans.IIncomingGrainCallFilter>(), f => f.GetType().FullName!.StartsWith("Orleans.Dashboard", StringComparison.Ordinal));
+        Assert.Contains(_silo.Services.GetServices<Orleans.IIncomingGrainCallFilter>(), f => f.GetType().FullName!.StartsWith("Orleans.Dashboard", StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.OK, (await root.GetAsync("/dashboard/api/me")).StatusCode);
+    }
+
+    [Fact]
     public async Task Numbers_follow_the_commands_sent()
     {
         var institution = SiloFactory.NewInstitution();

@@ -231,7 +231,7 @@ public sealed class EscrowSiloConfigurator : IHostConfigurator, ISiloConfigurato
     }
 }
 
-/// <summary>The cluster's Orleans client: gateways from the ADO.NET membership table, the domain types' serializer.</summary>
+/// <summary>The cluster's Orleans client: gateways from the ADO.NET membership table, the domain types' serializer, the root key.</summary>
 public sealed class EscrowClientConfigurator : IClientBuilderConfigurator
 {
     public void Configure(IConfiguration configuration, IClientBuilder clientBuilder)
@@ -241,6 +241,13 @@ public sealed class EscrowClientConfigurator : IClientBuilderConfigurator
         {
             o.Invariant = OrleansHosting.Invariant;
             o.ConnectionString = configuration["Escrow:ConnectionString"];
+        });
+        // The silos check an external client's calls like HTTP requests (ClientCallCheck): the tests' client acts as the
+        // operator, unless a test puts another key in the RequestContext for a call.
+        clientBuilder.AddOutgoingGrainCallFilter(context =>
+        {
+            if (RequestContext.Get(EscrowOrleansClient.ApiKeyContextKey) is not string) RequestContext.Set(EscrowOrleansClient.ApiKeyContextKey, SiloFactory.RootKey);
+            return context.Invoke();
         });
     }
 }

@@ -52,6 +52,10 @@ public static class OrleansHosting
             }));
         // Projections: grains fed by a persistent stream provider whose queues are the event log (Projections/).
         silo.AddEventLogStreams();
+        // Calls from Orleans clients outside the silos are checked like HTTP requests (their API key, role and institution).
+        silo.AddIncomingGrainCallFilter<Tenancy.ClientCallCheck>();
+        // Microsoft's Orleans Dashboard (Dashboard/OrleansDashboard.cs), unless Escrow:OrleansDashboard is false.
+        Dashboard.OrleansDashboard.AddEscrowDashboard(silo);
         silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<SiloOptions>>((c, o) =>
         {
             c.ClusterId = o.Value.ClusterId;

@@ -53,6 +53,26 @@ public static class DashboardEndpoints
             return await next(ctx).ConfigureAwait(false);
         });
 
+        // The browser's login for both dashboards: the key (already checked by the middleware and the role filter) goes into
+        // an HttpOnly cookie that only reads of the dashboards accept (OrleansDashboard.KeyCookie), so the Orleans Dashboard's
+        // page, which sends no header of ours, is opened with the same key.
+        api.MapPost("/session", (HttpContext http) =>
+        {
+            var key = ApiKeyAuthenticator.PresentedKey(http.Request)!;
+            http.Response.Cookies.Append(OrleansDashboard.KeyCookie, key, new CookieOptions
+            {
+                HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = "/", IsEssential = true,
+            });
+            var c = http.GetCaller();
+            return Results.Ok(new DashboardIdentity(c.KeyId, c.Institution, Caller.RoleName(c.Role)));
+        }).WithName("dashboardLogin").WithSummary("Sets the dashboards' login cookie to the key this request sends (HttpOnly, SameSite=Strict, session-only; accepted by GET requests under /dashboard/api and /orleans-dashboard)")
+            .Produces<DashboardIdentity>().ExcludeFromDescription();
+        api.MapDelete("/session", (HttpContext http) =>
+        {
+            http.Response.Cookies.Delete(OrleansDashboard.KeyCookie, new CookieOptions { Path = "/", SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps });
+            return Results.NoContent();
+        }).WithName("dashboardLogout").WithSummary("Clears the dashboards' login cookie").Produces(204).ExcludeFromDescription();
+
         api.MapGet("/me", (HttpContext http) =>
         {
             var c = http.GetCaller();

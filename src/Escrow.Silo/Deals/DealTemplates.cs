@@ -16,6 +16,19 @@ public sealed record DealTemplate(
 public sealed class DealTemplateStore(NpgsqlDataSource dataSource)
 {
     public const string DefaultTemplateId = "default";
+
+    /// <summary>
+    /// The template rule of a new deal, decided before its grain sees it (from the HTTP frontend and from an Orleans client's
+    /// call alike): <c>template_not_found</c>, <c>template_currency_mismatch</c>, <c>amount_out_of_range</c>, or null when the
+    /// deal fits its template <paramref name="t"/> (or uses the default template, which has no limits).
+    /// </summary>
+    public static Domain.Rejection? Rule(string templateId, DealTemplate? t, string tenant, decimal amount, string currency) =>
+        templateId == DefaultTemplateId ? null
+        : t is null ? new("template_not_found", $"institution '{tenant}' has no deal template '{templateId}'")
+        : t.Currency != currency ? new("template_currency_mismatch", $"template '{templateId}' makes {t.Currency} deals, the deal is in {currency}")
+        : amount < t.MinAmount || amount > t.MaxAmount
+            ? new("amount_out_of_range", $"template '{templateId}' allows {t.MinAmount}–{t.MaxAmount} {t.Currency}, the deal is {amount}")
+        : null;
     public static readonly TimeSpan DefaultExpiry = TimeSpan.FromDays(7);
 
     /// <summary>

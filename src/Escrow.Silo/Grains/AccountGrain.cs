@@ -41,15 +41,7 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
     /// having its counterparties retry against it, and since a grain only ever waits on a grain whose id sorts after its own,
     /// no two grains can wait on each other.
     /// </summary>
-    public static string ExecutorOf(AccountCommand command) => command switch
-    {
-        Post p => Smaller(p.DebitAccount, p.CreditAccount),
-        ReversePosting { Original: { } o } r when o.DebitAccount == r.AccountId || o.CreditAccount == r.AccountId => Smaller(o.DebitAccount, o.CreditAccount),
-        ReversePosting r => r.AccountId,
-        _ => command.Streams[0],
-    };
-
-    private static string Smaller(string a, string b) => string.CompareOrdinal(a, b) <= 0 ? a : b;
+    public static string ExecutorOf(AccountCommand command) => AccountCommands.ExecutorOf(command);
 
     /// <summary>The other account of a two-account posting decided from this grain, or null.</summary>
     private string? CoSigner(AccountCommand command) =>

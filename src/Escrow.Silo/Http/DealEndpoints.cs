@@ -68,7 +68,7 @@ public static partial class DealEndpoints
             var expires = b.ExpiresAt ?? clock.GetUtcNow() + (template?.DefaultExpiry ?? DealTemplateStore.DefaultExpiry);
             var cmd = new CreateDeal(id, ctx.Tenant, templateId, buyer, seller, DealService.EscrowAccountOf(id), amount, currency.Code,
                 expires, b.RefundAtExpiry ?? template?.RefundAtExpiry ?? false, b.ExternalReference, b.Terms, LedgerService.Now);
-            return LedgerEndpoints.Result(await service.ExecuteAsync(cmd, ctx, ct, TemplateRule(templateId, template, ctx.Tenant, amount, currency.Code)));
+            return LedgerEndpoints.Result(await service.ExecuteAsync(cmd, ctx, ct, DealTemplateStore.Rule(templateId, template, ctx.Tenant, amount, currency.Code)));
         }).RequireRoles(Role.Root, Role.Writer).Accepts<CreateDealRequest>("application/json").Produces<DealView>(201).IdempotentCommand().Problems(404, 409)
           .Doc("createDeal", "Create an escrow deal (CREATED) with its escrow account escrow-{dealId}");
 
@@ -244,14 +244,6 @@ public static partial class DealEndpoints
     }
 
     /// <summary>A deal made from a template must be in its currency and within its amount range (inclusive).</summary>
-    private static Domain.Rejection? TemplateRule(string templateId, DealTemplate? t, string tenant, decimal amount, string currency) =>
-        templateId == DealTemplateStore.DefaultTemplateId ? null
-        : t is null ? new("template_not_found", $"institution '{tenant}' has no deal template '{templateId}'")
-        : t.Currency != currency ? new("template_currency_mismatch", $"template '{templateId}' makes {t.Currency} deals, the deal is in {currency}")
-        : amount < t.MinAmount || amount > t.MaxAmount
-            ? new("amount_out_of_range", $"template '{templateId}' allows {t.MinAmount}–{t.MaxAmount} {t.Currency}, the deal is {amount}")
-        : null;
-
     private static async Task<IResult> CommandAsync<T>(string id, HttpContext http, DealService service, bool optionalBody,
         Func<T, CommandContext, DealCommand> make, CancellationToken ct) where T : class
     {

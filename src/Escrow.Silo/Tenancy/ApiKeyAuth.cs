@@ -25,13 +25,17 @@ public sealed class ApiKeyAuthenticator(TenancyStore store, IOptions<SiloOptions
     private long _epoch;
     private readonly byte[]? _rootHash = string.IsNullOrEmpty(options.Value.RootApiKey) ? null : TenancyStore.Hash(options.Value.RootApiKey);
 
-    /// <summary>The key a request presents: <c>Authorization: Bearer &lt;key&gt;</c> or <c>X-Api-Key: &lt;key&gt;</c>.</summary>
+    /// <summary>
+    /// The key a request presents: <c>Authorization: Bearer &lt;key&gt;</c> or <c>X-Api-Key: &lt;key&gt;</c>; for a read of a
+    /// dashboard (<see cref="Dashboard.OrleansDashboard.AcceptsKeyCookie"/>) also the dashboard's login cookie.
+    /// </summary>
     public static string? PresentedKey(HttpRequest request)
     {
         var auth = request.Headers.Authorization.ToString();
         if (auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
             return auth["Bearer ".Length..].Trim() is { Length: > 0 } k ? k : null;
-        return request.Headers["X-Api-Key"].ToString().Trim() is { Length: > 0 } x ? x : null;
+        if (request.Headers["X-Api-Key"].ToString().Trim() is { Length: > 0 } x) return x;
+        return Dashboard.OrleansDashboard.AcceptsKeyCookie(request) && request.Cookies[Dashboard.OrleansDashboard.KeyCookie] is { Length: > 0 } c ? c : null;
     }
 
     public async Task<Caller?> AuthenticateAsync(string key, CancellationToken ct)

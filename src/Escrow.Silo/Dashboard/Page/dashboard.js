@@ -9,11 +9,11 @@
   class ApiError extends Error {
     constructor(status, problem) { super((problem && (problem.detail || problem.title)) || ("HTTP " + status)); this.status = status; this.problem = problem; }
   }
-  async function api(path, tenant) {
+  async function api(path, tenant, method) {
     const key = sessionStorage.getItem(KEY);
     const headers = { "X-Api-Key": key || "", "Accept": "application/json" };
     if (tenant) headers["X-Escrow-Tenant"] = tenant;   // root names the institution whose ids a request uses
-    const r = await fetch(path, { headers: headers, cache: "no-store" });
+    const r = await fetch(path, { method: method || "GET", headers: headers, cache: "no-store" });
     const text = await r.text();
     let body = null;
     try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
@@ -95,8 +95,6 @@
   // ---- sections ---------------------------------------------------------------------------------------------------
   async function overview() {
     const o = await api("/dashboard/api/overview?seconds=300");
-    $("silos-alive").textContent = o.silosAlive;
-    $("silos-dead").textContent = o.silosDead;
     $("cluster-cmd-rate").textContent = fmt(o.cluster.commandsPerSecond, 1);
     $("cluster-cmd-total").textContent = fmt(o.cluster.commands, 0);
     $("cmd-rate").textContent = fmt(o.recent.commandsPerSecond, 1);
@@ -113,13 +111,6 @@
       { name: "p50", color: "#2f6fde", values: o.series.map((p) => p.p50) },
       { name: "p99", color: "#d08a1e", values: o.series.map((p) => p.p99) }], "ms");
     chart($("chart-events"), times, [{ name: "events", color: "#1f8a4c", values: o.series.map((p) => p.events) }]);
-    fill("activations", Object.entries(o.activations), ([type, n]) => [type, n]);
-    fill("silos", o.silos, (s) => {
-      const status = el("span", s.status, s.status);
-      const id = el("span", short(s.siloId, 13) + (s.siloId === o.siloId ? " (this)" : ""));
-      id.title = s.siloId;
-      return [id, s.address, status, time(s.startedAt), time(s.lastBeat), s.activations, fmt(s.commandsPerSecond, 1), fmt(s.commands, 0)];
-    });
   }
 
   async function projections() {
@@ -214,9 +205,10 @@
   // ---- login ------------------------------------------------------------------------------------------------------
   async function start() {
     try {
-      const me = await api("/dashboard/api/me");
+      // Checks the key and sets the login cookie that the Orleans Dashboard (linked above) is opened with.
+      const me = await api("/dashboard/api/session", null, "POST");
       $("who").textContent = me.role + " key " + me.keyId + " · " + me.institution;
-      $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
+      $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false; $("orleans-link").hidden = false;
       tick = 0; poll();
       if (timer) clearInterval(timer);
       timer = setInterval(poll, 1000);
@@ -226,9 +218,10 @@
     }
   }
   function logout(message) {
+    if (sessionStorage.getItem(KEY)) api("/dashboard/api/session", null, "DELETE").catch(() => {});
     sessionStorage.removeItem(KEY);
     if (timer) { clearInterval(timer); timer = null; }
-    $("app").hidden = true; $("login").hidden = false; $("logout").hidden = true; $("who").textContent = "";
+    $("app").hidden = true; $("login").hidden = false; $("logout").hidden = true; $("orleans-link").hidden = true; $("who").textContent = "";
     $("login-error").textContent = message || "";
   }
 
