@@ -97,7 +97,7 @@ Check(transfer.Accepted && aliceNow.Balance == 60.25m, $"transfer: 40.25 EUR {al
 // 3. A deal from creation to release: the buyer's money is held in the deal's escrow account, then paid to the seller.
 var dealId = $"deal-{run}";
 var created = await Deal(new CreateDeal(dealId, institution, "default", alice, bob, $"escrow-{dealId}", 25m, "EUR",
-    DateTimeOffset.UtcNow.AddDays(7), false, "order 4711", "ship within 5 days", now), "CreateDeal");
+    TimeProvider.System.GetUtcNow().AddDays(7), false, "order 4711", "ship within 5 days", now), "CreateDeal");
 Check(created.Accepted, $"deal {dealId} created");
 Check((await Deal(new FundDeal(dealId, now), "FundDeal")).Accepted, $"deal {dealId} funded");
 var released = await Deal(new ReleaseDeal(dealId, 25m, now), "ReleaseDeal");
