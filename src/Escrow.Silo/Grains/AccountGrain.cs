@@ -15,8 +15,9 @@ namespace Escrow.Silo.Grains;
 /// </summary>
 /// <remarks>
 /// Not profiled by the Orleans Dashboard (<see cref="Orleans.Dashboard.NoProfilingAttribute"/>): a transfer makes three
-/// account-grain calls, and profiling them cost 13–30 % more silo CPU per transfer at 64 clients (docs/benchmarks.md);
-/// the ledger dashboard's command rates and latency and the <c>Orleans.Escrow</c> meter count every account command instead.
+/// account-grain calls, the hottest of the silo, and each profiled call allocates (docs/benchmarks.md, "The Orleans
+/// Dashboard's grain-call filter"); the ledger dashboard's command rates and latency and the <c>Orleans.Escrow</c> meter
+/// count every account command instead.
 /// </remarks>
 [LogConsistencyProvider(ProviderName = EventLogProvider.Name)]
 [Orleans.Dashboard.NoProfiling]
