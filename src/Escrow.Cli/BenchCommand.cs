@@ -34,20 +34,30 @@ internal static partial class BenchCommand
             Description = "Comma-separated further client counts (e.g. 64,128): after the main run, a full load, a half load and pgbench at each, " +
                           "then one table comparing them (ratio to pgbench at the same clients and to the best pgbench of the run)",
         };
-        var bench = new Command("bench", "Benchmark transfers through the HTTP API against pgbench on the same database; prints a table.")
+        var peer = new Option<string>("--peer")
         {
-            clients, seconds, accounts, url, profile, sweep,
+            Description = "A peer run of the same workload in the same run: 'marten' (Marten 9.58 behind a minimal API, on its own database " +
+                          "on the same server) or 'none'",
+            DefaultValueFactory = _ => "marten",
+        };
+        peer.AcceptOnlyFromAmong("marten", "none");
+        var bench = new Command("bench", "Benchmark transfers through the HTTP API against pgbench and Marten on the same server; prints a table.")
+        {
+            clients, seconds, accounts, url, profile, sweep, peer,
         };
         bench.SetAction(async (pr, ct) =>
         {
             var settings = new Settings(pr.GetValue(clients), pr.GetValue(seconds), pr.GetValue(accounts), pr.GetValue(url), pr.GetValue(profile),
-                ParseSweep(pr.GetValue(sweep)));
+                ParseSweep(pr.GetValue(sweep)), pr.GetValue(peer) == "marten");
             return await RunAsync(settings, ct);
         });
         root.Subcommands.Add(bench);
     }
 
-    private sealed record Settings(int Clients, int Seconds, int Accounts, string? Url, bool Profile, int[] Sweep);
+    private sealed record Settings(int Clients, int Seconds, int Accounts, string? Url, bool Profile, int[] Sweep, bool Marten);
+
+    /// <summary>The Marten peer's full load and its balances projection at the end of it.</summary>
+    private sealed record PeerResult(string Name, Phase Full, long BehindAtStop, double? CatchUpMs, string Database);
 
     private static int[] ParseSweep(string? text)
     {
@@ -139,7 +149,23 @@ internal static partial class BenchCommand
             var pg = await RunPgbenchAsync(pgbench, owner, run, s.Clients, s.Seconds, ct);
             Info($"pgbench: {pg.Tps:0.0} tps");
 
-            Report(s, server, $"{loadAtStart} at start, {ReadLoadAverage()} at end", full, half, transfersPerSecond, lagFull, lagHalf, pg);
+            PeerResult? marten = null;
+            if (s.Marten)
+            {
+                Info($"marten: starting the peer (Marten 9.58, quick append, lightweight sessions, async balances projection) on database {owner.Database}_marten_{run}");
+                await using var peer = await MartenPeer.StartAsync(owner, run, ct);
+                var peerIds = await SetUpAccountsAsync(peer.Http, run, s, ct);
+                Info($"marten: warming up for {warmUp.TotalSeconds:0.#} s (not measured)");
+                await ClosedLoopAsync(peer.Http, peerIds, run + "mw", s.Clients, warmUp, ct);
+                Info($"marten: full load, {s.Clients} clients in a closed loop for {s.Seconds} s");
+                var peerFull = await ClosedLoopAsync(peer.Http, peerIds, run + "mf", s.Clients, TimeSpan.FromSeconds(s.Seconds), ct);
+                var (behind, catchUp) = await peer.LagAsync(ct);
+                marten = new PeerResult("Marten", peerFull, behind, catchUp, peer.Database);
+                Info($"marten: {peerFull.CreatedPerSecond:0.0} transfers/s; balances projection {behind} events behind at stop, " +
+                     (catchUp is { } c ? $"caught up after {c:0} ms" : "not caught up in 60 s"));
+            }
+
+            Report(s, server, $"{loadAtStart} at start, {ReadLoadAverage()} at end", full, half, transfersPerSecond, lagFull, lagHalf, pg, marten);
             Diagnostics(full, pg, stats0, stats1, profiler);
             if (pgCores > 0)
                 Console.WriteLine($"CPU during full load: PostgreSQL processes {F(pgCores, "0.00")} cores ({F(pgCores * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms per transfer), " +
