@@ -36,7 +36,7 @@ internal static partial class BenchCommand
     }
 
     private static void Report(Settings s, ServerInfo server, string load, Phase full, Phase half, double halfRate, Lag lagFull, Lag lagHalf, PgbenchResult pg,
-        PeerResult? peer)
+        PeerResult? peer, IReadOnlyList<AsOfResult> asOf)
     {
         var ratio = pg.Tps > 0 ? full.CreatedPerSecond / pg.Tps : double.NaN;
         var halfP99 = half.Percentile(0.99);
@@ -64,6 +64,16 @@ internal static partial class BenchCommand
                                                         $"(stolen by the hypervisor: {F(full.Steal * 100, "0")} % / {F(pg.Steal * 100, "0")} %); " +
                                                         $"escrow process {F(full.ProcessCores, "0.00")} cores", "", null),
         };
+        foreach (var a in asOf)
+        {
+            foreach (var (source, ms) in new[] { ("statement index", a.IndexMs), ("replay of the stream", a.ReplayMs) })
+            {
+                var p99 = Percentile(ms, 0.99);
+                rows.Add(($"balance as of T, {a.Events}-event account, {source}: p50 / p99 (ms)",
+                    $"{Ms(Percentile(ms, 0.5))} / {Ms(p99)} ({ms.Length} requests one after another{(a.Agreed ? ", every answer right" : ", SOME ANSWERS WRONG")})",
+                    "p99 < 5 ms", p99 < AsOfP99TargetMs && a.Agreed));
+            }
+        }
         if (peer is not null)
         {
             // The lead the issue asks for: 4× Marten's transfers/s at 16 clients, 8× at 64 (none set for other counts), and a

@@ -15,7 +15,7 @@ internal static partial class BenchCommand
 {
     private const string Currency = "EUR";
     private const decimal Funding = 1_000_000m;
-    private const double RatioTarget = 0.5, HalfLoadP99TargetMs = 25, LagTargetMs = 250;
+    private const double RatioTarget = 0.5, HalfLoadP99TargetMs = 25, LagTargetMs = 250, AsOfP99TargetMs = 5;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     public static void Add(RootCommand root)
@@ -41,20 +41,39 @@ internal static partial class BenchCommand
             DefaultValueFactory = _ => "marten",
         };
         peer.AcceptOnlyFromAmong("marten", "none");
+        var asOf = new Option<string>("--as-of-events")
+        {
+            Description = "Sizes (events) of the accounts whose balance as of an instant is asked 500 times from the statement index and 500 " +
+                          "times by replay, comma-separated ('none' to skip); a larger account takes longer to build (its deposits go one grain at a time)",
+            DefaultValueFactory = _ => "10,10000",
+        };
         var bench = new Command("bench", "Benchmark transfers through the HTTP API against pgbench and Marten on the same server; prints a table.")
         {
-            clients, seconds, accounts, url, profile, sweep, peer,
+            clients, seconds, accounts, url, profile, sweep, peer, asOf,
         };
         bench.SetAction(async (pr, ct) =>
         {
             var settings = new Settings(pr.GetValue(clients), pr.GetValue(seconds), pr.GetValue(accounts), pr.GetValue(url), pr.GetValue(profile),
-                ParseSweep(pr.GetValue(sweep)), pr.GetValue(peer) == "marten");
+                ParseSweep(pr.GetValue(sweep)), pr.GetValue(peer) == "marten", ParseAsOf(pr.GetValue(asOf)));
             return await RunAsync(settings, ct);
         });
         root.Subcommands.Add(bench);
     }
 
-    private sealed record Settings(int Clients, int Seconds, int Accounts, string? Url, bool Profile, int[] Sweep, bool Marten);
+    private sealed record Settings(int Clients, int Seconds, int Accounts, string? Url, bool Profile, int[] Sweep, bool Marten, int[] AsOfEvents);
+
+    private static int[] ParseAsOf(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text) || text == "none") return [];
+        var sizes = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n is < 3 or > 10_000_000)
+                throw new CliException($"--as-of-events takes account sizes from 3 to 10,000,000 events separated by commas, or 'none'; got '{part}'");
+            sizes.Add(n);
+        }
+        return [.. sizes];
+    }
 
     /// <summary>The Marten peer's full load and its balances projection at the end of it.</summary>
     private sealed record PeerResult(string Name, Phase Full, long BehindAtStop, double? CatchUpMs, string Database);
@@ -145,6 +164,16 @@ internal static partial class BenchCommand
             var lagHalf = await MeasureLagAsync(http, cfg.Owner, ct);
             Info($"half load done: {half.CreatedPerSecond:0.0} transfers/s; projections: {lagHalf.Detail}");
 
+            var asOfResults = new List<AsOfResult>();
+            foreach (var n in s.AsOfEvents)
+            {
+                Info($"balance as of an instant: building an account of {n} events, then {AsOfRequests} requests from the statement index and {AsOfRequests} by replay");
+                var r = await AsOfAsync(http, cfg.Owner, run, n, s.Clients, ct);
+                asOfResults.Add(r);
+                Info($"balance as of an instant, {n} events: index p50/p99 {Ms(Percentile(r.IndexMs, 0.5))}/{Ms(Percentile(r.IndexMs, 0.99))} ms, " +
+                     $"replay {Ms(Percentile(r.ReplayMs, 0.5))}/{Ms(Percentile(r.ReplayMs, 0.99))} ms{(r.Agreed ? "" : "; SOME ANSWERS WERE WRONG")}");
+            }
+
             Info($"pgbench: {s.Clients} clients, one-row INSERT transactions, {s.Seconds} s");
             var pg = await RunPgbenchAsync(pgbench, owner, run, s.Clients, s.Seconds, ct);
             Info($"pgbench: {pg.Tps:0.0} tps");
@@ -165,7 +194,7 @@ internal static partial class BenchCommand
                      (catchUp is { } c ? $"caught up after {c:0} ms" : "not caught up in 60 s"));
             }
 
-            Report(s, server, $"{loadAtStart} at start, {ReadLoadAverage()} at end", full, half, transfersPerSecond, lagFull, lagHalf, pg, marten);
+            Report(s, server, $"{loadAtStart} at start, {ReadLoadAverage()} at end", full, half, transfersPerSecond, lagFull, lagHalf, pg, marten, asOfResults);
             Diagnostics(full, pg, stats0, stats1, profiler);
             if (pgCores > 0)
                 Console.WriteLine($"CPU during full load: PostgreSQL processes {F(pgCores, "0.00")} cores ({F(pgCores * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms per transfer), " +

@@ -170,12 +170,24 @@ public sealed class EscrowTestCluster : IAsyncDisposable
     public Task<IReadOnlyList<LeaseHolder>> LeasesAsync() => ProjectionQueues.ListAsync(Database.DataSource, default);
 
     /// <summary>Polls until every projection queue of this build is pulled by one of <paramref name="silos"/> (any, if null).</summary>
-    public Task WaitForLeasesAsync(TimeSpan timeout, IReadOnlyCollection<TestSilo>? silos = null) =>
-        WaitUntilAsync(async () =>
+    public async Task WaitForLeasesAsync(TimeSpan timeout, IReadOnlyCollection<TestSilo>? silos = null)
+    {
+        IReadOnlyList<LeaseHolder> held = [];
+        try
         {
-            var held = await LeasesAsync();
-            return ProjectionQueues.Known.All(lease => held.Any(h => h.Lease == lease && (silos is null || silos.Any(s => s.Id == h.SiloId))));
-        }, timeout, "not every projection queue was pulled");
+            await WaitUntilAsync(async () =>
+            {
+                held = await LeasesAsync();
+                return ProjectionQueues.Known.All(lease => held.Any(h => h.Lease == lease && (silos is null || silos.Any(s => s.Id == h.SiloId))));
+            }, timeout, "not every projection queue was pulled");
+        }
+        catch (TimeoutException ex)
+        {
+            // Say who held what at the end (a queue whose owner the balancers disagree on, or a receiver that never started).
+            throw new TimeoutException($"{ex.Message}; pulled: [{string.Join(", ", held.Select(h => $"{h.Lease} by {h.SiloId}"))}]; " +
+                $"silos: [{string.Join(", ", Running.Select(s => s.Id))}]", ex);
+        }
+    }
 
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {

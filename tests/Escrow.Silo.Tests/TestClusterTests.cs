@@ -101,7 +101,9 @@ public class TestClusterTests(ITestOutputHelper output)
             Assert.True((await SilosAsync(root))[b.Id].GetProperty("commands").GetInt64() >= 3);
             // The projection queues of this build are all pulled, each by one live silo, and /silos shows them.
             // (The balancers may still move a queue once they see every silo's metadata: /silos is read until it settles.)
-            await cluster.WaitForLeasesAsync(TimeSpan.FromSeconds(30));
+            // (60 s: three silos started at once on a CI machine running other test classes beside this one; once in a CI run
+            // a queue stayed unpulled past 30 s.)
+            await cluster.WaitForLeasesAsync(TimeSpan.FromSeconds(60));
             async Task<List<string>> ShownAsync() =>
                 (await SilosAsync(root)).Values.SelectMany(s => s.GetProperty("leases").EnumerateArray().Select(l => l.GetString()!)).Order(StringComparer.Ordinal).ToList();
             await EscrowTestCluster.WaitUntilAsync(async () => (await ShownAsync()).SequenceEqual(ProjectionQueues.Known.Order(StringComparer.Ordinal)),
