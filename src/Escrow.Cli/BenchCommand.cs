@@ -41,6 +41,11 @@ internal static partial class BenchCommand
             DefaultValueFactory = _ => "marten",
         };
         peer.AcceptOnlyFromAmong("marten", "none");
+        var warmUpOption = new Option<int?>("--warm-up")
+        {
+            Description = "Seconds of unmeasured load before each measured one (default: a quarter of --seconds, 1 to 10). The JIT's tiered " +
+                          "compilation with dynamic PGO goes on for tens of seconds: 30 measures the steady state",
+        };
         var asOf = new Option<string>("--as-of-events")
         {
             Description = "Sizes (events) of the accounts whose balance as of an instant is asked 500 times from the statement index and 500 " +
@@ -49,18 +54,18 @@ internal static partial class BenchCommand
         };
         var bench = new Command("bench", "Benchmark transfers through the HTTP API against pgbench and Marten on the same server; prints a table.")
         {
-            clients, seconds, accounts, url, profile, sweep, peer, asOf,
+            clients, seconds, accounts, url, profile, sweep, peer, asOf, warmUpOption,
         };
         bench.SetAction(async (pr, ct) =>
         {
             var settings = new Settings(pr.GetValue(clients), pr.GetValue(seconds), pr.GetValue(accounts), pr.GetValue(url), pr.GetValue(profile),
-                ParseSweep(pr.GetValue(sweep)), pr.GetValue(peer) == "marten", ParseAsOf(pr.GetValue(asOf)));
+                ParseSweep(pr.GetValue(sweep)), pr.GetValue(peer) == "marten", ParseAsOf(pr.GetValue(asOf)), pr.GetValue(warmUpOption));
             return await RunAsync(settings, ct);
         });
         root.Subcommands.Add(bench);
     }
 
-    private sealed record Settings(int Clients, int Seconds, int Accounts, string? Url, bool Profile, int[] Sweep, bool Marten, int[] AsOfEvents);
+    private sealed record Settings(int Clients, int Seconds, int Accounts, string? Url, bool Profile, int[] Sweep, bool Marten, int[] AsOfEvents, int? WarmUpSeconds);
 
     private static int[] ParseAsOf(string? text)
     {
@@ -116,6 +121,7 @@ internal static partial class BenchCommand
         if (s.Clients < 1) throw new CliException("--clients must be at least 1");
         if (s.Seconds < 2) throw new CliException("--seconds must be at least 2");
         if (s.Accounts < 2) throw new CliException("--accounts must be at least 2 (transfers need two distinct accounts)");
+        if (s.WarmUpSeconds is < 0 or > 600) throw new CliException("--warm-up must be between 0 and 600 seconds");
         if (s.Profile && s.Url is not null) throw new CliException("--profile needs the in-process silo (leave out --url)");
         var cfg = CliConfig.FromEnvironment();
         var owner = new NpgsqlConnectionStringBuilder(cfg.Owner);
@@ -138,7 +144,9 @@ internal static partial class BenchCommand
 
             // Long enough for the JIT to finish tiering up the hot paths: with 2 s, a 20 s run still spent 14% of the
             // machine's CPU in the JIT's background compiler during its first half (perf, 2 cores).
-            var warmUp = TimeSpan.FromSeconds(Math.Clamp(s.Seconds / 4.0, 1, 10));
+            // (perf at 64 clients, 5 s of warm-up: the tiered JIT still took about a sixth of the machine during the 20 s that
+            // followed; a 60 s run after 10 s measured 2,678 against about 1,950 transfers/s, docs/benchmarks.md.)
+            var warmUp = TimeSpan.FromSeconds(s.WarmUpSeconds ?? Math.Clamp(s.Seconds / 4.0, 1, 10));
             Info($"warming up for {warmUp.TotalSeconds:0.#} s (not measured)");
             await ClosedLoopAsync(http, ids, run + "w", s.Clients, warmUp, ct);
 
