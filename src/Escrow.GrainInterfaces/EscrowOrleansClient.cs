@@ -65,7 +65,20 @@ public static class EscrowOrleansClient
             o.ClusterId = clusterId;
             o.ServiceId = serviceId;
         });
-        // The configured key, unless the caller set one for this call (a service acting for several institutions).
+        return client.SendApiKey(apiKey);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="apiKey"/> with every grain call of this client (<see cref="ApiKeyContextKey"/> in its
+    /// <c>RequestContext</c>), unless the caller put another key there for a call (a service acting for several institutions).
+    /// </summary>
+    /// <param name="client">The Orleans client builder.</param>
+    /// <param name="apiKey">The API key.</param>
+    /// <exception cref="ArgumentException">The key is empty.</exception>
+    public static IClientBuilder SendApiKey(this IClientBuilder client, string apiKey)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentException.ThrowIfNullOrWhiteSpace(apiKey);
         client.AddOutgoingGrainCallFilter(context =>
         {
             if (RequestContext.Get(ApiKeyContextKey) is not string) RequestContext.Set(ApiKeyContextKey, apiKey);

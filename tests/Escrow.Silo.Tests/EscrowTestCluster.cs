@@ -256,11 +256,7 @@ public sealed class EscrowClientConfigurator : IClientBuilderConfigurator
         });
         // The silos check an external client's calls like HTTP requests (ClientCallCheck): the tests' client acts as the
         // operator, unless a test puts another key in the RequestContext for a call.
-        clientBuilder.AddOutgoingGrainCallFilter(context =>
-        {
-            if (RequestContext.Get(EscrowOrleansClient.ApiKeyContextKey) is not string) RequestContext.Set(EscrowOrleansClient.ApiKeyContextKey, SiloFactory.RootKey);
-            return context.Invoke();
-        });
+        clientBuilder.SendApiKey(SiloFactory.RootKey);
     }
 }
 

@@ -19,10 +19,8 @@ public class FaultTests(ITestOutputHelper output)
     [Fact]
     public async Task Kill_minus_nine_of_a_silo_behind_nginx_loses_no_acknowledged_transfer_moves_its_projection_queues_and_expires_every_due_deal_once()
     {
-        var repo = RepositoryRoot();
-        var configuration = AppContext.BaseDirectory.Contains("/bin/Debug/", StringComparison.Ordinal) ? "Debug" : "Release";
-        var cli = Path.Combine(repo, "src", "Escrow.Cli", "bin", configuration, "net10.0", "escrow.dll");
-        Assert.True(File.Exists(cli), $"the CLI is not built at {cli}");
+        var repo = Repository.Root();
+        var cli = Repository.BuiltProgram("Escrow.Cli", "escrow.dll");
         var pg = new NpgsqlConnectionStringBuilder(PgDatabase.ServerConnectionString);
 
         var psi = new ProcessStartInfo("bash", [Path.Combine(repo, "deploy", "fault-test.sh")])
@@ -64,13 +62,6 @@ public class FaultTests(ITestOutputHelper output)
         Assert.Contains(lines, l => l.Contains("check-acked: OK", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.Contains("applied twice: 0  OK", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.Contains("deals due during the run: 5 of 5 expired exactly once, 0 more than once", StringComparison.Ordinal) && l.EndsWith("OK", StringComparison.Ordinal));
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "Orleans.Escrow.sln"))) return d.FullName;
-        throw new InvalidOperationException("Orleans.Escrow.sln not found above " + AppContext.BaseDirectory);
     }
 
     /// <summary>A port p such that p .. p+count-1 are free on loopback right now (nginx on p, silos after it).</summary>

@@ -80,9 +80,7 @@ public class OrleansClientTests(ITestOutputHelper output)
 
     private static Process StartSample(string connection, string key, string institution, string other, string clusterId, string serviceId, ConcurrentQueue<string> lines)
     {
-        var configuration = AppContext.BaseDirectory.Contains("/bin/Debug/", StringComparison.Ordinal) ? "Debug" : "Release";
-        var dll = Path.Combine(RepositoryRoot(), "src", "Escrow.Orleans.Sample", "bin", configuration, "net10.0", "escrow-orleans-sample.dll");
-        Assert.True(File.Exists(dll), $"the sample is not built at {dll}");
+        var dll = Repository.BuiltProgram("Escrow.Orleans.Sample", "escrow-orleans-sample.dll");
         var psi = new ProcessStartInfo("dotnet",
             [dll, "--connection", connection, "--key", key, "--institution", institution, "--other-institution", other,
              "--cluster-id", clusterId, "--service-id", serviceId, "--transfers", Transfers.ToString(System.Globalization.CultureInfo.InvariantCulture)])
@@ -97,12 +95,5 @@ public class OrleansClientTests(ITestOutputHelper output)
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Orleans.Escrow.sln"))) return dir.FullName;
-        throw new InvalidOperationException("Orleans.Escrow.sln not found above " + AppContext.BaseDirectory);
     }
 }
