@@ -39,7 +39,7 @@ var institutionOption = new Option<string>("--institution")
     DefaultValueFactory = _ => CommandRequests.DefaultTenant,
 };
 var atOption = new Option<string?>("--at") { Description = "ISO 8601 instant, e.g. 1993-03-15T14:47:00Z (default: now)" };
-var fromEvents = new Option<bool>("--from-events") { Description = "Answer by replaying the stream instead of the statement index" };
+var fromEvents = new Option<bool>("--from-events") { Description = "Answer by replaying the stream from its first event (the audit path, ignoring snapshots) instead of the statement index" };
 var balance = new Command("balance", "Print an account's balance, now or as of an instant.") { accountArg, institutionOption, atOption, fromEvents };
 balance.SetAction(async (pr, ct) =>
 {
@@ -53,7 +53,7 @@ balance.SetAction(async (pr, ct) =>
             throw new CliException($"'--at {text}' is not an ISO 8601 instant");
         at = t;
     }
-    var b = await queries.BalanceAsync(Tenants.Id(pr.GetValue(institutionOption), "--institution"), pr.GetValue(accountArg)!, at, pr.GetValue(fromEvents), ct)
+    var b = await queries.BalanceAsync(Tenants.Id(pr.GetValue(institutionOption), "--institution"), pr.GetValue(accountArg)!, at, pr.GetValue(fromEvents) ? BalanceSource.Genesis : BalanceSource.Statement, ct)
         ?? throw new CliException($"account '{pr.GetValue(accountArg)}' of '{pr.GetValue(institutionOption)}' does not exist{(at is null ? "" : $" at {at:O}")}");
     Console.WriteLine($"{b.AccountId}  {b.Balance.ToString(CultureInfo.InvariantCulture)} {b.Currency}  as of {(b.At?.ToString("O") ?? "now")}  (version {b.Version}, from {b.Source})");
     return 0;

@@ -134,7 +134,7 @@ public sealed class AccountsClient
     /// <exception cref="EscrowNotFoundException"><c>account_not_found</c> (also when the account did not exist yet at <paramref name="at"/>).</exception>
     public Task<AccountBalance> GetBalanceAsync(string accountId, DateTimeOffset? at = null, BalanceSource source = BalanceSource.Default, CancellationToken cancellationToken = default) =>
         _t.GetAsync<AccountBalance>($"accounts/{Seg(accountId, nameof(accountId))}/balance"
-            + Query(("at", at), ("source", source == BalanceSource.Events ? "events" : null)), cancellationToken);
+            + Query(("at", at), ("source", source switch { BalanceSource.Events => "events", BalanceSource.Genesis => "genesis", _ => null })), cancellationToken);
 
     /// <summary>One page of the statement (<c>GET /accounts/{id}/statement</c>): posting legs with running balance, ordered by stream version. Read model: may trail the newest postings by the projection lag.</summary>
     /// <param name="accountId">The account.</param>

@@ -210,7 +210,11 @@ public sealed partial class PgEventStore
         if (auditCount > 0)
             batch.BatchCommands.Add(AuditInsert(items.Select(p => p.Audit).OfType<AuditRecord>().ToArray(), auditStreams));
         if (snapCount > 0)
-            batch.BatchCommands.Add(SnapshotUpsert(items.SelectMany(p => p.Snapshots ?? []).ToArray()));
+        {
+            var snaps = items.SelectMany(p => p.Snapshots ?? []).ToArray();
+            batch.BatchCommands.Add(SnapshotHistoryInsert(snaps));
+            batch.BatchCommands.Add(SnapshotUpsert(snaps.GroupBy(x => x.StreamId, StringComparer.Ordinal).Select(g => g.MaxBy(x => x.Version)!).ToArray()));
+        }
         foreach (var p in items)
             foreach (var extra in p.Extras ?? [])
                 batch.BatchCommands.Add(extra);
@@ -273,6 +277,37 @@ public sealed partial class PgEventStore
         return c;
     }
 
+    /// <summary>
+    /// Every snapshot also goes to <c>snapshot_history</c> (sql/023), with occurred_to: the running maximum of the stream's
+    /// events' occurred_at up to its version, from the previous kept snapshot's value and the events after it (visible here:
+    /// this batch inserted them a statement earlier).
+    /// </summary>
+    private static NpgsqlBatchCommand SnapshotHistoryInsert(Snapshot[] snaps)
+    {
+        var sc = new NpgsqlBatchCommand(
+            """
+            INSERT INTO snapshot_history (stream_id, version, schema_version, hash, state, occurred_to)
+            SELECT s.stream_id, s.version, s.schema_version, s.hash, s.state,
+                   greatest(p.occurred_to, (SELECT max(e.occurred_at) FROM events e
+                                            WHERE e.stream_id = s.stream_id AND e.version > coalesce(p.version, 0) AND e.version <= s.version))
+            FROM unnest($1::text[], $2::bigint[], $3::int[], $4::bytea[], $5::jsonb[]) AS s (stream_id, version, schema_version, hash, state)
+            LEFT JOIN LATERAL (SELECT h.version, h.occurred_to FROM snapshot_history h
+                               WHERE h.stream_id = s.stream_id AND h.version < s.version ORDER BY h.version DESC LIMIT 1) p ON true
+            ON CONFLICT (stream_id, version) DO NOTHING
+            """);
+        AddSnapshotParameters(sc, snaps);
+        return sc;
+    }
+
+    private static void AddSnapshotParameters(NpgsqlBatchCommand sc, Snapshot[] snaps)
+    {
+        sc.Parameters.Add(new() { Value = snaps.Select(s => s.StreamId).ToArray() });
+        sc.Parameters.Add(new() { Value = snaps.Select(s => s.Version).ToArray() });
+        sc.Parameters.Add(new() { Value = snaps.Select(s => s.SchemaVersion).ToArray() });
+        sc.Parameters.Add(new() { Value = snaps.Select(s => s.Hash).ToArray() });
+        sc.Parameters.Add(new() { Value = snaps.Select(s => s.StateJson).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+    }
+
     private static NpgsqlBatchCommand SnapshotUpsert(Snapshot[] snaps)
     {
         var sc = new NpgsqlBatchCommand(
@@ -283,11 +318,7 @@ public sealed partial class PgEventStore
                 hash = excluded.hash, state = excluded.state, created_at = now()
             WHERE snapshots.version < excluded.version
             """);
-        sc.Parameters.Add(new() { Value = snaps.Select(s => s.StreamId).ToArray() });
-        sc.Parameters.Add(new() { Value = snaps.Select(s => s.Version).ToArray() });
-        sc.Parameters.Add(new() { Value = snaps.Select(s => s.SchemaVersion).ToArray() });
-        sc.Parameters.Add(new() { Value = snaps.Select(s => s.Hash).ToArray() });
-        sc.Parameters.Add(new() { Value = snaps.Select(s => s.StateJson).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
+        AddSnapshotParameters(sc, snaps);
         return sc;
     }
 }

@@ -47,6 +47,32 @@ public sealed partial class PgEventStore
         return await ToCurrentAsync(await ReadEventsAsync(cmd, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The stream's last kept snapshot (sql/023's <c>snapshot_history</c>) of schema <paramref name="schemaVersion"/> that may
+    /// stand in for its events up to <paramref name="occurredUpTo"/>: every event up to the snapshot's version occurred at or
+    /// before that instant. Only a snapshot whose hash is the stored event's hash at its version is taken (the chain anchors
+    /// it). Null when there is none (a short stream, or an instant before its first snapshot).
+    /// </summary>
+    public async Task<Snapshot?> ReadSnapshotAtAsync(string streamId, int schemaVersion, DateTimeOffset occurredUpTo, CancellationToken ct)
+    {
+        var cmd = DataSource.CreateCommand(
+            """
+            SELECT h.version, h.schema_version, h.hash, h.state::text
+            FROM snapshot_history h JOIN events e ON e.stream_id = h.stream_id AND e.version = h.version AND e.hash = h.hash
+            WHERE h.stream_id = $1 AND h.occurred_to <= $2 AND h.schema_version = $3
+            ORDER BY h.occurred_to DESC, h.version DESC LIMIT 1
+            """);
+        await using var cmdScope = cmd.ConfigureAwait(false);
+        var stored = await StoredStreamIdAsync(streamId, ct).ConfigureAwait(false);
+        cmd.Parameters.Add(new() { Value = stored });
+        cmd.Parameters.Add(new() { Value = occurredUpTo.ToUniversalTime() });
+        cmd.Parameters.Add(new() { Value = schemaVersion });
+        var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var rScope = r.ConfigureAwait(false);
+        if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
+        return new Snapshot(streamId, r.GetInt64(0), r.GetInt32(1), (byte[])r[2], r.GetString(3));
+    }
+
     /// <summary>The tenant a stream belongs to; null when the stream does not exist.</summary>
     public async Task<string?> ReadStreamTenantAsync(string streamId, CancellationToken ct)
     {

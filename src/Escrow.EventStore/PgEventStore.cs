@@ -106,6 +106,10 @@ public sealed partial class PgEventStore(NpgsqlDataSource dataSource, GroupCommi
         var events = new EventRow[total];
         var bumps = new List<StreamBump>(streams.Count);
         var i = 0;
+        // Snapshots at a version below the head this append writes (a bulk append of many snapshot intervals) take that
+        // version's hash; the head's is in heads.
+        HashSet<(string, long)>? wanted = snapshots is { Count: > 0 } ? [.. snapshots.Where(x => x.Hash.Length != 32).Select(x => (x.StreamId, x.Version))] : null;
+        Dictionary<(string, long), byte[]>? inner = null;
         foreach (var s in streams)
         {
             if (s.Events.Count == 0) continue;
@@ -119,13 +123,15 @@ public sealed partial class PgEventStore(NpgsqlDataSource dataSource, GroupCommi
                 var hash = HashChain.Compute(prev, s.StreamId, version, e.EventType, e.SchemaVersion, at, e.DataJson, meta);
                 events[i++] = new EventRow(s.StreamId, version, e.Metadata.EventId, e.EventType, e.SchemaVersion, e.DataJson, meta, at, prev, hash);
                 prev = hash;
+                if (wanted is not null && wanted.Contains((s.StreamId, version))) (inner ??= [])[(s.StreamId, version)] = hash;
             }
             heads[s.StreamId] = new StreamHead(version, prev);
             bumps.Add(new StreamBump(s.StreamId, s.StreamType, s.Tenant, s.Expected.Value, version, prev));
         }
-        // A snapshot taken at the head this append writes carries that head's hash (computed here, with the stored id).
+        // A snapshot taken at a version this append writes carries that version's hash (computed here, with the stored id).
         snapshots = snapshots?.Select(s => heads.TryGetValue(s.StreamId, out var h) && h.Version == s.Version ? s with { Hash = h.LastHash }
-            : s.Hash.Length == 32 ? s : throw new ArgumentException($"the snapshot of '{s.StreamId}' at {s.Version} has no hash and is not at a head this append writes", nameof(snapshots))).ToList();
+            : inner is not null && inner.TryGetValue((s.StreamId, s.Version), out var at) ? s with { Hash = at }
+            : s.Hash.Length == 32 ? s : throw new ArgumentException($"the snapshot of '{s.StreamId}' at {s.Version} has no hash and is not at a version this append writes", nameof(snapshots))).ToList();
         return new PendingAppend([.. bumps], events, heads, idempotency, audit, snapshots, extras);
     }
 }

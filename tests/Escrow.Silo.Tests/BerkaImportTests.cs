@@ -235,19 +235,31 @@ public sealed class BerkaImportTests(BerkaImportFixture f) : IClassFixture<Berka
             if (opened[a] <= end) samples.Add((a, end));
         }
 
+        var fromSnapshots = 0;
         foreach (var (account, day) in samples.Distinct())
         {
             var expected = byAccount[account].Where(t => t.Date <= day).Sum(t => t.Signed);
             var endOfDay = new DateTimeOffset(day.ToDateTime(new TimeOnly(23, 59, 59)), TimeSpan.Zero);
-            var fromEvents = await queries.BalanceAsync("default", $"berka-{account}", endOfDay, fromEvents: true, default);
-            var fromStatement = await queries.BalanceAsync("default", $"berka-{account}", endOfDay, fromEvents: false, default);
+            var fromEvents = await queries.BalanceAsync("default", $"berka-{account}", endOfDay, BalanceSource.Events, default);
+            var fromGenesis = await queries.BalanceAsync("default", $"berka-{account}", endOfDay, BalanceSource.Genesis, default);
+            var fromStatement = await queries.BalanceAsync("default", $"berka-{account}", endOfDay, BalanceSource.Statement, default);
             Assert.NotNull(fromEvents);
+            Assert.NotNull(fromGenesis);
             Assert.NotNull(fromStatement);
             Assert.Equal("events", fromEvents.Source);
+            Assert.Null(fromGenesis.FromSnapshot);
             Assert.Equal("statement", fromStatement.Source);   // the read model answered, not the fallback replay
-            Assert.True(expected == fromEvents.Balance, $"berka-{account} as of {day}: events say {fromEvents.Balance}, trans.asc sums to {expected}");
+            Assert.True(expected == fromEvents.Balance, $"berka-{account} as of {day}: events (from snapshot {fromEvents.FromSnapshot}) say {fromEvents.Balance}, trans.asc sums to {expected}");
+            Assert.True(expected == fromGenesis.Balance, $"berka-{account} as of {day}: a replay from the first event says {fromGenesis.Balance}, trans.asc sums to {expected}");
+            Assert.Equal(fromGenesis.Version, fromEvents.Version);
             Assert.True(expected == fromStatement.Balance, $"berka-{account} as of {day}: statement says {fromStatement.Balance}, trans.asc sums to {expected}");
+            // The replay started from the last snapshot (one every 50 versions) whose events all occurred by then: the
+            // opening and the file's rows of the account up to that day.
+            var upToDay = 1 + byAccount[account].Count(t => t.Date <= day);
+            Assert.Equal(upToDay >= 50 ? upToDay / 50 * 50 : null, fromEvents.FromSnapshot);
+            if (fromEvents.FromSnapshot is not null) fromSnapshots++;
         }
+        Assert.True(fromSnapshots >= 5, $"only {fromSnapshots} of {samples.Distinct().Count()} replays started from a kept snapshot");
     }
 
     [Fact]
@@ -386,8 +398,8 @@ public sealed class BerkaImportTests(BerkaImportFixture f) : IClassFixture<Berka
             foreach (var id in f.Transactions.Select(t => t.Account).Distinct().Order().Where((_, i) => i % 25 == 0)
                          .Select(a => $"berka-{a}").Append("berka-cash").Append("berka-interest-expense"))
             {
-                var a = await wholeQ.BalanceAsync("default", id, cutInstant, fromEvents: true, default);
-                var b = await splitQ.BalanceAsync("default", id, cutInstant, fromEvents: true, default);
+                var a = await wholeQ.BalanceAsync("default", id, cutInstant, BalanceSource.Events, default);
+                var b = await splitQ.BalanceAsync("default", id, cutInstant, BalanceSource.Genesis, default);
                 Assert.Equal(a?.Balance, b?.Balance);
             }
         }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Net;
 using Escrow.EventStore;
 using Escrow.Projections;
@@ -133,7 +134,8 @@ public class ProjectionTests : IClassFixture<PgDatabase>
     public async Task Balance_as_of_an_instant_agrees_between_the_statement_index_and_a_replay_of_events()
     {
         var clock = new ManualClock(new DateTimeOffset(2025, 3, 15, 9, 0, 0, TimeSpan.Zero));
-        await using var silo = new SiloFactory(_db, runProjections: true, clock: clock);
+        // A snapshot every 5 versions: most instants fall after several kept snapshots.
+        await using var silo = new SiloFactory(_db, runProjections: true, clock: clock, snapshotEvery: 5);
         var http = await silo.ClientForAsync();
         var a = "asof-" + Guid.NewGuid().ToString("N")[..8];
         var b = "asof-" + Guid.NewGuid().ToString("N")[..8];
@@ -171,12 +173,63 @@ public class ProjectionTests : IClassFixture<PgDatabase>
                 var q = Uri.EscapeDataString(t.ToString("O"));
                 var fromIndex = await (await http.GetAsync($"/accounts/{a}/balance?at={q}")).JsonAsync();
                 var fromEvents = await (await http.GetAsync($"/accounts/{a}/balance?at={q}&source=events")).JsonAsync();
+                var fromGenesis = await (await http.GetAsync($"/accounts/{a}/balance?at={q}&source=genesis")).JsonAsync();
                 Assert.Equal("statement", fromIndex.GetProperty("source").GetString());
                 Assert.Equal("events", fromEvents.GetProperty("source").GetString());
                 Assert.True(bal == fromIndex.GetProperty("balance").GetDecimal(),
                     $"at {t:O}: expected {bal}, index said {fromIndex}; statement: {await (await http.GetAsync($"/accounts/{a}/statement?limit=3")).Content.ReadAsStringAsync()}");
                 Assert.Equal(bal, fromEvents.GetProperty("balance").GetDecimal());
+                Assert.Equal(bal, fromGenesis.GetProperty("balance").GetDecimal());
+                Assert.Equal(JsonValueKind.Null, fromGenesis.GetProperty("fromSnapshot").ValueKind);
+                // The replay started from the last kept snapshot at or before the version it reached (every event of this
+                // account is stamped by one clock that only moves forward).
+                var version = fromEvents.GetProperty("version").GetInt64();
+                Assert.Equal(version, fromGenesis.GetProperty("version").GetInt64());
+                var snapshot = fromEvents.GetProperty("fromSnapshot");
+                Assert.Equal(version >= 5 ? version / 5 * 5 : (long?)null, snapshot.ValueKind == JsonValueKind.Null ? null : snapshot.GetInt64());
             }
+        }
+    }
+
+    [Fact]
+    public async Task A_kept_snapshot_that_is_not_the_fold_of_its_events_misleads_only_the_snapshot_replay_and_verify_names_it()
+    {
+        await using var db = new PgDatabase();
+        await db.InitializeAsync();
+        try
+        {
+            await using var silo = new SiloFactory(db, runProjections: true, snapshotEvery: 5);
+            var http = await silo.ClientForAsync();
+            var a = "kept-" + Guid.NewGuid().ToString("N")[..8];
+            await http.OpenAsync(a);
+            for (var i = 0; i < 12; i++) Assert.Equal(HttpStatusCode.Created, (await http.DepositAsync(a, 1m)).StatusCode);
+            await http.WaitForProjectionsAsync();
+            var report = await LedgerVerifier.RunAsync(db.Store, default);
+            Assert.True(report.Ok, string.Join("\n", report.Lines));
+            Assert.Contains(report.Lines, l => l.StartsWith("kept account snapshots vs replay: ", StringComparison.Ordinal) && l.EndsWith(" 0 mismatches", StringComparison.Ordinal));
+
+            // Someone with the schema owner's rights keeps a forged snapshot at version 12, anchored to the right event hash.
+            await db.ExecAsOwnerAsync(
+                $$"""
+                INSERT INTO snapshot_history (stream_id, version, schema_version, hash, state, occurred_to)
+                SELECT h.stream_id, 12, h.schema_version, e.hash, jsonb_set(h.state, '{balance}', '1000000'), e.occurred_at
+                FROM snapshot_history h JOIN events e ON e.stream_id = h.stream_id AND e.version = 12
+                WHERE h.stream_id LIKE '%/{{a}}' AND h.version = 10
+                """);
+            var at = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(5).ToString("O"));
+            var fromEvents = await (await http.GetAsync($"/accounts/{a}/balance?at={at}&source=events")).JsonAsync();
+            var fromGenesis = await (await http.GetAsync($"/accounts/{a}/balance?at={at}&source=genesis")).JsonAsync();
+            Assert.Equal(12, fromEvents.GetProperty("fromSnapshot").GetInt64());
+            Assert.Equal(1_000_001m, fromEvents.GetProperty("balance").GetDecimal());   // the forged state, then deposit 13
+            Assert.Equal(12m, fromGenesis.GetProperty("balance").GetDecimal());
+
+            report = await LedgerVerifier.RunAsync(db.Store, default);
+            Assert.False(report.Ok);
+            Assert.Contains(report.Lines, l => l.StartsWith("kept snapshot MISMATCH: ", StringComparison.Ordinal) && l.Contains($"/{a} v12", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await db.DisposeAsync();
         }
     }
 

@@ -32,8 +32,10 @@ public enum BalanceSource
 {
     /// <summary>The silo decides: now from the account's activation; as of an instant from the statement read model when it has caught up, else by replaying the stream.</summary>
     Default,
-    /// <summary>Always replay the account's event stream (the audit path, <c>?source=events</c>).</summary>
+    /// <summary>Replay the account's event stream from its last kept snapshot at or before the instant (<c>?source=events</c>).</summary>
     Events,
+    /// <summary>Replay the account's event stream from its first event, ignoring snapshots (the audit path, <c>?source=genesis</c>; time grows with the stream).</summary>
+    Genesis,
 }
 
 /// <summary>
@@ -104,7 +106,8 @@ public sealed record PostingResult(string PostingId, string? ReversalOf, IReadOn
 /// <param name="At">The instant asked for (UTC), or null for now.</param>
 /// <param name="Version">Stream version the answer reflects.</param>
 /// <param name="Source">Who answered: <c>aggregate</c> (now), <c>statement</c> (read model index) or <c>events</c> (replay).</param>
-public sealed record AccountBalance(string AccountId, string Currency, decimal Balance, DateTimeOffset? At, long Version, string Source);
+/// <param name="FromSnapshot">For <c>events</c>: the version of the kept snapshot the replay started from; null when it started at the first event.</param>
+public sealed record AccountBalance(string AccountId, string Currency, decimal Balance, DateTimeOffset? At, long Version, string Source, long? FromSnapshot = null);
 
 /// <summary>One posting leg on an account's statement (read model <c>account_statement</c>).</summary>
 /// <param name="Version">The account stream's version of this leg; pages are ordered by it.</param>

@@ -37,6 +37,11 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
 
     public override string StreamId => AccountStream(AccountId);
     public override string StreamType => Account.StreamType;
+
+    /// <summary>The schema of <see cref="AccountState"/>'s JSON in this grain's snapshots (a replay as of an instant reads them too).</summary>
+    public const int StateSchemaVersion = 1;
+
+    public override int SnapshotSchemaVersion => StateSchemaVersion;
     protected override AccountState Empty() => AccountState.Empty(AccountId);
     protected override AccountState Evolve(AccountState state, object @event) => Account.Evolve(state, @event);
 

@@ -58,16 +58,17 @@ public static class LedgerEndpoints
                     throw new BadRequestException("invalid_instant", $"'at' must be an ISO 8601 instant such as 1993-03-15T14:47:00Z, got '{at}'");
                 when = t;
             }
-            var fromEvents = source switch
+            var from = source switch
             {
-                null or "" or "statement" => false,
-                "events" => true,
-                _ => throw new BadRequestException("invalid_source", "'source' must be 'statement' or 'events'"),
+                null or "" or "statement" => BalanceSource.Statement,
+                "events" => BalanceSource.Events,
+                "genesis" => BalanceSource.Genesis,
+                _ => throw new BadRequestException("invalid_source", "'source' must be 'statement', 'events' or 'genesis'"),
             };
-            var balance = await queries.BalanceAsync(tenant, id, when, fromEvents, ct);
+            var balance = await queries.BalanceAsync(tenant, id, when, from, ct);
             return balance is null ? NotFound(id, when) : Results.Ok(balance);
         }).Produces<BalanceAt>().Problems(400, 404)
-          .Doc("getBalance", "Balance now or as of an instant", "at: ISO 8601 instant (every posting at or before it); source=events replays the stream instead of reading the statement index.");
+          .Doc("getBalance", "Balance now or as of an instant", "at: ISO 8601 instant (every posting at or before it); source=events replays the stream from its last kept snapshot at or before the instant (fromSnapshot: that snapshot's version) instead of reading the statement index; source=genesis replays it from its first event (the audit path).");
 
         accounts.MapGet("/{id}/statement", async (string id, long? after, int? limit, HttpContext http, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
         {

@@ -10,8 +10,25 @@ public sealed record StatementLine(
 
 public sealed record StatementPage(string AccountId, IReadOnlyList<StatementLine> Lines, long? NextAfterVersion);
 
-/// <summary>Balance of an account as of an instant; <see cref="Source"/> says whether the statement read model or a replay of events answered.</summary>
-public sealed record BalanceAt(string AccountId, string Currency, decimal Balance, DateTimeOffset? At, long Version, string Source);
+/// <summary>
+/// Balance of an account as of an instant; <see cref="Source"/> says what answered: <c>aggregate</c> (now, the grain),
+/// <c>statement</c> (the statement index), <c>events</c> (a replay of the stream; <see cref="FromSnapshot"/> is the version of
+/// the kept snapshot it started from, null when it started at the first event).
+/// </summary>
+public sealed record BalanceAt(string AccountId, string Currency, decimal Balance, DateTimeOffset? At, long Version, string Source, long? FromSnapshot = null);
+
+/// <summary>Where a balance as of an instant comes from (<c>GET /accounts/{id}/balance?source=</c>).</summary>
+public enum BalanceSource
+{
+    /// <summary>The statement index when its projection has caught up with the account; a replay otherwise.</summary>
+    Statement,
+
+    /// <summary>A replay of the stream from its last kept snapshot at or before the instant.</summary>
+    Events,
+
+    /// <summary>A replay of the stream from its first event, ignoring snapshots: the audit path (time grows with the stream).</summary>
+    Genesis,
+}
 
 /// <summary>One event of a stream with its metadata: the audit view.</summary>
 public sealed record AuditEvent(
@@ -30,11 +47,12 @@ public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
     /// <summary>
     /// Balance of account <paramref name="accountId"/> of <paramref name="tenant"/> as of <paramref name="at"/> (inclusive, by occurred_at). From the <c>account_statement</c>
     /// index when the projection has caught up with the account's stream; from a replay of the stream
-    /// otherwise, or when <paramref name="fromEvents"/> asks for the audit path. Null when the account
+    /// otherwise, or when <paramref name="source"/> asks for one (<see cref="BalanceSource"/>). Null when the account
     /// does not exist (or did not exist yet at that instant).
     /// </summary>
-    public async Task<BalanceAt?> BalanceAsync(string tenant, string accountId, DateTimeOffset? at, bool fromEvents, CancellationToken ct)
+    public async Task<BalanceAt?> BalanceAsync(string tenant, string accountId, DateTimeOffset? at, BalanceSource source, CancellationToken ct)
     {
+        var fromEvents = source != BalanceSource.Statement;
         var (current, version) = await ledger.StateAsync(tenant, accountId, ct).ConfigureAwait(false);
         if (!current.Exists) return null;
         if (at is null && !fromEvents)
@@ -68,8 +86,13 @@ public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
             if (await r.ReadAsync(ct).ConfigureAwait(false) && r.GetInt64(0) >= version && r.GetBoolean(3))
                 return new BalanceAt(accountId, current.Currency, r.IsDBNull(1) ? 0m : r.GetDecimal(1), at, r.IsDBNull(2) ? 0 : r.GetInt64(2), "statement");
         }
-        var (past, pastVersion) = await ledger.ReplayAsync(tenant, accountId, at, ct).ConfigureAwait(false);
-        return new BalanceAt(accountId, current.Currency, past.Balance, at, pastVersion, "events");
+        if (source == BalanceSource.Genesis || at is null)
+        {
+            var (past, pastVersion) = await ledger.ReplayAsync(tenant, accountId, at, ct).ConfigureAwait(false);
+            return new BalanceAt(accountId, current.Currency, past.Balance, at, pastVersion, "events");
+        }
+        var (state, replayedTo, fromSnapshot) = await ledger.ReplayFromSnapshotAsync(tenant, accountId, at.Value, ct).ConfigureAwait(false);
+        return new BalanceAt(accountId, current.Currency, state.Balance, at, replayedTo, "events", fromSnapshot > 0 ? fromSnapshot : null);
     }
 
     /// <summary>A page of the statement of account <paramref name="accountId"/> of <paramref name="tenant"/>, ordered by stream version, after <paramref name="afterVersion"/>.</summary>

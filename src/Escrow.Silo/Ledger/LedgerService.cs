@@ -52,6 +52,15 @@ public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dash
     public Task<(AccountState State, long Version)> ReplayAsync(string tenant, string accountId, DateTimeOffset? upTo, CancellationToken ct) =>
         StreamReplay.ReplayAsync(store, AccountStreams.StreamId(tenant, accountId), AccountState.Empty(accountId), Account.Evolve, upTo, ct);
 
+    /// <summary>
+    /// Folds the account's stream up to <paramref name="upTo"/> from its last kept snapshot that stands in for events all at
+    /// or before that instant (the first event when none does): time in proportion to the events since that snapshot
+    /// (at most <see cref="SiloOptions.SnapshotEvery"/>), not to the account's length. FromSnapshot: the snapshot's version (0: none).
+    /// </summary>
+    public Task<(AccountState State, long Version, long FromSnapshot)> ReplayFromSnapshotAsync(string tenant, string accountId, DateTimeOffset upTo, CancellationToken ct) =>
+        StreamReplay.ReplayFromSnapshotAsync(store, AccountStreams.StreamId(tenant, accountId), AccountState.Empty(accountId), Account.Evolve, upTo,
+            AccountGrain.StateSchemaVersion, ct);
+
     /// <summary>The audit log's name of a command: its type, and for postings their kind (Post.Transfer).</summary>
     public static string OperationName(AccountCommand command) => command switch
     {

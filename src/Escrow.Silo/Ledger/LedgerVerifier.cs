@@ -21,7 +21,9 @@ public sealed record VerifyReport(bool Ok, IReadOnlyList<string> Lines, long Str
 /// The auditor's check, run by <c>escrow verify</c>:
 /// (1) every stream's SHA-256 chain holds; (2) per currency, all account balances (customer, internal and
 /// external) sum to zero, from a replay of the log; (3) the read models (account_balances, account_statement,
-/// payment_status, payment_timeline) equal a replay of the log up to their checkpoints (all read in one REPEATABLE READ snapshot, so a running silo does not disturb it).
+/// payment_status, payment_timeline) equal a replay of the log up to their checkpoints; (4) every kept snapshot of an account
+/// (snapshot_history, which a replay as of an instant starts from) is the fold of its events (all read in one REPEATABLE READ
+/// snapshot, so a running silo does not disturb it).
 /// </summary>
 public static class LedgerVerifier
 {
@@ -47,6 +49,9 @@ public static class LedgerVerifier
         var cpStatement = await CheckpointAsync(conn, tx, AccountStatementProjection.ProjectionName, ct).ConfigureAwait(false);
         var payments = new PaymentReadModelCheck(await CheckpointAsync(conn, tx, PaymentsProjection.ProjectionName, ct).ConfigureAwait(false));
 
+        var kept = await KeptAccountSnapshotsAsync(conn, tx, ct).ConfigureAwait(false);
+        var keptCount = kept.Count;
+        var keptMismatches = new List<string>();
         var states = new Dictionary<string, (AccountState State, long Version)>(StringComparer.Ordinal);
         var deals = new Dictionary<string, DealState>(StringComparer.Ordinal);
         var dealViolations = new List<string>();
@@ -81,6 +86,8 @@ public static class LedgerVerifier
                 var s = states.TryGetValue(id, out var cur) ? cur.State : AccountState.Empty(accountId);
                 s = Account.Evolve(s, evt);
                 states[id] = (s, e.Version);
+                if (kept.Remove((e.StreamId, e.Version), out var keptState) && !KeptStateEquals(keptState, s))
+                    keptMismatches.Add($"{e.StreamId} v{e.Version}");
                 if (e.Checkpoint.CompareTo(cpStatement) <= 0 && evt is AccountDebited or AccountCredited)
                 {
                     var (pid, amt) = evt switch
@@ -97,6 +104,12 @@ public static class LedgerVerifier
         }
         atBalances ??= states;
         lines.Add($"replayed {events:N0} events of {states.Count:N0} accounts and {deals.Count:N0} deals");
+
+        // Every kept snapshot of an account (a replay as of an instant starts from them) is the fold of its events.
+        keptMismatches.AddRange(kept.Keys.Select(k => $"{k.StreamId} v{k.Version} (no such event)"));
+        foreach (var m in keptMismatches.Take(10)) lines.Add("kept snapshot MISMATCH: " + m);
+        ok &= keptMismatches.Count == 0;
+        lines.Add($"kept account snapshots vs replay: {keptCount:N0} snapshots, {keptMismatches.Count} mismatches");
 
         // Escrow: the invariant held at every version, and each deal's escrow account holds exactly what the deal holds.
         foreach (var (key, d) in deals)
@@ -168,6 +181,25 @@ public static class LedgerVerifier
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return new VerifyReport(ok, lines, streams, events);
     }
+
+    /// <summary>Every kept snapshot of an account stream (sql/023), by the stream's current id and version: the state's JSON.</summary>
+    private static async Task<Dictionary<(string StreamId, long Version), string>> KeptAccountSnapshotsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        var kept = new Dictionary<(string, long), string>();
+        await using var cmd = new NpgsqlCommand(
+            "SELECT coalesce(a.alias, h.stream_id), h.version, h.state::text FROM snapshot_history h LEFT JOIN stream_aliases a ON a.stream_id = h.stream_id WHERE h.schema_version = $1",
+            conn, tx);
+        cmd.Parameters.Add(new() { Value = Grains.AccountGrain.StateSchemaVersion });
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+            if (AccountStreams.TryParse(r.GetString(0), out _, out _))
+                kept[(r.GetString(0), r.GetInt64(1))] = r.GetString(2);
+        return kept;
+    }
+
+    /// <summary>A kept state equals a replayed one when both serialize to the same canonical JSON (jsonb reorders keys).</summary>
+    private static bool KeptStateEquals(string keptJson, AccountState replayed) =>
+        HashChain.Canonical(keptJson).AsSpan().SequenceEqual(HashChain.Canonical(System.Text.Json.JsonSerializer.Serialize(replayed, EventSerializer.Options)));
 
     private static async Task<GlobalCheckpoint> CheckpointAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string name, CancellationToken ct)
     {
