@@ -36,7 +36,7 @@ internal static partial class BenchCommand
     }
 
     private static void Report(Settings s, ServerInfo server, string load, Phase full, Phase half, double halfRate, Lag lagFull, Lag lagHalf, PgbenchResult pg,
-        PeerResult? peer, IReadOnlyList<AsOfResult> asOf)
+        PeerResult? peer, IReadOnlyList<AsOfResult> asOf, (double Silo, double Postgres)? ownProcessCores = null)
     {
         var ratio = pg.Tps > 0 ? full.CreatedPerSecond / pg.Tps : double.NaN;
         var halfP99 = half.Percentile(0.99);
@@ -45,7 +45,8 @@ internal static partial class BenchCommand
         {
             ("machine", $"{Environment.ProcessorCount} cores, {MemoryTotal()} RAM, load avg {load}; PostgreSQL {server.Version} " +
                         $"(fsync={server.Fsync}, synchronous_commit={server.SynchronousCommit}, wal_sync_method={server.WalSyncMethod})", "", null),
-            ("silo", s.Url is null ? "in-process (same machine as clients and PostgreSQL)" : s.Url, "", null),
+            ("silo", s.Url is not null ? s.Url : s.SiloProcess ? "its own process, escrow serve (same machine as the clients' process and PostgreSQL)"
+                : "in-process (same machine as clients and PostgreSQL)", "", null),
             ("clients / seconds (full load) / accounts", $"{s.Clients} / {s.Seconds} / {s.Accounts}", "", null),
             ("transfers/s (full load)", $"{F(full.CreatedPerSecond)} ({full.Created} × 201, {full.Refused} × 409, {full.Other} other{full.CodeSummary})", "", null),
             ("events/s (2 per transfer)", F(full.CreatedPerSecond * 2), "", null),
@@ -64,12 +65,22 @@ internal static partial class BenchCommand
                                                         $"(stolen by the hypervisor: {F(full.Steal * 100, "0")} % / {F(pg.Steal * 100, "0")} %); " +
                                                         $"escrow process {F(full.ProcessCores, "0.00")} cores", "", null),
         };
+        if (ownProcessCores is { } cores)
+        {
+            var perTransfer = (cores.Silo + cores.Postgres) * 1000 / Math.Max(1, full.CreatedPerSecond);
+            rows.Add(("CPU per transfer, full load: silo process + PostgreSQL (load generator excluded)",
+                $"{F(perTransfer, "0.000")} ms ({F(cores.Silo * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} + " +
+                $"{F(cores.Postgres * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")}; load generator {F(full.ProcessCores * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms)",
+                $"< {F(SiloCpuTargetMs, "0.0")} ms at 64 clients", s.Clients == 64 ? perTransfer < SiloCpuTargetMs : null));
+        }
         foreach (var a in asOf)
         {
-            foreach (var (source, ms) in new[] { ("statement index", a.IndexMs), ("replay of the stream", a.ReplayMs) })
+            rows.Add(($"account of {a.Events:N0} events: built", a.Built, "", null));
+            var replay = a.FromSnapshot is { } v ? $"replay from the kept snapshot at v{v:N0}" : "replay from the first event";
+            foreach (var (source, ms) in new[] { ("statement index", a.IndexMs), (replay, a.ReplayMs) })
             {
                 var p99 = Percentile(ms, 0.99);
-                rows.Add(($"balance as of T, {a.Events}-event account, {source}: p50 / p99 (ms)",
+                rows.Add(($"balance as of T, {a.Events:N0}-event account, {source}: p50 / p99 (ms)",
                     $"{Ms(Percentile(ms, 0.5))} / {Ms(p99)} ({ms.Length} requests one after another{(a.Agreed ? ", every answer right" : ", SOME ANSWERS WRONG")})",
                     "p99 < 5 ms", p99 < AsOfP99TargetMs && a.Agreed));
             }

@@ -212,7 +212,7 @@ public sealed partial class PgEventStore
         if (snapCount > 0)
         {
             var snaps = items.SelectMany(p => p.Snapshots ?? []).ToArray();
-            batch.BatchCommands.Add(SnapshotHistoryInsert(snaps));
+            batch.BatchCommands.Add(SnapshotHistoryInsert(snaps, items.SelectMany(p => p.SnapshotSpans ?? []).ToArray()));
             batch.BatchCommands.Add(SnapshotUpsert(snaps.GroupBy(x => x.StreamId, StringComparer.Ordinal).Select(g => g.MaxBy(x => x.Version)!).ToArray()));
         }
         foreach (var p in items)
@@ -279,23 +279,27 @@ public sealed partial class PgEventStore
 
     /// <summary>
     /// Every snapshot also goes to <c>snapshot_history</c> (sql/023), with occurred_to: the running maximum of the stream's
-    /// events' occurred_at up to its version, from the previous kept snapshot's value and the events after it (visible here:
-    /// this batch inserted them a statement earlier).
+    /// events' occurred_at up to its version, from the previous kept snapshot's value, the events between it and this append
+    /// (read here: fewer than a snapshot interval), and this append's own events up to the snapshot (computed when they were
+    /// hashed: a bulk append of many intervals does not read its own events back).
     /// </summary>
-    private static NpgsqlBatchCommand SnapshotHistoryInsert(Snapshot[] snaps)
+    private static NpgsqlBatchCommand SnapshotHistoryInsert(Snapshot[] snaps, SnapshotSpan[] spans)
     {
         var sc = new NpgsqlBatchCommand(
             """
             INSERT INTO snapshot_history (stream_id, version, schema_version, hash, state, occurred_to)
             SELECT s.stream_id, s.version, s.schema_version, s.hash, s.state,
-                   greatest(p.occurred_to, (SELECT max(e.occurred_at) FROM events e
-                                            WHERE e.stream_id = s.stream_id AND e.version > coalesce(p.version, 0) AND e.version <= s.version))
-            FROM unnest($1::text[], $2::bigint[], $3::int[], $4::bytea[], $5::jsonb[]) AS s (stream_id, version, schema_version, hash, state)
+                   greatest(p.occurred_to, s.latest_at, (SELECT max(e.occurred_at) FROM events e
+                                                         WHERE e.stream_id = s.stream_id AND e.version > coalesce(p.version, 0) AND e.version < s.append_from))
+            FROM unnest($1::text[], $2::bigint[], $3::int[], $4::bytea[], $5::jsonb[], $6::bigint[], $7::timestamptz[])
+                 AS s (stream_id, version, schema_version, hash, state, append_from, latest_at)
             LEFT JOIN LATERAL (SELECT h.version, h.occurred_to FROM snapshot_history h
-                               WHERE h.stream_id = s.stream_id AND h.version < s.version ORDER BY h.version DESC LIMIT 1) p ON true
+                               WHERE h.stream_id = s.stream_id AND h.version < s.append_from ORDER BY h.version DESC LIMIT 1) p ON true
             ON CONFLICT (stream_id, version) DO NOTHING
             """);
         AddSnapshotParameters(sc, snaps);
+        sc.Parameters.Add(new() { Value = spans.Select(x => x.AppendFrom).ToArray() });
+        sc.Parameters.Add(new() { Value = spans.Select(x => x.LatestAt).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
         return sc;
     }
 

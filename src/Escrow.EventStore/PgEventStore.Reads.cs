@@ -51,16 +51,21 @@ public sealed partial class PgEventStore
     /// The stream's last kept snapshot (sql/023's <c>snapshot_history</c>) of schema <paramref name="schemaVersion"/> that may
     /// stand in for its events up to <paramref name="occurredUpTo"/>: every event up to the snapshot's version occurred at or
     /// before that instant. Only a snapshot whose hash is the stored event's hash at its version is taken (the chain anchors
-    /// it). Null when there is none (a short stream, or an instant before its first snapshot).
+    /// it), the latest such of the four latest candidates. Null when there is none (a short stream, an instant before its first
+    /// snapshot, or kept snapshots that are not the log's). The candidates are read apart from the hash check (a materialized
+    /// CTE): joined in one query, the planner may scan every kept snapshot of the stream before it sorts.
     /// </summary>
     public async Task<Snapshot?> ReadSnapshotAtAsync(string streamId, int schemaVersion, DateTimeOffset occurredUpTo, CancellationToken ct)
     {
         var cmd = DataSource.CreateCommand(
             """
-            SELECT h.version, h.schema_version, h.hash, h.state::text
-            FROM snapshot_history h JOIN events e ON e.stream_id = h.stream_id AND e.version = h.version AND e.hash = h.hash
-            WHERE h.stream_id = $1 AND h.occurred_to <= $2 AND h.schema_version = $3
-            ORDER BY h.occurred_to DESC, h.version DESC LIMIT 1
+            WITH candidates AS MATERIALIZED (
+                SELECT h.version, h.schema_version, h.hash, h.state FROM snapshot_history h
+                WHERE h.stream_id = $1 AND h.occurred_to <= $2 AND h.schema_version = $3
+                ORDER BY h.occurred_to DESC, h.version DESC LIMIT 4)
+            SELECT c.version, c.schema_version, c.hash, c.state::text
+            FROM candidates c JOIN events e ON e.stream_id = $1 AND e.version = c.version AND e.hash = c.hash
+            ORDER BY c.version DESC LIMIT 1
             """);
         await using var cmdScope = cmd.ConfigureAwait(false);
         var stored = await StoredStreamIdAsync(streamId, ct).ConfigureAwait(false);

@@ -75,6 +75,9 @@ public sealed partial class PgEventStore(NpgsqlDataSource dataSource, GroupCommi
     /// <summary>Batches that failed because of one command and were committed again without it.</summary>
     public long BatchRetries => Interlocked.Read(ref _batchRetries);
 
+    /// <summary>Of a snapshot's stream in one append: the first version the append writes, and the latest occurred_at among its events up to the snapshot (null: none of them).</summary>
+    private readonly record struct SnapshotSpan(long AppendFrom, DateTimeOffset? LatestAt);
+
     private readonly record struct StreamBump(string StreamId, string StreamType, string Tenant, long Expected, long New, byte[] Hash);
 
     private readonly record struct EventRow(
@@ -84,7 +87,7 @@ public sealed partial class PgEventStore(NpgsqlDataSource dataSource, GroupCommi
     /// <summary>One command's append, hashed and ready to be written, waiting for its batch.</summary>
     private sealed class PendingAppend(
         StreamBump[] bumps, EventRow[] events, Dictionary<string, StreamHead> heads, IdempotencyRecord? idempotency,
-        AuditRecord? audit, IReadOnlyList<Snapshot>? snapshots, IReadOnlyList<NpgsqlBatchCommand>? extras)
+        AuditRecord? audit, IReadOnlyList<Snapshot>? snapshots, IReadOnlyList<NpgsqlBatchCommand>? extras, SnapshotSpan[]? snapshotSpans = null)
     {
         public readonly StreamBump[] Bumps = bumps;
         public readonly EventRow[] Events = events;
@@ -92,6 +95,9 @@ public sealed partial class PgEventStore(NpgsqlDataSource dataSource, GroupCommi
         public readonly IdempotencyRecord? Idempotency = idempotency;
         public readonly AuditRecord? Audit = audit;
         public readonly IReadOnlyList<Snapshot>? Snapshots = snapshots;
+
+        /// <summary>For each of <see cref="Snapshots"/>: where this append's events of its stream begin, and the latest occurred_at among them up to the snapshot.</summary>
+        public readonly SnapshotSpan[]? SnapshotSpans = snapshotSpans;
         public readonly IReadOnlyList<NpgsqlBatchCommand>? Extras = extras;
         public readonly TaskCompletionSource<IReadOnlyDictionary<string, StreamHead>> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -108,13 +114,14 @@ public sealed partial class PgEventStore(NpgsqlDataSource dataSource, GroupCommi
         var i = 0;
         // Snapshots at a version below the head this append writes (a bulk append of many snapshot intervals) take that
         // version's hash; the head's is in heads.
-        HashSet<(string, long)>? wanted = snapshots is { Count: > 0 } ? [.. snapshots.Where(x => x.Hash.Length != 32).Select(x => (x.StreamId, x.Version))] : null;
-        Dictionary<(string, long), byte[]>? inner = null;
+        HashSet<(string, long)>? wanted = snapshots is { Count: > 0 } ? [.. snapshots.Select(x => (x.StreamId, x.Version))] : null;
+        Dictionary<(string, long), (byte[] Hash, long From, DateTimeOffset LatestAt)>? inner = null;
         foreach (var s in streams)
         {
             if (s.Events.Count == 0) continue;
             var prev = s.PrevHash;
             var version = s.Expected.Value;
+            var latestAt = DateTimeOffset.MinValue;
             foreach (var e in s.Events)
             {
                 version++;
@@ -123,15 +130,37 @@ public sealed partial class PgEventStore(NpgsqlDataSource dataSource, GroupCommi
                 var hash = HashChain.Compute(prev, s.StreamId, version, e.EventType, e.SchemaVersion, at, e.DataJson, meta);
                 events[i++] = new EventRow(s.StreamId, version, e.Metadata.EventId, e.EventType, e.SchemaVersion, e.DataJson, meta, at, prev, hash);
                 prev = hash;
-                if (wanted is not null && wanted.Contains((s.StreamId, version))) (inner ??= [])[(s.StreamId, version)] = hash;
+                if (at > latestAt) latestAt = at;
+                if (wanted is not null && wanted.Contains((s.StreamId, version))) (inner ??= [])[(s.StreamId, version)] = (hash, s.Expected.Value + 1, latestAt);
             }
             heads[s.StreamId] = new StreamHead(version, prev);
             bumps.Add(new StreamBump(s.StreamId, s.StreamType, s.Tenant, s.Expected.Value, version, prev));
         }
-        // A snapshot taken at a version this append writes carries that version's hash (computed here, with the stored id).
-        snapshots = snapshots?.Select(s => heads.TryGetValue(s.StreamId, out var h) && h.Version == s.Version ? s with { Hash = h.LastHash }
-            : inner is not null && inner.TryGetValue((s.StreamId, s.Version), out var at) ? s with { Hash = at }
-            : s.Hash.Length == 32 ? s : throw new ArgumentException($"the snapshot of '{s.StreamId}' at {s.Version} has no hash and is not at a version this append writes", nameof(snapshots))).ToList();
-        return new PendingAppend([.. bumps], events, heads, idempotency, audit, snapshots, extras);
+        // A snapshot taken at a version this append writes carries that version's hash (computed here, with the stored id),
+        // and the span of this append's events before it (snapshot_history's occurred_to needs the latest occurred_at).
+        SnapshotSpan[]? spans = null;
+        if (snapshots is { Count: > 0 })
+        {
+            spans = new SnapshotSpan[snapshots.Count];
+            var hashed = new List<Snapshot>(snapshots.Count);
+            for (var k = 0; k < snapshots.Count; k++)
+            {
+                var s = snapshots[k];
+                if (inner is not null && inner.TryGetValue((s.StreamId, s.Version), out var written))
+                {
+                    hashed.Add(s with { Hash = written.Hash });
+                    spans[k] = new SnapshotSpan(written.From, written.LatestAt);
+                }
+                else if (s.Hash.Length == 32)
+                {
+                    hashed.Add(s);
+                    spans[k] = new SnapshotSpan(s.Version + 1, null);   // events written earlier: the database finds their latest instant
+                }
+                else
+                    throw new ArgumentException($"the snapshot of '{s.StreamId}' at {s.Version} has no hash and is not at a version this append writes", nameof(snapshots));
+            }
+            snapshots = hashed;
+        }
+        return new PendingAppend([.. bumps], events, heads, idempotency, audit, snapshots, extras, spans);
     }
 }

@@ -81,7 +81,7 @@ public static class SiloHost
         services.AddSingleton<Dashboard.DashboardSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<Dashboard.DashboardSampler>());
         services.AddSingleton(sp => new LedgerService(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<PgEventStore>(),
-            sp.GetRequiredService<Dashboard.EscrowMetrics>()));
+            sp.GetRequiredService<Dashboard.EscrowMetrics>(), sp.GetRequiredService<IOptions<SiloOptions>>().Value.SnapshotEvery));
         services.AddSingleton<LedgerQueries>();
         services.AddSingleton(sp => new Deals.DealService(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<PgEventStore>(),
             sp.GetRequiredService<Dashboard.EscrowMetrics>()));

@@ -12,7 +12,7 @@ namespace Escrow.Silo.Ledger;
 /// activation in the cluster) and turns the grain's domain result into the answer the API sends. Account ids are per
 /// institution: grains are keyed <c>{tenant}/{accountId}</c> and streams are <c>account-{tenant}/{accountId}</c>.
 /// </summary>
-public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dashboard.EscrowMetrics metrics)
+public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dashboard.EscrowMetrics metrics, int snapshotEvery = 50)
 {
     /// <summary>
     /// Marks a command as happening "now": its <c>At</c> is stamped inside the grain's turn, at decide time, as
@@ -54,12 +54,14 @@ public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dash
 
     /// <summary>
     /// Folds the account's stream up to <paramref name="upTo"/> from its last kept snapshot that stands in for events all at
-    /// or before that instant (the first event when none does): time in proportion to the events since that snapshot
-    /// (at most <see cref="SiloOptions.SnapshotEvery"/>), not to the account's length. FromSnapshot: the snapshot's version (0: none).
+    /// or before that instant (the first event when none does), stopping at the first later event (postings are never
+    /// back-dated, <see cref="Account"/>): time in proportion to the events since that snapshot (fewer than
+    /// <see cref="SiloOptions.SnapshotEvery"/> when every snapshot is kept), not to the account's length.
+    /// FromSnapshot: the snapshot's version (0: none).
     /// </summary>
     public Task<(AccountState State, long Version, long FromSnapshot)> ReplayFromSnapshotAsync(string tenant, string accountId, DateTimeOffset upTo, CancellationToken ct) =>
-        StreamReplay.ReplayFromSnapshotAsync(store, AccountStreams.StreamId(tenant, accountId), AccountState.Empty(accountId), Account.Evolve, upTo,
-            AccountGrain.StateSchemaVersion, ct);
+        StreamReplay.ReplayPrefixFromSnapshotAsync(store, AccountStreams.StreamId(tenant, accountId), AccountState.Empty(accountId), Account.Evolve, upTo,
+            AccountGrain.StateSchemaVersion, Math.Clamp(snapshotEvery + 1, 2, 1000), ct);
 
     /// <summary>The audit log's name of a command: its type, and for postings their kind (Post.Transfer).</summary>
     public static string OperationName(AccountCommand command) => command switch

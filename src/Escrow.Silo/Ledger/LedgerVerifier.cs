@@ -21,7 +21,8 @@ public sealed record VerifyReport(bool Ok, IReadOnlyList<string> Lines, long Str
 /// The auditor's check, run by <c>escrow verify</c>:
 /// (1) every stream's SHA-256 chain holds; (2) per currency, all account balances (customer, internal and
 /// external) sum to zero, from a replay of the log; (3) the read models (account_balances, account_statement,
-/// payment_status, payment_timeline) equal a replay of the log up to their checkpoints; (4) every kept snapshot of an account
+/// payment_status, payment_timeline) equal a replay of the log up to their checkpoints; (4) no account event occurred before
+/// its predecessor (as of T is a prefix) and every kept snapshot of an account
 /// (snapshot_history, which a replay as of an instant starts from) is the fold of its events (all read in one REPEATABLE READ
 /// snapshot, so a running silo does not disturb it).
 /// </summary>
@@ -52,6 +53,8 @@ public static class LedgerVerifier
         var kept = await KeptAccountSnapshotsAsync(conn, tx, ct).ConfigureAwait(false);
         var keptCount = kept.Count;
         var keptMismatches = new List<string>();
+        var lastAt = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        var backDated = new List<string>();
         var states = new Dictionary<string, (AccountState State, long Version)>(StringComparer.Ordinal);
         var deals = new Dictionary<string, DealState>(StringComparer.Ordinal);
         var dealViolations = new List<string>();
@@ -86,6 +89,9 @@ public static class LedgerVerifier
                 var s = states.TryGetValue(id, out var cur) ? cur.State : AccountState.Empty(accountId);
                 s = Account.Evolve(s, evt);
                 states[id] = (s, e.Version);
+                if (lastAt.TryGetValue(id, out var previousAt) && e.OccurredAt < previousAt)
+                    backDated.Add($"{id} v{e.Version} occurred at {e.OccurredAt:O}, before v{e.Version - 1} ({previousAt:O})");
+                lastAt[id] = e.OccurredAt;
                 if (kept.Remove((e.StreamId, e.Version), out var keptState) && !KeptStateEquals(keptState, s))
                     keptMismatches.Add($"{e.StreamId} v{e.Version}");
                 if (e.Checkpoint.CompareTo(cpStatement) <= 0 && evt is AccountDebited or AccountCredited)
@@ -104,6 +110,12 @@ public static class LedgerVerifier
         }
         atBalances ??= states;
         lines.Add($"replayed {events:N0} events of {states.Count:N0} accounts and {deals.Count:N0} deals");
+
+        // No account event occurred before the one ahead of it (the domain refuses back-dated postings): a balance as of T
+        // is a prefix of the stream, which the replay from a kept snapshot relies on.
+        foreach (var b in backDated.Take(10)) lines.Add("account stream OUT OF TIME ORDER: " + b);
+        ok &= backDated.Count == 0;
+        lines.Add($"account streams in time order: {lastAt.Count:N0} accounts, {backDated.Count} events before their predecessor");
 
         // Every kept snapshot of an account (a replay as of an instant starts from them) is the fold of its events.
         keptMismatches.AddRange(kept.Keys.Select(k => $"{k.StreamId} v{k.Version} (no such event)"));
