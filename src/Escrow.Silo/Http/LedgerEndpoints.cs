@@ -50,7 +50,7 @@ public static class LedgerEndpoints
 
         accounts.MapGet("/{id}/balance", async (string id, string? at, string? source, HttpContext http, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
         {
-            var tenant = await RequireAccountAsync(ledger, http, id, ct);
+            var tenant = ReadTenant(http);
             DateTimeOffset? when = null;
             if (!string.IsNullOrEmpty(at))
             {
@@ -58,6 +58,11 @@ public static class LedgerEndpoints
                     throw new BadRequestException("invalid_instant", $"'at' must be an ISO 8601 instant such as 1993-03-15T14:47:00Z, got '{at}'");
                 when = t;
             }
+            // One read of the account serves the answer too. As of an instant, the activation's view is enough (the answer comes
+            // from the statement, which is checked against the stream's head in the log, or from the log itself); now, the grain
+            // first reads its stream's tail.
+            var current = await ledger.StateAsync(tenant, CommandRequests.AccountId(id, "id"), ct, fresh: when is null);
+            if (!current.State.Exists) throw new NotFoundException(id);
             var from = source switch
             {
                 null or "" or "statement" => BalanceSource.Statement,
@@ -65,7 +70,7 @@ public static class LedgerEndpoints
                 "genesis" => BalanceSource.Genesis,
                 _ => throw new BadRequestException("invalid_source", "'source' must be 'statement', 'events' or 'genesis'"),
             };
-            var balance = await queries.BalanceAsync(tenant, id, when, from, ct);
+            var balance = await queries.BalanceAsync(tenant, id, when, from, ct, current);
             return balance is null ? NotFound(id, when) : Results.Ok(balance);
         }).Produces<BalanceAt>().Problems(400, 404)
           .Doc("getBalance", "Balance now or as of an instant", "at: ISO 8601 instant (every posting at or before it); source=events replays the stream from its last kept snapshot at or before the instant (fromSnapshot: that snapshot's version) instead of reading the statement index; source=genesis replays it from its first event (the audit path).");

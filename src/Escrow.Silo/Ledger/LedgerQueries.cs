@@ -50,10 +50,12 @@ public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
     /// otherwise, or when <paramref name="source"/> asks for one (<see cref="BalanceSource"/>). Null when the account
     /// does not exist (or did not exist yet at that instant).
     /// </summary>
-    public async Task<BalanceAt?> BalanceAsync(string tenant, string accountId, DateTimeOffset? at, BalanceSource source, CancellationToken ct)
+    /// <remarks>Pass <c>known</c>, the account as its grain answered just now, when the caller has already asked (null: asked here).</remarks>
+    public async Task<BalanceAt?> BalanceAsync(string tenant, string accountId, DateTimeOffset? at, BalanceSource source, CancellationToken ct,
+        (AccountState State, long Version)? known = null)
     {
         var fromEvents = source != BalanceSource.Statement;
-        var (current, version) = await ledger.StateAsync(tenant, accountId, ct).ConfigureAwait(false);
+        var (current, version) = known ?? await ledger.StateAsync(tenant, accountId, ct).ConfigureAwait(false);
         if (!current.Exists) return null;
         if (at is null && !fromEvents)
             return new BalanceAt(accountId, current.Currency, current.Balance, null, version, "aggregate");
@@ -62,28 +64,27 @@ public sealed class LedgerQueries(PgEventStore store, LedgerService ledger)
         if (!fromEvents && at is { } when)
         {
             // One statement: the balance from the statement index, and whether both read models have caught up with the
-            // stream's version: the balances row by its version, the statement by its projection's checkpoint against the
-            // stream's head event (an index probe each, whatever the account's length; a count of its statement rows cost
-            // time in proportion to it).
+            // stream's head in the log (not the activation's view, which may not have read another grain's append yet): the
+            // balances row by its version, the statement by its projection's checkpoint against the head event (an index
+            // probe each, whatever the account's length; a count of its statement rows cost time in proportion to it).
             await using var cmd = store.DataSource.CreateCommand(
                 """
-                SELECT b.version,
+                SELECT b.version >= h.version,
                        (SELECT s.balance_after FROM account_statement s WHERE s.tenant = $3 AND s.account_id = $1 AND s.occurred_at <= $2
                         ORDER BY s.occurred_at DESC, s.version DESC LIMIT 1),
                        (SELECT s.version FROM account_statement s WHERE s.tenant = $3 AND s.account_id = $1 AND s.occurred_at <= $2
                         ORDER BY s.occurred_at DESC, s.version DESC LIMIT 1),
                        coalesce((SELECT (c.transaction_id, c.global_position) >= (e.transaction_id, e.global_position)
                                  FROM events e, projection_checkpoints c
-                                 WHERE e.stream_id = $4 AND e.version = $5 AND c.projection = 'account_statement'), false)
-                FROM account_balances b WHERE b.tenant = $3 AND b.account_id = $1
+                                 WHERE e.stream_id = h.stream_id AND e.version = h.version AND c.projection = 'account_statement'), false)
+                FROM account_balances b, streams h WHERE b.tenant = $3 AND b.account_id = $1 AND h.stream_id = $4
                 """);
             cmd.Parameters.Add(new() { Value = accountId });
             cmd.Parameters.Add(new() { Value = when.ToUniversalTime() });
             cmd.Parameters.Add(new() { Value = tenant });
             cmd.Parameters.Add(new() { Value = await store.StoredStreamIdAsync(AccountStreams.StreamId(tenant, accountId), ct).ConfigureAwait(false) });
-            cmd.Parameters.Add(new() { Value = version });
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            if (await r.ReadAsync(ct).ConfigureAwait(false) && r.GetInt64(0) >= version && r.GetBoolean(3))
+            if (await r.ReadAsync(ct).ConfigureAwait(false) && r.GetBoolean(0) && r.GetBoolean(3))
                 return new BalanceAt(accountId, current.Currency, r.IsDBNull(1) ? 0m : r.GetDecimal(1), at, r.IsDBNull(2) ? 0 : r.GetInt64(2), "statement");
         }
         if (source == BalanceSource.Genesis || at is null)
