@@ -260,7 +260,9 @@ internal static partial class BenchCommand
                 }
                 ReportSweep(rows);
             }
-            return 0;
+            if (asOfResults.All(a => a.Agreed)) return 0;
+            Console.Error.WriteLine("balance as of T: some answers were wrong (see the table)");
+            return 1;
         }
     }
 }

@@ -33,14 +33,16 @@ public static class StreamReplay
         if (await store.ReadSnapshotAtAsync(streamId, snapshotSchemaVersion, upTo, ct).ConfigureAwait(false) is { } snap
             && JsonSerializer.Deserialize<TState>(snap.StateJson, EventSerializer.Options) is { } kept)
             (state, from) = (kept, snap.Version);
-        var last = HashChain.ToStoredPrecision(upTo);
+        // Version ranges of pageSize, each read with the instant's filter: in a stream in time order the events at or before T
+        // are a prefix, so a range that comes back short (or with a gap) holds the last of them. A range bounds the index scan;
+        // the filter alone would walk the whole rest of the stream looking for more.
         var version = from;
         while (true)
         {
-            var page = await store.ReadStreamAsync(streamId, version, ct, limit: pageSize).ConfigureAwait(false);
+            var page = await store.ReadStreamAsync(streamId, version, ct, upTo, pageSize, version + pageSize).ConfigureAwait(false);
             foreach (var e in page)
             {
-                if (e.OccurredAt > last) return (state, version, from);
+                if (e.Version != version + 1) return (state, version, from);
                 state = evolve(state, EventSerializer.Deserialize(e));
                 version = e.Version;
             }
