@@ -100,7 +100,10 @@ internal static partial class BenchCommand
             rows.Add(($"{peer.Name}: balances projection at end of full load", $"{peer.BehindAtStop} events behind; " +
                                                                                (peer.CatchUpMs is { } mc ? $"0 behind after {Ms(mc)} ms" : "did not catch up in 60 s"), "", null));
             rows.Add(($"{peer.Name}: process CPU per transfer (full load, clients included)",
-                $"{F(peer.Full.ProcessCores * 1000 / Math.Max(1, peer.Full.CreatedPerSecond), "0.000")} ms (ours {F(full.ProcessCores * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms)", "", null));
+                $"{F(peer.Full.ProcessCores * 1000 / Math.Max(1, peer.Full.CreatedPerSecond), "0.000")} ms (ours " +
+                (ownProcessCores is { } own
+                    ? $"{F(own.Silo * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms in the silo process + {F(full.ProcessCores * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms in the clients' process)"
+                    : $"{F(full.ProcessCores * 1000 / Math.Max(1, full.CreatedPerSecond), "0.000")} ms)"), "", null));
         }
 
         // Redirected output (a log, a pipe) would otherwise be laid out for 80 columns.

@@ -31,22 +31,38 @@ public sealed partial class PgEventStore
     }
 
     /// <summary>
-    /// Reads a stream's events with version greater than <paramref name="afterVersion"/> (and at most
-    /// <paramref name="toVersion"/>), in version order; with <paramref name="occurredUpTo"/>, only events whose occurred_at is
-    /// at or before that instant (UTC).
+    /// Reads a stream's events with version greater than <paramref name="afterVersion"/>, in version order;
+    /// with <paramref name="occurredUpTo"/>, only events whose occurred_at is at or before that instant (UTC).
     /// </summary>
     public async Task<IReadOnlyList<StoredEvent>> ReadStreamAsync(
-        string streamId, long afterVersion, CancellationToken ct, DateTimeOffset? occurredUpTo = null, int? limit = null, long? toVersion = null)
+        string streamId, long afterVersion, CancellationToken ct, DateTimeOffset? occurredUpTo = null, int? limit = null)
     {
         var cmd = DataSource.CreateCommand(
-            $"SELECT {EventColumns} FROM events e WHERE e.stream_id = $1 AND e.version > $2 AND ($3::timestamptz IS NULL OR e.occurred_at <= $3) " +
-            "AND ($5::bigint IS NULL OR e.version <= $5) ORDER BY e.version LIMIT $4");
+            $"SELECT {EventColumns} FROM events e WHERE e.stream_id = $1 AND e.version > $2 AND ($3::timestamptz IS NULL OR e.occurred_at <= $3) ORDER BY e.version LIMIT $4");
         await using var cmdScope = cmd.ConfigureAwait(false);
         cmd.Parameters.Add(new() { Value = await StoredStreamIdAsync(streamId, ct).ConfigureAwait(false) });
         cmd.Parameters.Add(new() { Value = afterVersion });
         cmd.Parameters.Add(new() { Value = occurredUpTo.HasValue ? occurredUpTo.Value.ToUniversalTime() : DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(new() { Value = limit.HasValue ? limit.Value : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Integer });
-        cmd.Parameters.Add(new() { Value = toVersion.HasValue ? toVersion.Value : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        return await ToCurrentAsync(await ReadEventsAsync(cmd, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads a stream's events with version in (<paramref name="afterVersion"/>, <paramref name="toVersion"/>] whose
+    /// occurred_at is at or before <paramref name="occurredUpTo"/>, in version order. Both bounds are in the index condition
+    /// whatever plan PostgreSQL keeps for the prepared statement (an optional bound written as "$n IS NULL OR …" is not, and a
+    /// generic plan then walks the rest of the stream).
+    /// </summary>
+    public async Task<IReadOnlyList<StoredEvent>> ReadStreamRangeAsync(
+        string streamId, long afterVersion, long toVersion, DateTimeOffset occurredUpTo, CancellationToken ct)
+    {
+        var cmd = DataSource.CreateCommand(
+            $"SELECT {EventColumns} FROM events e WHERE e.stream_id = $1 AND e.version > $2 AND e.version <= $3 AND e.occurred_at <= $4 ORDER BY e.version");
+        await using var cmdScope = cmd.ConfigureAwait(false);
+        cmd.Parameters.Add(new() { Value = await StoredStreamIdAsync(streamId, ct).ConfigureAwait(false) });
+        cmd.Parameters.Add(new() { Value = afterVersion });
+        cmd.Parameters.Add(new() { Value = toVersion });
+        cmd.Parameters.Add(new() { Value = occurredUpTo.ToUniversalTime() });
         return await ToCurrentAsync(await ReadEventsAsync(cmd, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
     }
 

@@ -39,7 +39,7 @@ public static class StreamReplay
         var version = from;
         while (true)
         {
-            var page = await store.ReadStreamAsync(streamId, version, ct, upTo, pageSize, version + pageSize).ConfigureAwait(false);
+            var page = await store.ReadStreamRangeAsync(streamId, version, version + pageSize, upTo, ct).ConfigureAwait(false);
             foreach (var e in page)
             {
                 if (e.Version != version + 1) return (state, version, from);
