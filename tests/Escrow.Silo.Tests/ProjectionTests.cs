@@ -3,6 +3,7 @@ using System.Net;
 using Escrow.EventStore;
 using Escrow.Projections;
 using Escrow.Silo.Ledger;
+using Escrow.Silo.Projections;
 using Escrow.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
@@ -188,6 +189,31 @@ public class ProjectionTests : IClassFixture<PgDatabase>
                 var snapshot = fromEvents.GetProperty("fromSnapshot");
                 Assert.Equal(version >= 5 ? version / 5 * 5 : (long?)null, snapshot.ValueKind == JsonValueKind.Null ? null : snapshot.GetInt64());
             }
+        }
+    }
+
+    [Fact]
+    public async Task A_pulling_silo_writes_its_name_again_when_the_record_of_who_pulls_a_queue_lost_it()
+    {
+        await using var db = new PgDatabase();
+        await db.InitializeAsync();
+        try
+        {
+            await using var silo = new SiloFactory(db, runProjections: true);
+            var http = await silo.ClientForAsync();
+            await http.OpenAsync("pulled-1");
+            async Task<bool> AllNamedAsync() =>
+                (await ProjectionQueues.ListAsync(db.DataSource, default)).Select(h => h.Lease).Order(StringComparer.Ordinal)
+                    .SequenceEqual(ProjectionQueues.Known.Order(StringComparer.Ordinal));
+            await EscrowTestCluster.WaitUntilAsync(AllNamedAsync, TimeSpan.FromSeconds(30), "the silo's queues were not all named");
+            // What a second silo that briefly pulled a queue leaves behind when it stops: the record names no one.
+            await db.ExecAsOwnerAsync("UPDATE projection_checkpoints SET pulled_by = NULL, pulled_since = NULL");
+            Assert.Empty(await ProjectionQueues.ListAsync(db.DataSource, default));
+            await EscrowTestCluster.WaitUntilAsync(AllNamedAsync, TimeSpan.FromSeconds(20), "the pulling silo did not write its name again");
+        }
+        finally
+        {
+            await db.DisposeAsync();
         }
     }
 

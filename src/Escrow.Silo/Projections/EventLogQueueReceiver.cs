@@ -24,6 +24,10 @@ internal sealed class EventLogQueueReceiver(
 {
     private GlobalCheckpoint _cursor;
     private int _beat;
+    private long _lastMarked;
+
+    /// <summary>How often a pulling receiver writes its name again if the record names someone else (<see cref="ProjectionQueues.ReassertPulledAsync"/>).</summary>
+    private static readonly TimeSpan MarkAgain = TimeSpan.FromSeconds(5);
     private long _seenWakeUps = -1, _lastRead, _hotUntil, _lastSent;
     private bool _lastFull;
     // Batches handed to the agent and not yet reported delivered (purged from its cache), and since when the oldest waits.
@@ -49,6 +53,7 @@ internal sealed class EventLogQueueReceiver(
         _cursor = await ProjectionRunner.CheckpointAsync(store.DataSource, projection.Name, cts.Token).ConfigureAwait(false);
         _lastSent = Stopwatch.GetTimestamp();
         await ProjectionQueues.MarkPulledAsync(store.DataSource, projection.Name, siloId, cts.Token).ConfigureAwait(false);
+        _lastMarked = Stopwatch.GetTimestamp();
         logger.LogInformation("pulling projection {Projection} from {Checkpoint}", projection.Name, _cursor);
     }
 
@@ -103,6 +108,11 @@ internal sealed class EventLogQueueReceiver(
                 Sent(now);
                 return [batch];
             }
+        }
+        if (Elapsed(_lastMarked, now) >= MarkAgain)
+        {
+            _lastMarked = now;
+            await ProjectionQueues.ReassertPulledAsync(store.DataSource, projection.Name, siloId, cancellationToken).ConfigureAwait(false);
         }
         if (Elapsed(_lastSent, now) >= options.HeartbeatInterval)
         {

@@ -57,6 +57,20 @@ public static class ProjectionQueues
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Writes <paramref name="siloId"/> again if the record names anyone else or no one: while the balancers of silos that
+    /// joined together briefly disagree, a second silo may start the same queue's receiver (overwriting the record) and stop
+    /// it (clearing its own entry), leaving the queue pulled by a silo the record does not name. Changes nothing otherwise.
+    /// </summary>
+    internal static async Task ReassertPulledAsync(NpgsqlDataSource dataSource, string name, string siloId, CancellationToken ct)
+    {
+        await using var cmd = dataSource.CreateCommand(
+            "UPDATE projection_checkpoints SET pulled_by = $2, pulled_since = clock_timestamp() WHERE projection = $1 AND pulled_by IS DISTINCT FROM $2");
+        cmd.Parameters.Add(new() { Value = name });
+        cmd.Parameters.Add(new() { Value = siloId });
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
     /// <summary>Clears the record of <see cref="MarkPulledAsync"/> if it still names <paramref name="siloId"/> (a clean stop).</summary>
     internal static async Task UnmarkPulledAsync(NpgsqlDataSource dataSource, string name, string siloId, CancellationToken ct)
     {
