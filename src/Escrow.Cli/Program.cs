@@ -83,17 +83,23 @@ statement.SetAction(async (pr, ct) =>
 });
 root.Subcommands.Add(statement);
 
-var verify = new Command("verify", "Check every hash chain, zero-sum per currency, and that read models equal a replay of the log.");
-verify.SetAction(async (_, ct) =>
+var checkpointOption = new Option<string?>("--checkpoint") { Description = "Also prove that the log still holds exactly what this signed checkpoint file saw (escrow checkpoint create)" };
+var publicKeyOption = new Option<string?>("--public-key") { Description = "The checkpoint signer's public key (PEM); without it the key named in the file is used, which proves integrity but not who signed" };
+var verify = new Command("verify", "Check every hash chain, zero-sum per currency, and that read models equal a replay of the log.") { checkpointOption, publicKeyOption };
+verify.SetAction(async (pr, ct) =>
 {
     var cfg = CliConfig.FromEnvironment();
     await using var ds = cfg.DataSource();
-    var report = await LedgerVerifier.RunAsync(new PgEventStore(ds), ct);
+    var store = new PgEventStore(ds);
+    var checkpointOk = pr.GetValue(checkpointOption) is not { } file || await CheckpointCommand.VerifyAsync(store, file, pr.GetValue(publicKeyOption), ct);
+    var report = await LedgerVerifier.RunAsync(store, ct);
     foreach (var line in report.Lines) Console.WriteLine(line);
-    Console.WriteLine(report.Ok ? "verify: OK" : "verify: FAILED");
-    return report.Ok ? 0 : 1;
+    var ok = report.Ok && checkpointOk;
+    Console.WriteLine(ok ? "verify: OK" : "verify: FAILED");
+    return ok ? 0 : 1;
 });
 root.Subcommands.Add(verify);
+root.Subcommands.Add(CheckpointCommand.Build());
 
 var projectionArg = new Argument<string>("projection") { Description = $"One of: {string.Join(", ", ProjectionCatalog.All().Select(p => p.Name))}" };
 var rebuild = new Command("rebuild", "Empty a read model and rebuild it from position 0.") { projectionArg };
