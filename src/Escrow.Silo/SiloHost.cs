@@ -155,6 +155,7 @@ public static class SiloHost
         api.MapPaymentQueries();
         api.MapCluster();
         api.MapTenancy();
+        api.MapCheckpoints();
         // The dashboard's page is public (it asks for a key); its API group documents its own 401.
         Dashboard.DashboardEndpoints.MapDashboard(app);
         Dashboard.OrleansDashboard.MapEscrowDashboard(app);

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text;
+using System.Text.Json;
 using Escrow.Testing;
 using Xunit.Abstractions;
 
@@ -38,14 +40,13 @@ public class CheckpointCliTests(ITestOutputHelper output)
         var work = Directory.CreateTempSubdirectory("escrow-checkpoint-");
         try
         {
-            await using (var silo = new SiloFactory(db, runProjections: false))
-            {
-                var http = await silo.ClientForAsync();
-                await http.OpenAsync("cp-alice");
-                await http.OpenAsync("cp-bob");
-                await http.DepositAsync("cp-alice", 100m);
-                Assert.Equal(HttpStatusCode.Created, (await http.TransferAsync("cp-alice", "cp-bob", 40m)).StatusCode);
-            }
+            await using var silo = new SiloFactory(db, runProjections: false);
+            var http = await silo.ClientForAsync();
+            await http.OpenAsync("cp-alice");
+            await http.OpenAsync("cp-bob");
+            await http.DepositAsync("cp-alice", 100m);
+            Assert.Equal(HttpStatusCode.Created, (await http.TransferAsync("cp-alice", "cp-bob", 40m)).StatusCode);
+            using var root = silo.RootClient();
 
             var (code, text) = await EscrowAsync(db, work.FullName, "checkpoint", "keygen", "--out", "keys");
             output.WriteLine(text);
@@ -63,6 +64,31 @@ public class CheckpointCliTests(ITestOutputHelper output)
             Assert.Equal(0, code);
             Assert.Contains("the log still holds exactly what it saw", text);
 
+            // Over HTTP (root only): the log as it stands has the root the file signed, and the file verifies.
+            Assert.Equal(HttpStatusCode.Forbidden, (await http.GetAsync("/checkpoints/current")).StatusCode);
+            var file = await File.ReadAllTextAsync(Path.Combine(work.FullName, "cp.json"));
+            using var signed = JsonDocument.Parse(file);
+            var current = await (await root.GetAsync("/checkpoints/current")).JsonAsync();
+            Assert.Equal(signed.RootElement.GetProperty("statement").GetProperty("merkleRoot").GetString(),
+                current.GetProperty("statement").GetProperty("merkleRoot").GetString());
+            Assert.Equal(signed.RootElement.GetProperty("leaves").GetArrayLength(), current.GetProperty("leaves").GetArrayLength());
+            var publicKey = Uri.EscapeDataString(signed.RootElement.GetProperty("publicKey").GetString()!);
+            async Task<JsonElement> VerifyOverHttpAsync()
+            {
+                using var response = await root.PostAsync($"/checkpoints/verify?publicKey={publicKey}", new StringContent(file, Encoding.UTF8, "application/json"));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                return await response.JsonAsync();
+            }
+            Assert.True((await VerifyOverHttpAsync()).GetProperty("ok").GetBoolean());
+            foreach (var bad in new[] { "{}", "not json", "{\"statement\":{\"transactionId\":\"x\"},\"leaves\":[]}" })
+            {
+                using var response = await root.PostAsync("/checkpoints/verify", new StringContent(bad, Encoding.UTF8, "application/json"));
+                Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+                Assert.Equal("malformed_checkpoint", (await response.JsonAsync()).GetProperty("code").GetString());
+            }
+            using (var response = await root.PostAsync("/checkpoints/verify?publicKey=bm90LWEta2V5", new StringContent(file, Encoding.UTF8, "application/json")))
+                Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+
             // A superuser turns the 40.00 transfer into 4.00 on bob's side and recomputes bob's stored chain with the
             // published algorithm (the per-stream chain check then passes); the checkpoint still catches it.
             await db.ExecAsOwnerAsync(
@@ -79,6 +105,9 @@ public class CheckpointCliTests(ITestOutputHelper output)
             Assert.Contains("checkpoint FAILED: stream account-", text);
             Assert.Contains("/cp-bob: versions 1..2 no longer hash to the head the checkpoint saw", text);
             Assert.Contains("verify: FAILED", text);
+            var failed = await VerifyOverHttpAsync();
+            Assert.False(failed.GetProperty("ok").GetBoolean());
+            Assert.Contains(failed.GetProperty("findings").EnumerateArray(), f => f.GetString()!.Contains("/cp-bob: versions 1..2 no longer hash", StringComparison.Ordinal));
         }
         finally
         {
