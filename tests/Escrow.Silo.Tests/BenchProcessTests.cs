@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using Escrow.Silo.Ledger;
 using Escrow.Testing;
 using Xunit.Abstractions;
@@ -20,30 +18,13 @@ public class BenchProcessTests(ITestOutputHelper output)
         await db.InitializeAsync();
         try
         {
-            var cli = Repository.BuiltProgram("Escrow.Cli", "escrow.dll");
-            var psi = new ProcessStartInfo("dotnet",
-                [cli, "bench", "--clients", "4", "--seconds", "2", "--accounts", "20", "--warm-up", "1", "--peer", "none",
-                 "--as-of-events", "10,25000", "--silo-process"])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            psi.Environment["Escrow__ConnectionString"] = db.AppConnectionString;
-            psi.Environment["Escrow__OwnerConnectionString"] = db.OwnerConnectionString;
-            var lines = new ConcurrentQueue<string>();
-            using var bench = new Process { StartInfo = psi };
-            bench.OutputDataReceived += (_, e) => { if (e.Data is not null) lines.Enqueue(e.Data); };
-            bench.ErrorDataReceived += (_, e) => { if (e.Data is not null) lines.Enqueue("stderr: " + e.Data); };
-            bench.Start();
-            bench.BeginOutputReadLine();
-            bench.BeginErrorReadLine();
-            using (var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5)))
-                await bench.WaitForExitAsync(timeout.Token);
-            bench.WaitForExit();   // the output is drained
+            var (code, lines) = await Repository.RunEscrowAsync(db, TimeSpan.FromMinutes(5), null,
+                "bench", "--clients", "4", "--seconds", "2", "--accounts", "20", "--warm-up", "1", "--peer", "none",
+                "--as-of-events", "10,25000", "--silo-process");
             foreach (var l in lines) output.WriteLine(l);
             var text = string.Join('\n', lines);
 
-            Assert.True(bench.ExitCode == 0, text);
+            Assert.True(code == 0, text);
             Assert.Contains(lines, l => l.Contains("started a silo process (pid ", StringComparison.Ordinal));
             // The silo's CPU is measured apart from the load generator's.
             Assert.Contains(lines, l => l.StartsWith("| CPU per transfer, full load: silo process + PostgreSQL (load generator excluded) | ", StringComparison.Ordinal));

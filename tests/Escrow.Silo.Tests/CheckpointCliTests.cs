@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -16,20 +15,8 @@ public class CheckpointCliTests(ITestOutputHelper output)
 {
     private static async Task<(int Code, string Output)> EscrowAsync(PgDatabase db, string workDir, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet", [Repository.BuiltProgram("Escrow.Cli", "escrow.dll"), .. args])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = workDir,
-        };
-        psi.Environment["Escrow__ConnectionString"] = db.AppConnectionString;
-        psi.Environment["Escrow__OwnerConnectionString"] = db.OwnerConnectionString;
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout + await stderr);
+        var (code, lines) = await Repository.RunEscrowAsync(db, TimeSpan.FromMinutes(2), workDir, args);
+        return (code, string.Join('\n', lines));
     }
 
     [Fact]

@@ -19,4 +19,32 @@ internal static class Repository
         Assert.True(File.Exists(path), $"{project} is not built at {path}");
         return path;
     }
+
+    /// <summary>
+    /// Runs the built <c>escrow</c> CLI with <paramref name="args"/> against <paramref name="db"/> (its application and owner
+    /// connection strings in the environment), in <paramref name="workDir"/> when given; waits at most
+    /// <paramref name="timeout"/>. Returns the exit code and every line of output (standard error prefixed <c>stderr: </c>).
+    /// </summary>
+    public static async Task<(int Code, IReadOnlyList<string> Lines)> RunEscrowAsync(Escrow.Testing.PgDatabase db, TimeSpan timeout, string? workDir, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet", [BuiltProgram("Escrow.Cli", "escrow.dll"), .. args])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        if (workDir is not null) psi.WorkingDirectory = workDir;
+        psi.Environment["Escrow__ConnectionString"] = db.AppConnectionString;
+        psi.Environment["Escrow__OwnerConnectionString"] = db.OwnerConnectionString;
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var process = new System.Diagnostics.Process { StartInfo = psi };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lines.Enqueue(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lines.Enqueue("stderr: " + e.Data); };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using (var cts = new CancellationTokenSource(timeout))
+            await process.WaitForExitAsync(cts.Token);
+        process.WaitForExit();   // the output is drained
+        return (process.ExitCode, [.. lines]);
+    }
 }

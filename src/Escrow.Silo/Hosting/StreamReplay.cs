@@ -10,7 +10,15 @@ public static class StreamReplay
     public static async Task<(TState State, long Version)> ReplayAsync<TState>(
         PgEventStore store, string streamId, TState empty, Func<TState, object, TState> evolve, DateTimeOffset? upTo, CancellationToken ct)
     {
-        var (state, version, _) = await FoldAsync(store, streamId, empty, 0, evolve, upTo, ct).ConfigureAwait(false);
+        var state = empty;
+        long version = 0;
+        while (true)
+        {
+            var page = await store.ReadStreamAsync(streamId, version, ct, upTo, 1000).ConfigureAwait(false);
+            if (page.Count == 0) break;
+            foreach (var e in page) state = evolve(state, EventSerializer.Deserialize(e));
+            version = page[^1].Version;
+        }
         return (state, version);
     }
 
@@ -48,19 +56,5 @@ public static class StreamReplay
             }
             if (page.Count < pageSize) return (state, version, from);
         }
-    }
-
-    private static async Task<(TState State, long Version, long FromSnapshot)> FoldAsync<TState>(
-        PgEventStore store, string streamId, TState state, long from, Func<TState, object, TState> evolve, DateTimeOffset? upTo, CancellationToken ct)
-    {
-        var version = from;
-        while (true)
-        {
-            var page = await store.ReadStreamAsync(streamId, version, ct, upTo, 1000).ConfigureAwait(false);
-            if (page.Count == 0) break;
-            foreach (var e in page) state = evolve(state, EventSerializer.Deserialize(e));
-            version = page[^1].Version;
-        }
-        return (state, version, from);
     }
 }

@@ -12,7 +12,7 @@ namespace Escrow.Silo.Ledger;
 /// activation in the cluster) and turns the grain's domain result into the answer the API sends. Account ids are per
 /// institution: grains are keyed <c>{tenant}/{accountId}</c> and streams are <c>account-{tenant}/{accountId}</c>.
 /// </summary>
-public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dashboard.EscrowMetrics metrics, int snapshotEvery = 50)
+public sealed class LedgerService(IGrainFactory grains, PgEventStore store, Dashboard.EscrowMetrics metrics, int snapshotEvery)
 {
     /// <summary>
     /// Marks a command as happening "now": its <c>At</c> is stamped inside the grain's turn, at decide time, as
