@@ -80,18 +80,41 @@ public static class LogCheckpoints
     }
 
     /// <summary>
-    /// Computes a checkpoint of the log as it stands (every event below the commit-safe horizon), stamped <paramref name="now"/>.
+    /// Computes a checkpoint of the log as it stands (every event below the commit-safe horizon, once that has passed the
+    /// events committed when the call began), stamped <paramref name="now"/>.
     /// Throws <see cref="InvalidOperationException"/> when a stored hash does not match its event's content (the log is
     /// already broken: <c>escrow verify</c> names where).
     /// </summary>
     public static async Task<(CheckpointStatement Statement, IReadOnlyList<CheckpointLeaf> Leaves)> ComputeAsync(PgEventStore store, DateTimeOffset now, CancellationToken ct)
     {
+        await WaitForHorizonAsync(store, ct).ConfigureAwait(false);
         var (heads, last, events, broken) = await FoldAsync(store, null, ct).ConfigureAwait(false);
         if (broken.Count > 0) throw new InvalidOperationException("the log's chains are broken; no checkpoint taken: " + string.Join("; ", broken.Take(5)));
         var leaves = heads.Select(kv => new CheckpointLeaf(kv.Key, kv.Value.Version, Convert.ToHexStringLower(kv.Value.Hash))).ToList();
         var statement = new CheckpointStatement(Format, now, last.TransactionId.ToString(CultureInfo.InvariantCulture), last.Position, leaves.Count, events,
             Convert.ToHexStringLower(MerkleRoot(leaves)));
         return (statement, leaves);
+    }
+
+    /// <summary>How long <see cref="ComputeAsync"/> waits for the commit-safe horizon to pass the events committed when it began.</summary>
+    public static readonly TimeSpan HorizonWait = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Waits until every transaction older than the newest committed event has ended (the horizon is cluster-wide: a long
+    /// transaction in any database holds it back), so the checkpoint covers everything committed when it began; after
+    /// <see cref="HorizonWait"/> it goes on with what is final by then.
+    /// </summary>
+    private static async Task WaitForHorizonAsync(PgEventStore store, CancellationToken ct)
+    {
+        var cmd = store.DataSource.CreateCommand(
+            """
+            SELECT coalesce((SELECT pg_snapshot_xmin(pg_current_snapshot()) > e.transaction_id
+                             FROM events e ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1), true)
+            """);
+        await using var cmdScope = cmd.ConfigureAwait(false);
+        var waiting = System.Diagnostics.Stopwatch.StartNew();
+        while (!(bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))! && waiting.Elapsed < HorizonWait)
+            await Task.Delay(50, ct).ConfigureAwait(false);
     }
 
     /// <summary>The Merkle root over <paramref name="leaves"/> in stream-id order (32 zero bytes for none).</summary>
