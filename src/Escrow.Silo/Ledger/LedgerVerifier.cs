@@ -209,9 +209,18 @@ public static class LedgerVerifier
         return kept;
     }
 
-    /// <summary>A kept state equals a replayed one when both serialize to the same canonical JSON (jsonb reorders keys).</summary>
-    private static bool KeptStateEquals(string keptJson, AccountState replayed) =>
-        HashChain.Canonical(keptJson).AsSpan().SequenceEqual(HashChain.Canonical(System.Text.Json.JsonSerializer.Serialize(replayed, EventSerializer.Options)));
+    /// <summary>
+    /// A kept state equals a replayed one when both, serialized by this process, give the same canonical JSON (jsonb reorders
+    /// keys). The kept JSON is read into an <see cref="AccountState"/> first: its sets (live deals, reversed postings) are
+    /// written in hash order, and string hashes differ from process to process, so the silo that wrote it may have listed
+    /// the same set in another order.
+    /// </summary>
+    private static bool KeptStateEquals(string keptJson, AccountState replayed)
+    {
+        var kept = System.Text.Json.JsonSerializer.Deserialize<AccountState>(keptJson, EventSerializer.Options);
+        return kept is not null && HashChain.Canonical(System.Text.Json.JsonSerializer.Serialize(kept, EventSerializer.Options)).AsSpan()
+            .SequenceEqual(HashChain.Canonical(System.Text.Json.JsonSerializer.Serialize(replayed, EventSerializer.Options)));
+    }
 
     private static async Task<GlobalCheckpoint> CheckpointAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string name, CancellationToken ct)
     {
