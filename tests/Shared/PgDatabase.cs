@@ -50,7 +50,8 @@ public sealed class PgDatabase : IAsyncLifetime
     {
         await using var ds = OwnerDataSource();
         await using var cmd = ds.CreateCommand(sql);
-        return (T)(await cmd.ExecuteScalarAsync())!;
+        var value = await cmd.ExecuteScalarAsync();
+        return value is DBNull ? default! : (T)value!;   // SQL NULL reads as null (a poll may see a column not yet set)
     }
 
     /// <summary>The first column of every row of <paramref name="sql"/>, in order.</summary>
