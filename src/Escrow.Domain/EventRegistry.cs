@@ -55,6 +55,9 @@ public static class EventRegistry
         new("ReturnRequested", 1, typeof(Payments.ReturnRequested), "RETURN_REQUESTED"),
         new("ReturnAnswered", 1, typeof(Payments.ReturnAnswered), "RETURN_ANSWERED"),
         new("PaymentReturned", 1, typeof(Payments.PaymentReturned), "PAYMENT_RETURNED"),
+        new("LegalHoldPlaced", 1, typeof(Subjects.LegalHoldPlaced)),
+        new("LegalHoldReleased", 1, typeof(Subjects.LegalHoldReleased)),
+        new("PersonalDataErased", 1, typeof(Subjects.PersonalDataErased)),
     ];
 
     private static readonly Dictionary<string, Entry> ByName =

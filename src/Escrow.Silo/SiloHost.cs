@@ -103,6 +103,8 @@ public static class SiloHost
         services.AddSingleton<Cluster.ClusterView>();
         services.AddSingleton<TenancyStore>();
         services.AddSingleton<ApiKeyAuthenticator>();
+        services.AddSingleton(sp => new SubjectKeyStore(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton<Subjects.SubjectService>();
         services.AddHostedService<KeyRevocationListener>();
         services.AddSingleton<RefusalAudit>();
         services.AddHostedService<MigrationService>();
@@ -129,6 +131,8 @@ public static class SiloHost
     /// </summary>
     public static void UseEscrow(IApplicationBuilder app)
     {
+        // Sealed personal data is opened (or shown as erased) in every answer, problem details included.
+        app.UseMiddleware<PersonalDataResponses>();
         app.UseRouting();
         // A refused request (4xx) is the client's error, already answered and audited: it is not logged as an unhandled exception.
         app.UseExceptionHandler(new ExceptionHandlerOptions
@@ -156,6 +160,7 @@ public static class SiloHost
         api.MapCluster();
         api.MapTenancy();
         api.MapCheckpoints();
+        api.MapSubjects();
         // The dashboard's page is public (it asks for a key); its API group documents its own 401.
         Dashboard.DashboardEndpoints.MapDashboard(app);
         Dashboard.OrleansDashboard.MapEscrowDashboard(app);

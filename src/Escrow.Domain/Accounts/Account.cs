@@ -47,7 +47,7 @@ public static class Account
     {
         AccountOpened e => state with
         {
-            Exists = true, Owner = e.Owner, Currency = e.Currency, Kind = e.Kind,
+            Exists = true, Owner = e.Owner, Subject = e.Subject, Currency = e.Currency, Kind = e.Kind,
             OverdraftLimit = e.OverdraftLimit, Status = AccountStatus.Open, OpenedAt = e.At, LastActivityAt = e.At,
         },
         AccountDebited e => (e.HoldId is { } captured ? WithoutHold(state, captured) : state) with
@@ -99,7 +99,7 @@ public static class Account
         if (c.Kind != AccountKind.Customer && c.OverdraftLimit != 0)
             return Decision.Reject(AccountRejectionCodes.InvalidOverdraft, "only customer accounts carry an overdraft limit; internal and external accounts have no floor");
         return Decision.Accept(new PendingEvent(c.AccountId,
-            new AccountOpened(c.AccountId, c.Owner, c.Currency, c.Kind, c.OverdraftLimit, c.At)));
+            new AccountOpened(c.AccountId, c.Owner, c.Currency, c.Kind, c.OverdraftLimit, c.At, c.Subject)));
     }
 
     private static Decision DecidePost(IReadOnlyDictionary<string, AccountState> states, Post c)

@@ -6,9 +6,13 @@ public abstract record AccountCommand(DateTimeOffset At)
     public abstract IReadOnlyList<string> Streams { get; }
 }
 
-/// <summary>Open an account. <paramref name="Currency"/> is an ISO 4217 code; <paramref name="OverdraftLimit"/> ≥ 0, major units.</summary>
+/// <summary>
+/// Open an account. <paramref name="Currency"/> is an ISO 4217 code; <paramref name="OverdraftLimit"/> ≥ 0, major units.
+/// <paramref name="Subject"/> is the data subject whose key seals <paramref name="Owner"/> (the host seals it before deciding;
+/// null for accounts whose owner is not a person: the institution's own, a deal's escrow account).
+/// </summary>
 public sealed record OpenAccount(
-    string AccountId, string Owner, string Currency, AccountKind Kind, decimal OverdraftLimit, DateTimeOffset At)
+    string AccountId, string Owner, string Currency, AccountKind Kind, decimal OverdraftLimit, DateTimeOffset At, string? Subject = null)
     : AccountCommand(At)
 {
     public override IReadOnlyList<string> Streams => [AccountId];

@@ -32,9 +32,16 @@ public enum AccountStatus
 /// <summary>Marker for events of the account stream (<c>account-{id}</c>).</summary>
 public interface IAccountEvent;
 
-/// <summary>Stored name <c>AccountOpened</c>, schema 1. <paramref name="OverdraftLimit"/> is a non-negative amount in major units.</summary>
+/// <summary>
+/// Stored name <c>AccountOpened</c>, schema 1. <paramref name="OverdraftLimit"/> is a non-negative amount in major units.
+/// <paramref name="Subject"/> (absent from the stored JSON when null: accounts opened before personal data was sealed, and
+/// the institution's own) is the data subject whose key seals <paramref name="Owner"/> (an envelope, see the event store's
+/// <c>PersonalData</c>).
+/// </summary>
 public sealed record AccountOpened(
-    string AccountId, string Owner, string Currency, AccountKind Kind, decimal OverdraftLimit, DateTimeOffset At) : IAccountEvent;
+    string AccountId, string Owner, string Currency, AccountKind Kind, decimal OverdraftLimit, DateTimeOffset At,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    string? Subject = null) : IAccountEvent;
 
 /// <summary>
 /// Stored name <c>AccountDebited</c>, schema 1: the debit leg of posting <paramref name="PostingId"/>; the

@@ -14,6 +14,9 @@ public sealed record AccountState
     public required string AccountId { get; init; }
     public bool Exists { get; init; }
     public string Owner { get; init; } = "";
+
+    /// <summary>The data subject whose key seals <see cref="Owner"/>, or null (see <see cref="AccountOpened"/>).</summary>
+    public string? Subject { get; init; }
     public string Currency { get; init; } = "";
     public AccountKind Kind { get; init; }
     public decimal OverdraftLimit { get; init; }

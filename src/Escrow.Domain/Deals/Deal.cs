@@ -91,7 +91,7 @@ public static class Deal
                 Status = DealStatus.Created, Tenant = e.Tenant, TemplateId = e.TemplateId, BuyerAccount = e.BuyerAccount,
                 SellerAccount = e.SellerAccount, EscrowAccount = e.EscrowAccount, Amount = e.Amount, Currency = e.Currency,
                 ExpiresAt = e.ExpiresAt, RefundAtExpiry = e.RefundAtExpiry, ExternalReference = e.ExternalReference,
-                Terms = e.Terms, CreatedAt = e.At, LastActivityAt = e.At,
+                Terms = e.Terms, Subjects = e.Subjects, CreatedAt = e.At, LastActivityAt = e.At,
             },
             DealFunded e => state with
             {
@@ -202,7 +202,7 @@ public static class Deal
         }
         return Decision.Accept(new PendingEvent(c.DealId, new DealCreated(
             c.DealId, c.Tenant, c.TemplateId, c.BuyerAccount, c.SellerAccount, c.EscrowAccount, c.Amount, c.Currency,
-            c.ExpiresAt, c.RefundAtExpiry, c.ExternalReference, c.Terms, c.At)));
+            c.ExpiresAt, c.RefundAtExpiry, c.ExternalReference, c.Terms, c.At, c.Subjects)));
     }
 
     private static Decision Fund(DealState d, Ledger ledger, FundDeal c)
@@ -269,7 +269,7 @@ public static class Deal
         if (c.Sha256 is not { Length: 64 } || !c.Sha256.All(char.IsAsciiHexDigit))
             return Decision.Reject(DealRejectionCodes.InvalidContentHash, "the content hash must be a SHA-256: 64 hexadecimal digits");
         var hash = c.Sha256.ToLowerInvariant();
-        if (c.Content is not null)
+        if (c.Content is not null && !c.ContentSealed)
         {
             var actual = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(c.Content)));
             if (actual != hash)

@@ -40,12 +40,14 @@ public abstract record DealCommand(string DealId, DateTimeOffset At)
 /// <paramref name="TemplateId"/>: <paramref name="Amount"/> (major units, positive, at most the ISO 4217 minor-unit
 /// decimals of <paramref name="Currency"/>) to be held in <paramref name="EscrowAccount"/> (the deal's own internal
 /// ledger account, e.g. <c>escrow-{dealId}</c>, opened by the host) between <paramref name="BuyerAccount"/> and
-/// <paramref name="SellerAccount"/>, until <paramref name="ExpiresAt"/> (after <paramref name="At"/>).
+/// <paramref name="SellerAccount"/>, until <paramref name="ExpiresAt"/> (after <paramref name="At"/>). <paramref name="Subjects"/>
+/// are the data subjects whose keys seal the deal's personal fields (terms, reasons, evidence, notes); the host sets them
+/// from the buyer's and seller's accounts.
 /// </summary>
 public sealed record CreateDeal(
     string DealId, string Tenant, string TemplateId, string BuyerAccount, string SellerAccount, string EscrowAccount,
     decimal Amount, string Currency, DateTimeOffset ExpiresAt, bool RefundAtExpiry, string? ExternalReference,
-    string? Terms, DateTimeOffset At) : DealCommand(DealId, At)
+    string? Terms, DateTimeOffset At, IReadOnlyList<string>? Subjects = null) : DealCommand(DealId, At)
 {
     public override DealCommandKind Kind => DealCommandKind.Create;
 
@@ -88,11 +90,12 @@ public sealed record OpenDispute(string DealId, DealParty By, string Reason, Dat
 /// Add evidence <paramref name="EvidenceId"/> of <paramref name="Type"/> to the dispute. Exactly one of
 /// <paramref name="Content"/> and <paramref name="ContentReference"/>; <paramref name="Sha256"/> is the SHA-256 of the
 /// content as 64 hex digits (any case; stored lower case), computed by the server; for inline content the aggregate
-/// checks it against the UTF-8 bytes. Moves no money.
+/// checks it against the UTF-8 bytes, unless <paramref name="ContentSealed"/>: then the host checked it against the text
+/// before sealing it for the deal's data subjects (the content is an envelope). Moves no money.
 /// </summary>
 public sealed record SubmitEvidence(
     string DealId, string EvidenceId, string Type, string? Content, string? ContentReference, string Sha256,
-    string SubmittedBy, DateTimeOffset At) : DealCommand(DealId, At)
+    string SubmittedBy, DateTimeOffset At, bool ContentSealed = false) : DealCommand(DealId, At)
 {
     public override DealCommandKind Kind => DealCommandKind.SubmitEvidence;
 

@@ -18,10 +18,14 @@ public interface IDealEvent
 /// <paramref name="EscrowAccount"/>. At <paramref name="ExpiresAt"/> the deal expires: unfunded, without money;
 /// funded, only if <paramref name="RefundAtExpiry"/> (what is held goes back to the buyer).
 /// </summary>
+/// <remarks><paramref name="Subjects"/> (absent from the stored JSON when null: deals created before personal data was sealed)
+/// are the data subjects whose keys seal <paramref name="Terms"/> and the deal's later reasons, evidence and notes.</remarks>
 public sealed record DealCreated(
     string DealId, string Tenant, string TemplateId, string BuyerAccount, string SellerAccount, string EscrowAccount,
     decimal Amount, string Currency, DateTimeOffset ExpiresAt, bool RefundAtExpiry, string? ExternalReference,
-    string? Terms, DateTimeOffset At) : IDealEvent;
+    string? Terms, DateTimeOffset At,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    IReadOnlyList<string>? Subjects = null) : IDealEvent;
 
 /// <summary>Stored name <c>DealFunded</c>, schema 1: <paramref name="Amount"/> moved buyer → escrow by posting <paramref name="PostingId"/>.</summary>
 public sealed record DealFunded(string DealId, string PostingId, decimal Amount, string Currency, DateTimeOffset At) : IDealEvent;

@@ -41,6 +41,9 @@ public sealed record DealState
     public bool RefundAtExpiry { get; init; }
     public string? ExternalReference { get; init; }
     public string? Terms { get; init; }
+
+    /// <summary>The data subjects whose keys seal the deal's personal fields (null for deals created before they were named).</summary>
+    public IReadOnlyList<string>? Subjects { get; init; }
     public DateTimeOffset? CreatedAt { get; init; }
     public DateTimeOffset? LastActivityAt { get; init; }
 

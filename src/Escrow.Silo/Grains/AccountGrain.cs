@@ -22,7 +22,7 @@ namespace Escrow.Silo.Grains;
 [LogConsistencyProvider(ProviderName = EventLogProvider.Name)]
 [Orleans.Dashboard.NoProfiling]
 public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options,
-    Dashboard.EscrowMetrics metrics) : StreamGrain<AccountState>(store, clock, options, metrics), IAccountGrain
+    Dashboard.EscrowMetrics metrics, SubjectKeyStore keys) : StreamGrain<AccountState>(store, clock, options, metrics), IAccountGrain
 {
     /// <summary>
     /// Accounts named <c>escrow-…</c> are deals' escrow accounts: their balance must equal what the deal holds, so the
@@ -64,6 +64,18 @@ public sealed class AccountGrain(PgEventStore store, [FromKeyedServices(LedgerCl
     {
         if (ExecutorOf(command) != AccountId)
             throw new ArgumentException($"command {command.GetType().Name} runs on account '{ExecutorOf(command)}', not '{AccountId}'", nameof(command));
+        if (command is OpenAccount { Subject: { } subject } open && call.Tenant == KeyTenant)
+        {
+            // The owner's name is personal data: it is stored sealed for the account's data subject (Subjects/PersonalDataSealing.cs).
+            try
+            {
+                command = open with { Owner = (await keys.SealAsync(KeyTenant, [subject], open.Owner))! };
+            }
+            catch (SubjectErasedException e)
+            {
+                return await RefuseAsync<AccountAnswer>(call, new Rejection(Subjects.PersonalDataSealing.SubjectErasedCode, e.Message), [StreamId]);
+            }
+        }
         if (CoSigner(command) is not { } other)
             return await RunAsync(command, call, allowEscrowAccounts, caller: null);
         // This grain's turn stays held while the other account's grain decides and commits: nothing else writes this stream

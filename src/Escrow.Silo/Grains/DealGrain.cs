@@ -25,7 +25,7 @@ namespace Escrow.Silo.Grains;
 /// </summary>
 [LogConsistencyProvider(ProviderName = EventLogProvider.Name)]
 public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options,
-    Dashboard.EscrowMetrics metrics) : StreamGrain<DealState>(store, clock, options, metrics), IDealGrain, IRemindable
+    Dashboard.EscrowMetrics metrics, SubjectKeyStore keys) : StreamGrain<DealState>(store, clock, options, metrics), IDealGrain, IRemindable
 {
     /// <summary>The name of the reminder that expires a deal.</summary>
     public const string ExpiryReminder = "deal-expiry";
@@ -57,6 +57,25 @@ public sealed class DealGrain(PgEventStore store, [FromKeyedServices(LedgerClock
         if (command is CreateDeal create && !own.State.Exists && refusal is null && call.Tenant == KeyTenant)
             await ArmExpiryAsync(create.ExpiresAt);
         var bound = command is CreateDeal ? command : command.For(own.State);
+        if (call.Tenant == KeyTenant && refusal is null)
+        {
+            // Terms, reasons, evidence and notes may name people: sealed for the buyer's and seller's data subjects together.
+            try
+            {
+                if (bound is CreateDeal c)
+                {
+                    var parties = await Task.WhenAll(new[] { c.BuyerAccount, c.SellerAccount }.Distinct(StringComparer.Ordinal)
+                        .Select(a => AccountGrainOf(a).GetState(false)));
+                    bound = c with { Subjects = [.. parties.Select(p => Subjects.PersonalDataSealing.SubjectOf(p.State)).Distinct(StringComparer.Ordinal)] };
+                }
+                var subjects = bound is CreateDeal created ? created.Subjects! : own.State.Subjects ?? Subjects.PersonalDataSealing.DefaultDealSubjects(own.State);
+                bound = await Subjects.PersonalDataSealing.SealAsync(keys, KeyTenant, subjects, bound);
+            }
+            catch (SubjectErasedException e)
+            {
+                return await RefuseAsync<DealView>(call, new Rejection(Subjects.PersonalDataSealing.SubjectErasedCode, e.Message), [StreamId]);
+            }
+        }
         var decided = bound;
         var result = await RunAsync(call, bound.Accounts,
             inputs =>

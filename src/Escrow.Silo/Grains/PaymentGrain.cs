@@ -17,7 +17,7 @@ namespace Escrow.Silo.Grains;
 /// </summary>
 [LogConsistencyProvider(ProviderName = EventLogProvider.Name)]
 public sealed class PaymentGrain(PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, IOptions<SiloOptions> options,
-    Dashboard.EscrowMetrics metrics) : StreamGrain<PaymentState>(store, clock, options, metrics), IPaymentGrain, IRemindable
+    Dashboard.EscrowMetrics metrics, SubjectKeyStore keys) : StreamGrain<PaymentState>(store, clock, options, metrics), IPaymentGrain, IRemindable
 {
     /// <summary>
     /// The name of the reminder that ends a payment whose quotes all lapsed unselected (<see cref="QuotesExpired"/>). Registered
@@ -50,6 +50,22 @@ public sealed class PaymentGrain(PgEventStore store, [FromKeyedServices(LedgerCl
             await ArmQuoteExpiryAsync(Payment.LatestValidUntil(own.State) is { } held && held > until ? held : until);
         var accounts = (commands.OfType<InitiatePayment>().FirstOrDefault()?.Booking?.Accounts ?? [])
             .Concat(own.State.Instruction?.Booking?.Accounts ?? []).Distinct(StringComparer.Ordinal).ToList();
+        if (refusal is null && call.Tenant == KeyTenant)
+        {
+            // Parties' names, the message as received, proxies and free-text reasons: sealed for the parties' data subjects
+            // (a party whose account is ours, by that account's subject).
+            try
+            {
+                var ours = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (var a in accounts)
+                    if ((await AccountGrainOf(a).GetState(false)).State is { Exists: true } account) ours[a] = Subjects.PersonalDataSealing.SubjectOf(account);
+                commands = await Subjects.PersonalDataSealing.SealAsync(keys, tenant, uetr, own.State.Instruction, commands, ours);
+            }
+            catch (SubjectErasedException e)
+            {
+                return await RefuseAsync<PaymentView>(call, new Rejection(Subjects.PersonalDataSealing.SubjectErasedCode, e.Message), [StreamId]);
+            }
+        }
         var result = await RunAsync(call, accounts,
             inputs => refusal is not null ? Decision.Reject(refusal) : Decide(inputs, commands, tenant),
             (after, _, version, decision) =>

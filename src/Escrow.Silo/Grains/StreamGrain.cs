@@ -210,6 +210,9 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
                 kv => otherEvents.TryGetValue(kv.Key, out var es) ? es.Aggregate(kv.Value.State, Account.Evolve) : kv.Value.State, StringComparer.Ordinal);
             var (view, created) = respond(ownAfter, accountsAfter, Version + own.Count, decision);
             var result = CommandResult<TView>.Accept(view, created, decision.Events.Count);
+            // Accepted with nothing to write (an erasure of an erased subject, a release with no hold): still audited and
+            // remembered under the key, like a refusal.
+            if (decision.Events.Count == 0) return await AnswerWithoutEventsAsync(call, result, AuditRecord.Accepted, [StreamId]);
 
             var meta = new EventMetadataTemplate(call.CorrelationId, call.CausationId, call.Actor, call.Tenant, call.IdempotencyKey);
             var appends = otherEvents.Select(kv =>
@@ -269,10 +272,14 @@ public abstract class StreamGrain<TState>(PgEventStore store, TimeProvider clock
         JsonSerializer.Serialize(result with { Replayed = false }, EventSerializer.Options);
 
     /// <summary>Stores a refusal under the idempotency key (if any) with its audit record, in one transaction of their own.</summary>
-    protected async Task<CommandResult<TView>> RefuseAsync<TView>(CommandCall call, Rejection rejection, IReadOnlyList<string> streams) where TView : class
+    protected Task<CommandResult<TView>> RefuseAsync<TView>(CommandCall call, Rejection rejection, IReadOnlyList<string> streams) where TView : class =>
+        AnswerWithoutEventsAsync(call, CommandResult<TView>.Refuse(rejection), AuditRecord.Rejected, streams);
+
+    /// <summary>Stores an answer that wrote no event under the idempotency key (if any) with its audit record, in one transaction of their own.</summary>
+    private async Task<CommandResult<TView>> AnswerWithoutEventsAsync<TView>(CommandCall call, CommandResult<TView> result, string outcome,
+        IReadOnlyList<string> streams) where TView : class
     {
-        var result = CommandResult<TView>.Refuse(rejection);
-        var audit = Audit(call, AuditRecord.Rejected, result, streams);
+        var audit = Audit(call, outcome, result, streams);
         if (call.IdempotencyKey is not { } key)
         {
             await store.AppendAuditAsync(audit, default);

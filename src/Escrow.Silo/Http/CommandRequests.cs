@@ -10,7 +10,7 @@ using Escrow.Silo.Tenancy;
 namespace Escrow.Silo.Http;
 
 /// <summary>Body of <c>POST /accounts</c>. <c>currency</c>: ISO 4217 code; <c>kind</c>: customer | internal | external; <c>overdraftLimit</c>: major units, ≥ 0.</summary>
-public sealed record OpenAccountRequest(string? AccountId, string? Owner, string? Currency, string? Kind, decimal? OverdraftLimit);
+public sealed record OpenAccountRequest(string? AccountId, string? Owner, string? Currency, string? Kind, decimal? OverdraftLimit, string? Subject = null);
 
 /// <summary>Body of deposit and withdrawal: <c>amount</c> in major units (JSON number or string), positive, at most the currency's minor-unit decimals.</summary>
 public sealed record MoneyRequest(decimal? Amount, string? Currency, string? Reference, string? Counterparty);

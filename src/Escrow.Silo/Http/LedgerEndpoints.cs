@@ -38,7 +38,10 @@ public static class LedgerEndpoints
             var overdraft = b.OverdraftLimit ?? 0m;
             if (overdraft < 0 || !currency.FitsMinorUnit(overdraft))
                 throw new BadRequestException("invalid_overdraft", $"'overdraftLimit' must be ≥ 0 with at most {currency.MinorUnits} decimals");
-            return Result(await ledger.ExecuteAsync(new OpenAccount(id, b.Owner, currency.Code, kind, overdraft, LedgerService.Now), ctx, ct));
+            if (b.Subject is not null && !Escrow.EventStore.PersonalData.IsSubjectId(b.Subject))
+                throw new BadRequestException("invalid_subject_id", "'subject' is 1-128 characters of A-Z a-z 0-9 . _ : - (an opaque reference, not a name)");
+            return Result(await ledger.ExecuteAsync(new OpenAccount(id, b.Owner, currency.Code, kind, overdraft, LedgerService.Now,
+                b.Subject ?? Subjects.PersonalDataSealing.AccountSubject(id)), ctx, ct));
         }).RequireRoles(Role.Root, Role.Writer).Accepts<OpenAccountRequest>("application/json").Produces<AccountView>(201).IdempotentCommand().Problems(409)
           .Doc("openAccount", "Open an account", "Customer (floor 0 or minus the overdraft limit), internal or external (no floor). Account ids are per institution: 409 account_exists only when the caller's own institution holds the id.");
 

@@ -108,7 +108,7 @@ public static class PaymentEndpoints
                 throw new BadRequestException("missing_field", "'proxyType' and 'proxyValue' are required");
             var entry = await service.Directory.ResolveAsync(ctx.Tenant, b.ProxyType, b.ProxyValue, ct);
             PaymentCommand result = entry is null
-                ? new FailProxyResolution(id, $"no creditor is registered for {b.ProxyType} '{b.ProxyValue}'", LedgerService.Now)
+                ? new FailProxyResolution(id, $"no creditor is registered for this {b.ProxyType} proxy", LedgerService.Now)   // the value is personal data: not in clear
                 : new ResolveProxy(id, entry.CreditorName, entry.CreditorAccount, entry.CreditorAgent, LedgerService.Now);
             return LedgerEndpoints.Result(await service.ExecuteAsync(
                 [new RequestProxyResolution(id, b.ProxyType, b.ProxyValue, LedgerService.Now), result], ctx, ct));
@@ -173,18 +173,22 @@ public static class PaymentEndpoints
             return Results.Ok(await LedgerQueries.StreamAsync(store, PaymentService.StreamId(tenant, id), after ?? 0, Math.Clamp(limit ?? 100, 1, 1000), ct));
         }).Produces<IReadOnlyList<AuditEvent>>().Problems(400, 404).Doc("getPaymentEvents", "The payment's stream with metadata and hash links (audit view)");
 
-        payments.MapGet("/{uetr}/messages/{definition}", async (string uetr, string definition, HttpContext http, PaymentService service, CancellationToken ct) =>
+        payments.MapGet("/{uetr}/messages/{definition}", async (string uetr, string definition, HttpContext http, PaymentService service, SubjectKeyStore keys, CancellationToken ct) =>
         {
             var id = Uetr(uetr);
             var state = await service.StateAsync(http.GetCaller().ActingTenant(http.Request), id, ct);
             if (state is null) return UnknownUetr(id);
+            if (definition == "pacs.008" && state.Instruction?.RawXml is { } raw && await keys.OpenAsync(raw, ct) == PersonalData.Erased)
+                return Results.Text(Problems.Serialize(Problems.Create(410, "personal_data_erased",
+                    $"the pacs.008 of payment {id} named a data subject whose personal data was erased; its amounts and status remain")),
+                    Problems.ContentType, statusCode: 410);
             var xml = Message(state, definition);
             return xml is null
                 ? Results.Text(Problems.Serialize(Problems.Create(404, "message_not_available",
                     $"payment {id} (status {state.Status}) has no {definition}: pacs.008 once initiated, pacs.002 once accepted or rejected, camt.054 once settled")),
                     Problems.ContentType, statusCode: 404)
                 : Results.Text(xml, "application/xml", Encoding.UTF8);
-        }).Produces<string>(200, "application/xml").Problems(400, 404)
+        }).Produces<string>(200, "application/xml").Problems(400, 404, 410)
             .Doc("getPaymentMessage", "The payment's messages: the pacs.008 as received or sent, a pacs.002 status report, a camt.054 notification");
 
         var fxps = app.MapGroup("/fxps").WithTags("Payments");
@@ -214,14 +218,24 @@ public static class PaymentEndpoints
             .Produces<IReadOnlyList<FxpRate>>().Doc("listFxpRates", "Current rates of the institution's FX providers");
 
         var proxies = app.MapGroup("/proxies").WithTags("Payments");
-        proxies.MapPost("/", async (HttpContext http, PaymentDirectory directory, PgEventStore store, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
+        proxies.MapPost("/", async (HttpContext http, PaymentDirectory directory, PgEventStore store, SubjectKeyStore keys, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<ProxyRequest>(http.Request, false, ct);
             if (string.IsNullOrWhiteSpace(b.ProxyType) || string.IsNullOrWhiteSpace(b.ProxyValue))
                 throw new BadRequestException("missing_field", "'proxyType' and 'proxyValue' are required");
             if (string.IsNullOrWhiteSpace(b.CreditorAccount) || string.IsNullOrWhiteSpace(b.CreditorAgent))
                 throw new BadRequestException("missing_field", "'creditorAccount' and 'creditorAgent' are required");
-            var entry = new ProxyEntry(ctx.Tenant, b.ProxyType, b.ProxyValue, b.CreditorName, b.CreditorAccount, b.CreditorAgent, ctx.Actor, clock.GetUtcNow());
+            // The creditor's name is sealed for the creditor's party subject (the proxy value stays in clear: it is the lookup key).
+            string? name;
+            try
+            {
+                name = await keys.SealAsync(ctx.Tenant, [Subjects.PersonalDataSealing.PartySubject("", b.CreditorAccount)], b.CreditorName, ct);
+            }
+            catch (SubjectErasedException e)
+            {
+                throw new BadRequestException(Subjects.PersonalDataSealing.SubjectErasedCode, e.Message, StatusCodes.Status409Conflict);
+            }
+            var entry = new ProxyEntry(ctx.Tenant, b.ProxyType, b.ProxyValue, name, b.CreditorAccount, b.CreditorAgent, ctx.Actor, clock.GetUtcNow());
             var audit = IdempotentWrites.Audit(ctx, clock.GetUtcNow(), "RegisterProxy", []);
             return await IdempotentWrites.RunAsync(http, store, ctx, audit, [PaymentDirectory.ProxyInsert(entry)], 201, entry,
                 ex => ex.SqlState == Npgsql.PostgresErrorCodes.UniqueViolation && ex.ConstraintName == "proxy_directory_pkey"

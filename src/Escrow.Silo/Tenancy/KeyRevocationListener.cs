@@ -10,8 +10,12 @@ namespace Escrow.Silo.Tenancy;
 /// Notifications sent while this silo had no listening session are lost, so each (re)connect drops the whole cache; a
 /// session that died silently is found by a probe (the LISTEN again) every <see cref="ProbeInterval"/>. The cache's expiry
 /// (<see cref="SiloOptions.KeyCacheSeconds"/>) remains the last backstop.
+/// <para>The same session carries erasures of data subjects (<see cref="SubjectKeyStore.ErasedChannel"/>, migration 024): each
+/// drops the subject from this silo's <see cref="SubjectKeyStore"/>, so a value sealed for it reads as erased here at once;
+/// a reconnect empties that cache too.</para>
 /// </summary>
-public sealed class KeyRevocationListener(PgEventStore store, ApiKeyAuthenticator keys, ILogger<KeyRevocationListener> logger) : BackgroundService
+public sealed class KeyRevocationListener(PgEventStore store, ApiKeyAuthenticator keys, SubjectKeyStore subjects, ILogger<KeyRevocationListener> logger)
+    : BackgroundService
 {
     /// <summary>The LISTEN/NOTIFY channel of revocations; the payload is the key id (<c>key_…</c>).</summary>
     public const string Channel = "escrow_key_revoked";
@@ -32,10 +36,17 @@ public sealed class KeyRevocationListener(PgEventStore store, ApiKeyAuthenticato
             try
             {
                 await using var conn = await store.DataSource.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
-                conn.Notification += (_, e) => keys.Forget(e.Payload);
+                conn.Notification += (_, e) =>
+                {
+                    if (e.Channel == SubjectKeyStore.ErasedChannel) subjects.Forget(e.Payload);
+                    else keys.Forget(e.Payload);
+                };
+                await using (var erasures = new NpgsqlCommand("LISTEN " + SubjectKeyStore.ErasedChannel, conn))
+                    await erasures.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
                 await using var listen = new NpgsqlCommand(ListenStatement, conn);
                 await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
                 keys.ForgetAll();   // whatever was revoked while this silo was not listening
+                subjects.ForgetAll();   // and whatever was erased
                 while (true)
                 {
                     if (!await conn.WaitAsync(ProbeInterval, stoppingToken).ConfigureAwait(false))
