@@ -132,6 +132,7 @@ TenancyCommands.Add(root);
 BenchCommand.Add(root);
 DemoCommand.Add(root);
 PaymentsCommand.Add(root);
+SubjectsCommand.Add(root);
 ClusterCommands.Add(root);
 
 try

@@ -190,8 +190,46 @@ public class PersonalDataErasureTests(PgDatabase db, ITestOutputHelper output) :
         var open = await writer.CommandAsync("/accounts", $$"""{"accountId":"{{Id("x")}}","owner":"X","currency":"EUR","subject":"{{subject}}"}""");
         Assert.Equal(HttpStatusCode.BadRequest, open.StatusCode);
         Assert.Equal(before, await db.EventCountAsync());
+        using var nowhere = silo.RootClient();
+        nowhere.DefaultRequestHeaders.Add("X-Escrow-Tenant", "no-such-institution");
+        var unknown = await nowhere.CommandAsync("/subjects/cust-1/erasure", null);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal("institution_not_found", (await unknown.JsonAsync()).GetProperty("code").GetString());
         var noReason = await root.CommandAsync("/subjects/cust-1/legal-hold", "{}");
         Assert.Equal(HttpStatusCode.BadRequest, noReason.StatusCode);
         Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM data_subjects WHERE subject = 'cust-1'"));
+    }
+
+    [Fact]
+    public async Task The_CLI_holds_refuses_releases_and_erases_a_subject_through_the_API()
+    {
+        var institution = SiloFactory.NewInstitution();
+        await using (var silo = new SiloFactory(db, runProjections: false))
+        {
+            using var root = silo.RootClient();
+            Assert.Equal(HttpStatusCode.Created, (await root.CommandAsync("/institutions", $$"""{"institutionId":"{{institution}}","name":"cli"}""")).StatusCode);
+            root.DefaultRequestHeaders.Add("X-Escrow-Tenant", institution);
+            Assert.Equal(HttpStatusCode.Created,
+                (await root.CommandAsync("/accounts", $$"""{"accountId":"cli-1","owner":"Olga Cli","currency":"EUR","subject":"cli-cust"}""")).StatusCode);
+        }
+        async Task<(int Code, string Text)> Escrow(params string[] args)
+        {
+            var (code, lines) = await Repository.RunEscrowAsync(db, TimeSpan.FromMinutes(2), null, ["subjects", .. args, "--institution", institution]);
+            var text = string.Join('\n', lines);
+            output.WriteLine($"escrow subjects {string.Join(' ', args)} -> {code}\n{text}");
+            return (code, text);
+        }
+        Assert.Equal(0, (await Escrow("hold", "cli-cust", "--reason", "regulator's order 7")).Code);
+        var (refused, text) = await Escrow("erase", "cli-cust");
+        Assert.Equal(1, refused);
+        Assert.Contains("legal_hold", text);
+        Assert.Equal(0, (await Escrow("release", "cli-cust")).Code);
+        Assert.Equal(0, (await Escrow("erase", "cli-cust", "--reason", "art. 17 request")).Code);
+        var (shown, state) = await Escrow("show", "cli-cust");
+        Assert.Equal(0, shown);
+        Assert.Contains("\"erased\":true", state);
+        Assert.Equal(1, await db.ScalarAsync<long>($"SELECT count(*) FROM data_subjects WHERE tenant = '{institution}' AND subject = 'cli-cust' AND key IS NULL"));
+        Assert.Equal(["LegalHoldPlaced", "LegalHoldReleased", "PersonalDataErased"],
+            await db.QueryListAsync<string>($"SELECT event_type FROM events WHERE stream_id = 'subject-{institution}/cli-cust' ORDER BY version"));
     }
 }

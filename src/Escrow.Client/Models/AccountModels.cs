@@ -46,12 +46,16 @@ public enum BalanceSource
 /// <param name="Currency">ISO 4217 alphabetic code, e.g. <c>EUR</c>.</param>
 /// <param name="Kind">Customer (default), internal or external.</param>
 /// <param name="OverdraftLimit">Major units, ≥ 0, at most the currency's minor-unit decimals; a customer account may go down to minus this.</param>
+/// <param name="Subject">The data subject whose key seals <paramref name="Owner"/> (your opaque customer reference, 1–128 of
+/// <c>A-Z a-z 0-9 . _ : -</c>; default <c>account:{AccountId}</c>); erasing it (<c>POST /subjects/{id}/erasure</c>) erases the owner's name
+/// everywhere (docs/compliance.md). 409 <c>subject_erased</c> for a subject already erased.</param>
 public sealed record OpenAccountRequest(
     string AccountId,
     string Owner,
     string Currency,
     AccountKind Kind = AccountKind.Customer,
-    decimal OverdraftLimit = 0m);
+    decimal OverdraftLimit = 0m,
+    string? Subject = null);
 
 /// <summary>Body of a deposit (<c>POST /accounts/{id}/deposits</c>) or withdrawal (<c>…/withdrawals</c>).</summary>
 /// <param name="Amount">Major units, &gt; 0, at most the currency's ISO 4217 minor-unit decimals (EUR: 2, JPY: 0), at most 10^15.</param>

@@ -21,7 +21,8 @@ public sealed record LegalHoldRequest(string? Reason);
 /// (root): 200; 409 <c>legal_hold_already_placed</c>, <c>subject_erased</c>.</item>
 /// <item><c>GET /subjects/{id}</c> (root, auditor of the institution): hold and erasure.</item>
 /// </list>
-/// Every change needs an <c>Idempotency-Key</c> and is audited.
+/// Every change needs an <c>Idempotency-Key</c> and is audited. 404 <c>institution_not_found</c> when the institution root
+/// names does not exist (nothing is written for it).
 /// </summary>
 public static class SubjectEndpoints
 {
@@ -29,38 +30,51 @@ public static class SubjectEndpoints
     {
         var subjects = app.MapGroup("/subjects").WithTags("Subjects");
 
-        subjects.MapPost("/{id}/erasure", async (string id, HttpContext http, SubjectService service, CancellationToken ct) =>
+        subjects.MapPost("/{id}/erasure", async (string id, HttpContext http, SubjectService service, TenancyStore tenancy, CancellationToken ct) =>
         {
             var subject = SubjectId(id);
+            await InstitutionAsync(http, tenancy, ct);
             var (b, ctx) = await CommandRequests.ReadAsync<ReasonRequest>(http.Request, true, ct);
             return LedgerEndpoints.Result(await service.ExecuteAsync(new EraseSubject(subject, Bounded(b.Reason), [], ctx.Actor, LedgerService.Now), ctx, ct));
-        }).RequireRoles(Role.Root).Accepts<ReasonRequest>(true, "application/json").Produces<SubjectView>().IdempotentCommand().Problems(400, 409)
+        }).RequireRoles(Role.Root).Accepts<ReasonRequest>(true, "application/json").Produces<SubjectView>().IdempotentCommand().Problems(400, 404, 409)
           .Doc("eraseSubject", "Erase a data subject's personal data (root; GDPR art. 17, crypto-shredding)",
                "Records PersonalDataErased and destroys the subject's key: every value sealed for it (owners' names, deal terms, " +
                "dispute reasons, evidence, payment parties' names and messages) reads as \"[erased]\" on every read path from then " +
                "on. Amounts, currencies, account ids and times stay. Idempotent. 409 legal_hold or open_dispute.");
 
-        subjects.MapPost("/{id}/legal-hold", async (string id, HttpContext http, SubjectService service, CancellationToken ct) =>
+        subjects.MapPost("/{id}/legal-hold", async (string id, HttpContext http, SubjectService service, TenancyStore tenancy, CancellationToken ct) =>
         {
             var subject = SubjectId(id);
+            await InstitutionAsync(http, tenancy, ct);
             var (b, ctx) = await CommandRequests.ReadAsync<LegalHoldRequest>(http.Request, false, ct);
             if (string.IsNullOrWhiteSpace(b.Reason)) throw new BadRequestException("missing_field", "'reason' is required");
             return LedgerEndpoints.Result(await service.ExecuteAsync(new PlaceLegalHold(subject, Bounded(b.Reason)!, ctx.Actor, LedgerService.Now), ctx, ct));
-        }).RequireRoles(Role.Root).Accepts<LegalHoldRequest>("application/json").Produces<SubjectView>().IdempotentCommand().Problems(400, 409)
+        }).RequireRoles(Role.Root).Accepts<LegalHoldRequest>("application/json").Produces<SubjectView>().IdempotentCommand().Problems(400, 404, 409)
           .Doc("placeLegalHold", "Hold a data subject's personal data: erasure is refused until the hold is released (root)");
 
-        subjects.MapPost("/{id}/legal-hold/release", async (string id, HttpContext http, SubjectService service, CancellationToken ct) =>
+        subjects.MapPost("/{id}/legal-hold/release", async (string id, HttpContext http, SubjectService service, TenancyStore tenancy, CancellationToken ct) =>
         {
             var subject = SubjectId(id);
+            await InstitutionAsync(http, tenancy, ct);
             var (b, ctx) = await CommandRequests.ReadAsync<ReasonRequest>(http.Request, true, ct);
             return LedgerEndpoints.Result(await service.ExecuteAsync(new ReleaseLegalHold(subject, Bounded(b.Reason), ctx.Actor, LedgerService.Now), ctx, ct));
-        }).RequireRoles(Role.Root).Accepts<ReasonRequest>(true, "application/json").Produces<SubjectView>().IdempotentCommand().Problems(400, 409)
+        }).RequireRoles(Role.Root).Accepts<ReasonRequest>(true, "application/json").Produces<SubjectView>().IdempotentCommand().Problems(400, 404, 409)
           .Doc("releaseLegalHold", "Release a data subject's legal hold (root; none in force: nothing changes)");
 
-        subjects.MapGet("/{id}", async (string id, HttpContext http, SubjectService service, CancellationToken ct) =>
-            Results.Ok(await service.GetAsync(LedgerEndpoints.ReadTenant(http), SubjectId(id), ct)))
-            .RequireRoles(Role.Root, Role.Auditor).Produces<SubjectView>().Problems(400)
+        subjects.MapGet("/{id}", async (string id, HttpContext http, SubjectService service, TenancyStore tenancy, CancellationToken ct) =>
+        {
+            var subject = SubjectId(id);
+            return Results.Ok(await service.GetAsync(await InstitutionAsync(http, tenancy, ct), subject, ct));
+        }).RequireRoles(Role.Root, Role.Auditor).Produces<SubjectView>().Problems(400, 404)
             .Doc("getSubject", "A data subject's legal hold and erasure (root, auditor)");
+    }
+
+    /// <summary>The institution the caller acts for, which must exist (404 <c>institution_not_found</c>).</summary>
+    private static async Task<string> InstitutionAsync(HttpContext http, TenancyStore tenancy, CancellationToken ct)
+    {
+        var tenant = LedgerEndpoints.ReadTenant(http);
+        return await tenancy.InstitutionExistsAsync(tenant, ct) ? tenant
+            : throw new BadRequestException("institution_not_found", $"institution '{tenant}' does not exist", StatusCodes.Status404NotFound);
     }
 
     private static string SubjectId(string id) => PersonalData.IsSubjectId(id) ? id

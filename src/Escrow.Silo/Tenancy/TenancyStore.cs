@@ -91,6 +91,14 @@ public sealed class TenancyStore(PgEventStore store, [FromKeyedServices(LedgerCl
         }
     }
 
+    /// <summary>Whether institution <paramref name="id"/> exists.</summary>
+    public async Task<bool> InstitutionExistsAsync(string id, CancellationToken ct)
+    {
+        await using var cmd = store.DataSource.CreateCommand("SELECT EXISTS (SELECT 1 FROM institutions WHERE institution_id = $1)");
+        cmd.Parameters.Add(new() { Value = id });
+        return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
     /// <summary>Whether <paramref name="keyId"/> is a key of <paramref name="institution"/> (keys are never deleted).</summary>
     public async Task<bool> KeyExistsAsync(string institution, string keyId, CancellationToken ct)
     {
