@@ -85,14 +85,15 @@ root.Subcommands.Add(statement);
 
 var checkpointOption = new Option<string?>("--checkpoint") { Description = "Also prove that the log still holds exactly what this signed checkpoint file saw (escrow checkpoint create)" };
 var publicKeyOption = new Option<string?>("--public-key") { Description = "The checkpoint signer's public key (PEM); without it the key named in the file is used, which proves integrity but not who signed" };
-var verify = new Command("verify", "Check every hash chain, zero-sum per currency, and that read models equal a replay of the log.") { checkpointOption, publicKeyOption };
+var archiveOption = new Option<string?>("--archive") { Description = "Directory of the archived months' files (escrow archive): check them against their recorded SHA-256 and replay them first" };
+var verify = new Command("verify", "Check every hash chain, zero-sum per currency, and that read models equal a replay of the log.") { checkpointOption, publicKeyOption, archiveOption };
 verify.SetAction(async (pr, ct) =>
 {
     var cfg = CliConfig.FromEnvironment();
     await using var ds = cfg.DataSource();
     var store = new PgEventStore(ds);
     var checkpointOk = pr.GetValue(checkpointOption) is not { } file || await CheckpointCommand.VerifyAsync(store, file, pr.GetValue(publicKeyOption), ct);
-    var report = await LedgerVerifier.RunAsync(store, ct);
+    var report = await LedgerVerifier.RunAsync(store, ct, archiveDirectory: pr.GetValue(archiveOption));
     foreach (var line in report.Lines) Console.WriteLine(line);
     var ok = report.Ok && checkpointOk;
     Console.WriteLine(ok ? "verify: OK" : "verify: FAILED");
@@ -110,6 +111,9 @@ rebuild.SetAction(async (pr, ct) =>
     var projection = ProjectionCatalog.All().FirstOrDefault(p => p.Name == name)
         ?? throw new CliException($"unknown projection '{name}'; known: {string.Join(", ", ProjectionCatalog.All().Select(p => p.Name))}");
     await using var ds = cfg.DataSource();
+    if (await EventArchives.ListAsync(ds, ct) is { Count: > 0 } archived)
+        throw new CliException($"{archived.Count} months of events are archived ({archived[0].Month:yyyy-MM} first): a rebuild from position 0 would " +
+                               "miss them. Put them back first: escrow archive restore MONTH --from DIR (for each), then rebuild.");
     var runner = new ProjectionRunner(new PgEventStore(ds), projection, new ProjectionRunnerOptions { BatchSize = 2000 });
     var started = System.Diagnostics.Stopwatch.GetTimestamp();
     await runner.ResetAsync(ct);
@@ -133,6 +137,7 @@ BenchCommand.Add(root);
 DemoCommand.Add(root);
 PaymentsCommand.Add(root);
 SubjectsCommand.Add(root);
+ArchiveCommand.Add(root);
 ClusterCommands.Add(root);
 
 try

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Npgsql;
 
 namespace Escrow.EventStore;
 
@@ -54,6 +55,23 @@ public static class LogCheckpoints
         await using var connScope = conn.ConfigureAwait(false);
         var tx = await conn.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
         await using var txScope = tx.ConfigureAwait(false);
+        // Streams whose first months were archived continue from their last archived head; the archived events count as
+        // folded (their chains are checked against the archive files by escrow verify --archive).
+        var seed = new NpgsqlCommand("""
+            SELECT DISTINCT ON (stream_id) stream_id, last_version, last_hash FROM archived_stream_heads ORDER BY stream_id, last_version DESC
+            """, conn, tx);
+        await using (seed.ConfigureAwait(false))
+        {
+            var r = await seed.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var rScope = r.ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false)) heads[r.GetString(0)] = (r.GetInt64(1), (byte[])r[2]);
+        }
+        var archivedEvents = new NpgsqlCommand("SELECT coalesce(sum(events), 0)::bigint FROM event_archives WHERE last_position <= $1", conn, tx);
+        await using (archivedEvents.ConfigureAwait(false))
+        {
+            archivedEvents.Parameters.Add(new() { Value = upTo?.Position ?? long.MaxValue });
+            events = (long)(await archivedEvents.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        }
         var cursor = GlobalCheckpoint.Start;
         while (true)
         {

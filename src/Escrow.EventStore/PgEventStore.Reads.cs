@@ -70,7 +70,8 @@ public sealed partial class PgEventStore
     /// The stream's last kept snapshot (sql/023's <c>snapshot_history</c>) of schema <paramref name="schemaVersion"/> that may
     /// stand in for its events up to <paramref name="occurredUpTo"/>: every event up to the snapshot's version occurred at or
     /// before that instant. Only a snapshot whose hash is the stored event's hash at its version is taken (the chain anchors
-    /// it), the latest such of the four latest candidates. Null when there is none (a short stream, an instant before its first
+    /// it, or, for a version whose event was archived, the stream's archived head at that version), the latest such of the
+    /// four latest candidates. Null when there is none (a short stream, an instant before its first
     /// snapshot, or kept snapshots that are not the log's). The candidates are read apart from the hash check (a materialized
     /// CTE): joined in one query, the planner may scan every kept snapshot of the stream before it sorts.
     /// </summary>
@@ -83,7 +84,9 @@ public sealed partial class PgEventStore
                 WHERE h.stream_id = $1 AND h.occurred_to <= $2 AND h.schema_version = $3
                 ORDER BY h.occurred_to DESC, h.version DESC LIMIT 4)
             SELECT c.version, c.schema_version, c.hash, c.state::text
-            FROM candidates c JOIN events e ON e.stream_id = $1 AND e.version = c.version AND e.hash = c.hash
+            FROM candidates c
+            WHERE EXISTS (SELECT FROM events e WHERE e.stream_id = $1 AND e.version = c.version AND e.hash = c.hash)
+               OR EXISTS (SELECT FROM archived_stream_heads a WHERE a.stream_id = $1 AND a.last_version = c.version AND a.last_hash = c.hash)
             ORDER BY c.version DESC LIMIT 1
             """);
         await using var cmdScope = cmd.ConfigureAwait(false);

@@ -5,7 +5,12 @@ namespace Escrow.EventStore;
 /// <summary>The first link of a stream's hash chain that does not hold.</summary>
 public sealed record BrokenLink(string StreamId, long Version, long GlobalPosition, string Reason);
 
-/// <summary>Walks every stream's SHA-256 chain and reports the first broken link of each broken stream.</summary>
+/// <summary>
+/// Walks every stream's SHA-256 chain and reports the first broken link of each broken stream. A stream whose first months
+/// were archived (escrow archive) is walked from its last archived head (<see cref="PgEventStore.ArchivedHeadsAsync"/>):
+/// its live events must continue that head's version and hash; <c>escrow verify --archive</c> checks the archived part
+/// against the files.
+/// </summary>
 public static class ChainVerifier
 {
     public sealed record Progress(long Streams, long Events);
@@ -17,12 +22,14 @@ public static class ChainVerifier
         var ids = new List<(string Id, long Version, byte[] LastHash)>();
         await foreach (var s in store.ListStreamsAsync(ct).ConfigureAwait(false))
             ids.Add((s.StreamId, s.Version, s.LastHash));
+        var archived = await store.ArchivedHeadsAsync(ct).ConfigureAwait(false);
         foreach (var (id, headVersion, headHash) in ids)
         {
             var prev = HashChain.Genesis;
             long expected = 1;
             BrokenLink? broken = null;
             long after = 0;
+            if (archived.TryGetValue(id, out var start)) (prev, expected, after) = (start.Hash, start.Version + 1, start.Version);
             while (broken is null)
             {
                 var page = await store.ReadStreamAsync(id, after, ct, limit: 1000).ConfigureAwait(false);
@@ -87,6 +94,8 @@ public static class StreamChainVerifier
         }
         var prev = HashChain.Genesis;
         long expected = 1, checkedEvents = 0, after = 0;
+        if (await store.ArchivedHeadAsync(streamId, ct).ConfigureAwait(false) is { } start)
+            (prev, expected, after) = (start.Hash, start.Version + 1, start.Version);   // the archived part: escrow verify --archive
         while (after < headVersion)
         {
             var page = await store.ReadStreamAsync(streamId, after, ct, limit: (int)Math.Min(1000, headVersion - after)).ConfigureAwait(false);

@@ -108,6 +108,8 @@ public static class SiloHost
         services.AddHostedService<KeyRevocationListener>();
         services.AddSingleton<RefusalAudit>();
         services.AddHostedService<MigrationService>();
+        services.AddSingleton<EventPartitionMaintenance>();
+        services.AddHostedService(sp => sp.GetRequiredService<EventPartitionMaintenance>());
         services.AddRouting();
         services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(o => o.Limits.MaxRequestBodySize = BoundedBody.MaxRequestBodyBytes);
         services.AddProblemDetails();

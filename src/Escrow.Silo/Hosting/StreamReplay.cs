@@ -3,13 +3,29 @@ using Escrow.EventStore;
 
 namespace Escrow.Silo.Hosting;
 
-/// <summary>Folds a stream straight from the event log, without an activation: "as of an instant".</summary>
+/// <summary>
+/// Folds a stream straight from the event log, without an activation: "as of an instant". A fold that would need events
+/// of an archived month (escrow archive) is refused with 410 <c>events_archived</c>: the statement index still answers a
+/// balance as of any instant, and <c>escrow archive restore</c> puts a month back.
+/// </summary>
 public static class StreamReplay
 {
+    /// <summary>The refusal of a fold that needs archived events.</summary>
+    public const string EventsArchived = "events_archived";
+
+    private static async Task RefuseIfArchivedAsync(PgEventStore store, string streamId, long from, CancellationToken ct)
+    {
+        if (await store.ArchivedHeadAsync(streamId, ct).ConfigureAwait(false) is { } head && from < head.Version)
+            throw new Http.BadRequestException(EventsArchived,
+                $"events 1..{head.Version} of stream {streamId} were archived (escrow archive); a balance as of this instant comes from " +
+                "the statement index (source=statement), or restore the month (escrow archive restore)", StatusCodes.Status410Gone);
+    }
+
     /// <summary>Folds <paramref name="streamId"/> from its first event up to <paramref name="upTo"/> (occurred_at, inclusive; null: all), ignoring snapshots: the audit path.</summary>
     public static async Task<(TState State, long Version)> ReplayAsync<TState>(
         PgEventStore store, string streamId, TState empty, Func<TState, object, TState> evolve, DateTimeOffset? upTo, CancellationToken ct)
     {
+        await RefuseIfArchivedAsync(store, streamId, 0, ct).ConfigureAwait(false);
         var state = empty;
         long version = 0;
         while (true)
@@ -41,6 +57,7 @@ public static class StreamReplay
         if (await store.ReadSnapshotAtAsync(streamId, snapshotSchemaVersion, upTo, ct).ConfigureAwait(false) is { } snap
             && JsonSerializer.Deserialize<TState>(snap.StateJson, EventSerializer.Options) is { } kept)
             (state, from) = (kept, snap.Version);
+        await RefuseIfArchivedAsync(store, streamId, from, ct).ConfigureAwait(false);
         // Version ranges of pageSize, each read with the instant's filter: in a stream in time order the events at or before T
         // are a prefix, so a range that comes back short (or with a gap) holds the last of them. A range bounds the index scan;
         // the filter alone would walk the whole rest of the stream looking for more.

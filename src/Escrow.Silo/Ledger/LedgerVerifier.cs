@@ -25,10 +25,16 @@ public sealed record VerifyReport(bool Ok, IReadOnlyList<string> Lines, long Str
 /// its predecessor (as of T is a prefix) and every kept snapshot of an account
 /// (snapshot_history, which a replay as of an instant starts from) is the fold of its events (all read in one REPEATABLE READ
 /// snapshot, so a running silo does not disturb it).
+/// <para>Archived months (escrow archive): with an archive directory (<c>escrow verify --archive DIR</c>) every archive file is checked against its
+/// recorded SHA-256, its events' chains are recomputed from the first event and must end at the archived heads the live
+/// chains continue from, and its events are replayed before the live log, so every check covers the whole history.
+/// Without it, each stream's fold starts from the kept snapshot the archive step left at its archived head, the live
+/// chains are checked from those heads, and what only the archived events could show (statement rows and payment
+/// read-model rows of archived versions, kept snapshots below the heads) is counted as not compared.</para>
 /// </summary>
 public static class LedgerVerifier
 {
-    public static async Task<VerifyReport> RunAsync(PgEventStore store, CancellationToken ct, IProgress<string>? progress = null)
+    public static async Task<VerifyReport> RunAsync(PgEventStore store, CancellationToken ct, IProgress<string>? progress = null, string? archiveDirectory = null)
     {
         var lines = new List<string>();
         var ok = true;
@@ -60,13 +66,39 @@ public static class LedgerVerifier
         var dealViolations = new List<string>();
         Dictionary<string, (AccountState State, long Version)>? atBalances = null;
         var legs = new Dictionary<string, List<(long Version, string PostingId, decimal Amount, decimal After)>>(StringComparer.Ordinal);
-        var cursor = GlobalCheckpoint.Start;
         long events = 0;
+        var archives = await EventArchives.ListAsync(store.DataSource, ct).ConfigureAwait(false);
+        var archivedHeads = new Dictionary<string, long>(StringComparer.Ordinal);   // by current stream id
+        if (archives.Count > 0)
+        {
+            var aliases = await AliasesAsync(conn, tx, ct).ConfigureAwait(false);
+            foreach (var (stored, head) in await store.ArchivedHeadsAsync(ct).ConfigureAwait(false))
+                archivedHeads[aliases.GetValueOrDefault(stored, stored)] = head.Version;
+            if (archiveDirectory is not null)
+            {
+                var archiveOk = await ReplayArchivesAsync(conn, tx, archives, archiveDirectory, aliases, Observe, lines, ct).ConfigureAwait(false);
+                ok &= archiveOk;
+                archivedHeads.Clear();   // replayed: everything below compares the whole history
+            }
+            else
+            {
+                var seeded = await SeedFromArchivedHeadsAsync(conn, tx, archivedHeads, states, deals, lastAt, payments, ct).ConfigureAwait(false);
+                foreach (var k in kept.Keys.Where(k => archivedHeads.TryGetValue(k.StreamId, out var h) && k.Version <= h).ToList()) kept.Remove(k);
+                lines.Add($"archived months: {archives.Count} ({archives.Sum(a => a.Events):N0} events, {archivedHeads.Count:N0} streams), not replayed: " +
+                          $"{seeded} streams folded from the kept snapshot at their archived head (give --archive DIR to check and replay the files)");
+            }
+        }
+        var cursor = GlobalCheckpoint.Start;
         while (true)
         {
             var page = await store.ReadAllAsync(cursor, 5000, untilHorizon: false, ct, conn, tx).ConfigureAwait(false);
             if (page.Count == 0) break;
-            foreach (var e in page)
+            foreach (var e in page) Observe(e);
+            cursor = page[^1].Checkpoint;
+        }
+
+        void Observe(StoredEvent e)
+        {
             {
                 if (atBalances is null && e.Checkpoint.CompareTo(cpBalances) > 0)
                     atBalances = new(states, StringComparer.Ordinal);
@@ -81,9 +113,9 @@ public static class LedgerVerifier
                     deals[key] = d;
                     if (d.Funded != d.Released + d.Refunded + d.Held || d.Held < 0)
                         dealViolations.Add($"deal {key} v{e.Version}: funded {d.Funded} != released {d.Released} + refunded {d.Refunded} + held {d.Held}");
-                    continue;
+                    return;
                 }
-                if (!AccountStreams.TryParse(e.StreamId, out var accountTenant, out var accountId)) continue;
+                if (!AccountStreams.TryParse(e.StreamId, out var accountTenant, out var accountId)) return;
                 var id = GrainKeys.Of(accountTenant, accountId);
                 var evt = EventSerializer.Deserialize(e);
                 var s = states.TryGetValue(id, out var cur) ? cur.State : AccountState.Empty(accountId);
@@ -106,7 +138,6 @@ public static class LedgerVerifier
                     l.Add((e.Version, pid, amt, s.Balance));
                 }
             }
-            cursor = page[^1].Checkpoint;
         }
         atBalances ??= states;
         lines.Add($"replayed {events:N0} events of {states.Count:N0} accounts and {deals.Count:N0} deals");
@@ -167,7 +198,7 @@ public static class LedgerVerifier
 
         // account_statement equals the replay's posting legs up to its checkpoint.
         var stmtMismatch = 0;
-        long stmtRows = 0;
+        long stmtRows = 0, stmtUnchecked = 0;
         var expectedRows = legs.Values.Sum(l => (long)l.Count);
         await using (var cmd = new NpgsqlCommand("SELECT tenant || '/' || account_id, version, posting_id, amount, balance_after FROM account_statement ORDER BY tenant, account_id, version", conn, tx))
         await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
@@ -175,8 +206,13 @@ public static class LedgerVerifier
             string? current = null; var idx = 0; List<(long Version, string PostingId, decimal Amount, decimal After)>? list = null;
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                stmtRows++;
                 var id = r.GetString(0);
+                if (archivedHeads.TryGetValue(AccountStreams.StreamId(GrainKeys.Parse(id).Tenant, GrainKeys.Parse(id).Id), out var head) && r.GetInt64(1) <= head)
+                {
+                    stmtUnchecked++;   // a posting of an archived month: only the archive can show it
+                    continue;
+                }
+                stmtRows++;
                 if (id != current) { current = id; idx = 0; legs.TryGetValue(id, out list); }
                 var ok1 = list is not null && idx < list.Count && list[idx].Version == r.GetInt64(1) && list[idx].PostingId == r.GetString(2)
                           && list[idx].Amount == r.GetDecimal(3) && list[idx].After == r.GetDecimal(4);
@@ -187,11 +223,115 @@ public static class LedgerVerifier
         }
         stmtMismatch += (int)Math.Abs(expectedRows - stmtRows);
         ok &= stmtMismatch == 0;
-        lines.Add($"account_statement vs replay: {stmtRows:N0} rows, {expectedRows:N0} expected, {stmtMismatch} mismatches");
+        lines.Add($"account_statement vs replay: {stmtRows:N0} rows, {expectedRows:N0} expected, {stmtMismatch} mismatches" +
+                  (stmtUnchecked > 0 ? $" ({stmtUnchecked:N0} rows of archived months not compared)" : ""));
 
         ok &= await payments.CompareAsync(conn, tx, lines, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return new VerifyReport(ok, lines, streams, events);
+    }
+
+    private static async Task<Dictionary<string, string>> AliasesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        var aliases = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using var cmd = new NpgsqlCommand("SELECT stream_id, alias FROM stream_aliases", conn, tx);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) aliases[r.GetString(0)] = r.GetString(1);
+        return aliases;
+    }
+
+    /// <summary>
+    /// Checks each archive file (present, its SHA-256 the recorded one), recomputes its events' chains from each stream's
+    /// first event (carried from month to month), requires every chain to end at the archived head recorded for that month,
+    /// and hands every event to <paramref name="observe"/> in the file's order (global position), oldest month first.
+    /// </summary>
+    private static async Task<bool> ReplayArchivesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyList<EventArchive> archives, string directory,
+        IReadOnlyDictionary<string, string> aliases, Action<StoredEvent> observe, List<string> lines, CancellationToken ct)
+    {
+        var ok = true;
+        var chains = new Dictionary<string, (long Version, byte[] Hash)>(StringComparer.Ordinal);
+        foreach (var a in archives)
+        {
+            var path = Path.Combine(directory, a.FileName);
+            if (!File.Exists(path))
+            {
+                lines.Add($"archive {a.Month:yyyy-MM} MISSING: {path}");
+                ok = false;
+                continue;
+            }
+            if (!(await EventArchives.Sha256Async(path, ct).ConfigureAwait(false)).AsSpan().SequenceEqual(a.FileSha256))
+            {
+                lines.Add($"archive {a.Month:yyyy-MM} ALTERED: the SHA-256 of {path} is not the one recorded when it was archived");
+                ok = false;
+                continue;
+            }
+            long count = 0, broken = 0;
+            await foreach (var e in EventArchives.ReadAsync(path, aliases, ct).ConfigureAwait(false))
+            {
+                count++;
+                var (version, prev) = chains.TryGetValue(e.StoredStreamId, out var c) ? c : (0L, HashChain.Genesis);
+                var hash = HashChain.Compute(prev, e.StoredStreamId, e.Version, e.EventType, e.SchemaVersion, e.OccurredAt, e.DataJson, e.MetadataJson);
+                if (e.Version != version + 1 || !e.PrevHash.AsSpan().SequenceEqual(prev) || !hash.AsSpan().SequenceEqual(e.Hash))
+                {
+                    if (broken++ < 10) lines.Add($"archive {a.Month:yyyy-MM} hash chain BROKEN: stream {e.StoredStreamId} at version {e.Version} (global position {e.GlobalPosition})");
+                }
+                chains[e.StoredStreamId] = (e.Version, hash);
+                observe(e);
+            }
+            long headMismatches = 0;
+            await using (var cmd = new NpgsqlCommand("SELECT stream_id, last_version, last_hash FROM archived_stream_heads WHERE month = $1", conn, tx))
+            {
+                cmd.Parameters.Add(new() { Value = a.Month });
+                await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                    if (!chains.TryGetValue(r.GetString(0), out var c) || c.Version != r.GetInt64(1) || !c.Hash.AsSpan().SequenceEqual((byte[])r[2]))
+                    {
+                        if (headMismatches++ < 10) lines.Add($"archive {a.Month:yyyy-MM} head MISMATCH: stream {r.GetString(0)} v{r.GetInt64(1)} is not where its chain in the file ends");
+                    }
+            }
+            var monthOk = broken == 0 && headMismatches == 0 && count == a.Events;
+            ok &= monthOk;
+            lines.Add($"archive {a.Month:yyyy-MM}: {a.FileName} SHA-256 OK, {count:N0} events ({a.Events:N0} recorded), {broken} broken links, " +
+                      $"{headMismatches} archived heads off their chain: {(monthOk ? "OK" : "FAILED")}");
+        }
+        return ok;
+    }
+
+    /// <summary>
+    /// Starts the fold of every account and deal with an archived head from the kept snapshot at that head (the archive step
+    /// writes one for every grain stream); payments with an archived head are left out of the read-model comparison.
+    /// Answers how many streams were seeded.
+    /// </summary>
+    private static async Task<int> SeedFromArchivedHeadsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, IReadOnlyDictionary<string, long> heads,
+        Dictionary<string, (AccountState State, long Version)> states, Dictionary<string, DealState> deals, Dictionary<string, DateTimeOffset> lastAt,
+        PaymentReadModelCheck payments, CancellationToken ct)
+    {
+        var seeded = 0;
+        await using var cmd = new NpgsqlCommand("""
+            SELECT coalesce(a.alias, h.stream_id), h.version, h.state::text FROM snapshot_history h
+            JOIN archived_stream_heads x ON x.stream_id = h.stream_id AND x.last_version = h.version AND x.last_hash = h.hash
+            LEFT JOIN stream_aliases a ON a.stream_id = h.stream_id
+            """, conn, tx);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var (id, version, json) = (r.GetString(0), r.GetInt64(1), r.GetString(2));
+            if (!heads.TryGetValue(id, out var head) || head != version) continue;   // an earlier month's head
+            if (AccountStreams.TryParse(id, out var tenant, out _))
+            {
+                var s = System.Text.Json.JsonSerializer.Deserialize<AccountState>(json, EventSerializer.Options)!;
+                states[GrainKeys.Of(tenant, s.AccountId)] = (s, version);
+                if (s.LastActivityAt is { } at) lastAt[GrainKeys.Of(tenant, s.AccountId)] = at;
+                seeded++;
+            }
+            else if (DealStreams.TryParse(id, out var dealTenant, out var dealId))
+            {
+                deals[GrainKeys.Of(dealTenant, dealId)] = System.Text.Json.JsonSerializer.Deserialize<DealState>(json, EventSerializer.Options)!;
+                seeded++;
+            }
+        }
+        foreach (var id in heads.Keys.Where(k => Domain.Payments.PaymentStreams.TryUetr(k, out _))) payments.Unchecked.Add(id);
+        return seeded;
     }
 
     /// <summary>Every kept snapshot of an account stream (sql/023), by the stream's current id and version: the state's JSON.</summary>

@@ -19,11 +19,17 @@ public sealed class PaymentReadModelCheck(GlobalCheckpoint checkpoint)
     private readonly Dictionary<string, PaymentStatusRow> _rows = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<PaymentTimelineRow>> _timeline = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Payment streams left out of the comparison (by stream id): those whose first months were archived and not replayed,
+    /// so the replay cannot rebuild their rows.
+    /// </summary>
+    public HashSet<string> Unchecked { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Folds <paramref name="e"/> when it is a payment event at or before the checkpoint; ignores anything else.</summary>
     public void Observe(StoredEvent e)
     {
         // Keyed by stream (institution and UETR): a UETR is unique per institution only.
-        if (!PaymentStreams.TryUetr(e.StreamId, out _) || e.Checkpoint.CompareTo(checkpoint) > 0) return;
+        if (!PaymentStreams.TryUetr(e.StreamId, out _) || e.Checkpoint.CompareTo(checkpoint) > 0 || Unchecked.Contains(e.StreamId)) return;
         var (row, t) = PaymentReadModel.Apply(_rows.GetValueOrDefault(e.StreamId), e);
         _rows[e.StreamId] = row;
         if (!_timeline.TryGetValue(e.StreamId, out var list)) _timeline[e.StreamId] = list = [];
@@ -40,8 +46,9 @@ public sealed class PaymentReadModelCheck(GlobalCheckpoint checkpoint)
         {
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                seen++;
                 var stored = PaymentsProjection.Read(r);
+                if (Unchecked.Contains(PaymentStreams.StreamId(stored.Tenant, stored.Uetr))) continue;
+                seen++;
                 var replayed = _rows.GetValueOrDefault(PaymentStreams.StreamId(stored.Tenant, stored.Uetr));
                 if (replayed is not null && PaymentStatusView.From(replayed) == PaymentStatusView.From(stored) && replayed.GlobalPosition == stored.GlobalPosition
                     && Json(replayed) == Json(stored))
@@ -65,9 +72,10 @@ public sealed class PaymentReadModelCheck(GlobalCheckpoint checkpoint)
             var idx = 0;
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                timelineRows++;
                 var uetr = r.GetString(0);
                 var stream = PaymentStreams.StreamId(r.GetString(6), uetr);
+                if (Unchecked.Contains(stream)) continue;
+                timelineRows++;
                 if (stream != current) { current = stream; idx = 0; _timeline.TryGetValue(stream, out list); }
                 var same = list is not null && idx < list.Count && list[idx].Sequence == r.GetInt64(1) && list[idx].EventType == r.GetString(2)
                            && list[idx].Status == r.GetString(3) && list[idx].OccurredAt == r.GetFieldValue<DateTimeOffset>(4)
@@ -79,7 +87,8 @@ public sealed class PaymentReadModelCheck(GlobalCheckpoint checkpoint)
         }
         var expectedTimeline = _timeline.Values.Sum(l => (long)l.Count);
         timelineMismatches += (int)Math.Abs(expectedTimeline - timelineRows);
-        lines.Add($"payment_timeline vs replay: {timelineRows:N0} rows, {expectedTimeline:N0} expected, {timelineMismatches} mismatches");
+        lines.Add($"payment_timeline vs replay: {timelineRows:N0} rows, {expectedTimeline:N0} expected, {timelineMismatches} mismatches" +
+                  (Unchecked.Count > 0 ? $" ({Unchecked.Count:N0} payments with archived months not compared; give --archive to replay them)" : ""));
         return mismatches == 0 && timelineMismatches == 0;
     }
 
