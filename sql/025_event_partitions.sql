@@ -56,8 +56,12 @@ BEGIN
     IF to_regclass(part) IS NOT NULL OR EXISTS (SELECT FROM event_archives a WHERE a.month = m) THEN
         RETURN false;
     END IF;
-    EXECUTE format('CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)',
-                   part, m::timestamp AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC');
+    BEGIN
+        EXECUTE format('CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)',
+                       part, m::timestamp AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC');
+    EXCEPTION WHEN duplicate_table THEN
+        RETURN false;   -- another silo made it just now
+    END;
     EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION refuse_change()',
                    part || '_no_truncate', part);
     RETURN true;
@@ -100,6 +104,8 @@ DECLARE
                        date_trunc('month', now() AT TIME ZONE 'UTC') + interval '60 months')::date;
     made integer := 0;
 BEGIN
+    -- Silos starting together queue here instead of racing to make the same partition.
+    PERFORM pg_advisory_xact_lock(hashtext('ensure_event_partitions'));
     WHILE m <= upto LOOP
         IF create_event_partition(m) THEN
             made := made + 1;

@@ -69,6 +69,7 @@ internal static partial class BenchCommand
                 ParseSweep(pr.GetValue(sweep)), pr.GetValue(peer) == "marten", ParseAsOf(pr.GetValue(asOf)), pr.GetValue(warmUpOption), pr.GetValue(siloProcess));
             return await RunAsync(settings, ct);
         });
+        bench.Subcommands.Add(PartitionsCommand());
         root.Subcommands.Add(bench);
     }
 

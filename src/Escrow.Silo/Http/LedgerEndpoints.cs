@@ -75,8 +75,8 @@ public static class LedgerEndpoints
             };
             var balance = await queries.BalanceAsync(tenant, id, when, from, ct, current);
             return balance is null ? NotFound(id, when) : Results.Ok(balance);
-        }).Produces<BalanceAt>().Problems(400, 404)
-          .Doc("getBalance", "Balance now or as of an instant", "at: ISO 8601 instant (every posting at or before it); source=events replays the stream from its last kept snapshot at or before the instant (fromSnapshot: that snapshot's version) instead of reading the statement index; source=genesis replays it from its first event (the audit path).");
+        }).Produces<BalanceAt>().Problems(400, 404, 410)
+          .Doc("getBalance", "Balance now or as of an instant", "at: ISO 8601 instant (every posting at or before it); source=events replays the stream from its last kept snapshot at or before the instant (fromSnapshot: that snapshot's version) instead of reading the statement index; source=genesis replays it from its first event (the audit path). 410 events_archived when the replay would need events of an archived month (the statement index still answers).");
 
         accounts.MapGet("/{id}/statement", async (string id, long? after, int? limit, HttpContext http, LedgerService ledger, LedgerQueries queries, CancellationToken ct) =>
         {
