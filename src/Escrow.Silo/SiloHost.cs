@@ -163,6 +163,7 @@ public static class SiloHost
         api.MapTenancy();
         api.MapCheckpoints();
         api.MapSubjects();
+        api.MapArchives();
         // The dashboard's page is public (it asks for a key); its API group documents its own 401.
         Dashboard.DashboardEndpoints.MapDashboard(app);
         Dashboard.OrleansDashboard.MapEscrowDashboard(app);

@@ -139,6 +139,13 @@ public class PartitionArchiveTests(PgDatabase db, ITestOutputHelper output) : IC
             await using (var silo = new SiloFactory(db))
             {
                 var writer = await silo.ClientForAsync(institution);
+                Assert.Equal(HttpStatusCode.Forbidden, (await writer.GetAsync("/archives")).StatusCode);
+                var auditor = await silo.ClientForAsync(institution, "auditor");
+                var archives = await (await auditor.GetAsync("/archives")).JsonAsync();
+                Assert.Equal([$"{m3:yyyy-MM}", $"{m2:yyyy-MM}"], archives.GetProperty("archived").EnumerateArray().Select(x => x.GetProperty("month").GetString()));
+                Assert.Equal(aged, archives.GetProperty("archived")[0].GetProperty("events").GetInt64());
+                Assert.DoesNotContain(archives.GetProperty("partitions").EnumerateArray(), x => x.GetProperty("name").GetString() == $"events_{m3:yyyy_MM}");
+                Assert.Contains(archives.GetProperty("partitions").EnumerateArray(), x => x.GetProperty("name").GetString() == $"events_{now:yyyy_MM}");
                 Assert.Equal(aliceNow, await writer.BalanceAsync(a));
                 Assert.Equal(HttpStatusCode.Created, (await writer.TransferAsync(a, b, 10m)).StatusCode);
                 var released = await writer.CommandAsync($"/deals/{deal}/release", """{"amount":200}""");
