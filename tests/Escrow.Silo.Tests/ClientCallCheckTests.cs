@@ -49,6 +49,10 @@ public class ClientCallCheckTests
             var writerId = await db.ScalarAsync<string>($"SELECT key_id FROM api_keys WHERE institution_id = '{a}' AND role = 'writer'");
             Assert.Equal(writerId, await db.ScalarAsync<string>($"SELECT actor FROM audit_log WHERE tenant = '{a}' AND operation = 'test' ORDER BY audit_position DESC LIMIT 1"));
             Assert.Equal(1L, (await As(auditor, () => Account(a, "a-1").GetState(true))).Version);
+            // Its owner's name is sealed for the account's own data subject, as over HTTP; the answer carries the envelope.
+            Assert.StartsWith($"pii:v1;{a};account:a-1;", opened.View!.Account!.Owner);
+            Assert.StartsWith($"pii:v1;{a};account:a-1;",
+                await db.ScalarAsync<string>($"SELECT data ->> 'owner' FROM events WHERE event_type = 'AccountOpened' AND stream_id = 'account-{a}/a-1'"));
 
             // An auditor reads and never writes; nobody outside the cluster calls what grains call on each other.
             Assert.Equal("forbidden", (await Refused(auditor, () => Account(a, "a-2").Execute(new OpenAccount("a-2", "A", "EUR", AccountKind.Customer, 0m, Now), Call(a), false))).Code);

@@ -91,7 +91,8 @@ internal sealed class ClientCallCheck(ApiKeyAuthenticator keys, PgEventStore sto
     /// (<c>house-…</c>) and a deal's escrow account stay out of reach; a new deal's escrow account is its own
     /// (<c>escrow-{dealId}</c>) and its template's rule is decided as for HTTP (a refusal the grain answers and audits);
     /// what the payment hub decides from its reference data (FX quotes, proxy results, notifications) is not a client's to
-    /// send, and a pacs.008's booking is the one the hub derives from the message and the institution's accounts.
+    /// send, and a pacs.008's booking is the one the hub derives from the message and the institution's accounts. An account
+    /// opened without a data subject gets the account's own (<c>account:{id}</c>), so its owner's name is sealed as over HTTP.
     /// </summary>
     private async Task<string?> CommandRuleAsync(IIncomingGrainCallContext context, Caller caller, string tenant)
     {
@@ -102,6 +103,11 @@ internal sealed class ClientCallCheck(ApiKeyAuthenticator keys, PgEventStore sto
                 if (context.Request.GetArgument(2) is true) return "a deal's escrow account moves only through its deal";
                 if (command is Domain.Accounts.OpenAccount open && open.AccountId.StartsWith(Http.LedgerEndpoints.ReservedPrefix, StringComparison.Ordinal) && !caller.IsRoot)
                     return $"account ids starting with '{Http.LedgerEndpoints.ReservedPrefix}' are the operator's: only the root key may open them";
+                // As over HTTP, an owner's name is sealed for a data subject: the account's own unless the client names one.
+                if (command is Domain.Accounts.OpenAccount { Subject: null } unnamed)
+                    context.Request.SetArgument(0, unnamed with { Subject = Subjects.PersonalDataSealing.AccountSubject(unnamed.AccountId) });
+                else if (command is Domain.Accounts.OpenAccount { Subject: { } subject } && !EventStore.PersonalData.IsSubjectId(subject))
+                    return "a subject id is 1-128 characters of A-Z a-z 0-9 . _ : - (an opaque reference, not a name)";
                 return null;
             case Domain.Deals.CreateDeal create:
                 if (create.Tenant != tenant || create.EscrowAccount != Deals.DealService.EscrowAccountOf(create.DealId))
