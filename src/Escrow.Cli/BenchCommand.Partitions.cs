@@ -55,9 +55,10 @@ internal static partial class BenchCommand
 
     private static async Task<int> RunPartitionsAsync(int perMonth, int samples, int concurrentSeconds, bool keep, CancellationToken ct)
     {
-        if (perMonth < EventsPerStream || samples < 10) throw new CliException($"--events-per-month ≥ {EventsPerStream} and --samples ≥ 10");
+        if (perMonth < 8 * EventsPerStream || samples < 10)
+            throw new CliException($"--events-per-month ≥ {8 * EventsPerStream} (a stream of {EventsPerStream} for each of the 8 concurrent writers) and --samples ≥ 10");
         var cfg = CliConfig.FromEnvironment();
-        var stamp = DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+        var stamp = TimeProvider.System.GetUtcNow().ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
         var dbs = new List<PartitionDb>();
         try
         {
@@ -109,7 +110,7 @@ internal static partial class BenchCommand
     private static async Task FillAsync(PartitionDb db, int perMonth, CancellationToken ct)
     {
         var streams = perMonth / EventsPerStream;
-        var now = DateTime.UtcNow;
+        var now = TimeProvider.System.GetUtcNow().UtcDateTime;
         var thisMonth = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc);
         for (var back = db.Months - 1; back >= 0; back--)
         {
@@ -161,7 +162,7 @@ internal static partial class BenchCommand
 
     private static NewEvent BenchEvent(int n) => new("BenchEvent", 1,
         $$"""{"postingId":"p-{{Guid.NewGuid():N}}","amount":{{n}},"currency":"EUR","reference":"bench"}""",
-        new EventMetadata(Guid.CreateVersion7(), Guid.NewGuid(), null, "bench", "bench", null), DateTimeOffset.UtcNow);
+        new EventMetadata(Guid.CreateVersion7(), Guid.NewGuid(), null, "bench", "bench", null), TimeProvider.System.GetUtcNow());
 
     private static async Task SampleRoundAsync(PartitionDb db, int count, CancellationToken ct)
     {
@@ -196,7 +197,8 @@ internal static partial class BenchCommand
         for (var i = 0; i < Math.Max(1, count / 10); i++)
         {
             await using var at = db.DataSource.CreateCommand(
-                "SELECT transaction_id::text, global_position FROM events ORDER BY transaction_id DESC, global_position DESC OFFSET 1500 LIMIT 1");
+                "SELECT transaction_id::text, global_position FROM events ORDER BY transaction_id DESC, global_position DESC " +
+                "OFFSET least(1500, (SELECT count(*) FROM events) / 2) LIMIT 1");
             await using var r = await at.ExecuteReaderAsync(ct);
             await r.ReadAsync(ct);
             var from = new GlobalCheckpoint(ulong.Parse(r.GetString(0), CultureInfo.InvariantCulture), r.GetInt64(1));

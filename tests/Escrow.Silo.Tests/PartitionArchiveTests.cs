@@ -227,3 +227,22 @@ public class PartitionRolloverTests(PgDatabase db) : IClassFixture<PgDatabase>
         await Assert.ThrowsAsync<Npgsql.PostgresException>(() => drop.ExecuteNonQueryAsync());
     }
 }
+
+/// <summary><c>escrow bench partitions</c> at a tiny size: it runs, prints its table and drops its two databases.</summary>
+public class PartitionBenchTests(PgDatabase db, ITestOutputHelper output) : IClassFixture<PgDatabase>
+{
+    [Fact]
+    public async Task The_partitions_bench_prints_both_logs_and_the_ratio_and_leaves_no_database_behind()
+    {
+        var (code, lines) = await Repository.RunEscrowAsync(db, TimeSpan.FromMinutes(3), null,
+            "bench", "partitions", "--events-per-month", "400", "--samples", "10", "--concurrent-seconds", "1");
+        var text = string.Join('\n', lines);
+        output.WriteLine(text);
+        Assert.Equal(0, code);
+        Assert.Contains("400 events in 4 partitions", text);     // this month and three made ahead
+        Assert.Contains("4,800 events in 15 partitions", text);  // twelve months of 400, and three ahead
+        Assert.Contains("append (existing", text);               // the table (its cells wrap at the console's width)
+        Assert.Contains("appends/s, 8", text);
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM pg_database WHERE datname LIKE 'escrow_bench_p%'"));
+    }
+}
