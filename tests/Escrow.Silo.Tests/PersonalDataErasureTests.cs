@@ -125,6 +125,9 @@ public class PersonalDataErasureTests(PgDatabase db, ITestOutputHelper output) :
         Assert.Equal(1, await db.ScalarAsync<long>($"SELECT count(*) FROM audit_log WHERE operation = 'EraseSubject' AND tenant = '{institution}' AND outcome = 'rejected' AND code = 'legal_hold'"));
         var subject = await (await auditorOnOther.GetAsync("/subjects/cust-42")).JsonAsync();
         Assert.True(subject.GetProperty("erased").GetBoolean());
+        var subjectStream = Uri.EscapeDataString($"subject-{institution}/cust-42");
+        var folded = await (await root.GetAsync($"/dashboard/api/streams/{subjectStream}/state")).JsonAsync();
+        Assert.Equal("root", folded.GetProperty("state").GetProperty("erasedBy").GetString());
 
         // Every read path, on both silos, shows the data as erased; what was not Jana's stays readable.
         await writer.WaitForProjectionsAsync();

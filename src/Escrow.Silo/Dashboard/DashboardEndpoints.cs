@@ -310,6 +310,9 @@ public static class DashboardEndpoints
         [Deal.StreamType] = (s, id, t, ct) => FoldAsync(s, id, t, DealState.Empty(DealStreams.TryDealId(id, out var d) ? d : id), Deal.Evolve, ct),
         [Payment.StreamType] = (s, id, t, ct) => FoldAsync(s, id, t,
             PaymentState.Empty(PaymentStreams.TryUetr(id, out var u) ? u : id), Payment.Evolve, ct),
+        [Escrow.Domain.Subjects.Subject.StreamType] = (s, id, t, ct) => FoldAsync(s, id, t,
+            Escrow.Domain.Subjects.SubjectState.Empty(Escrow.Domain.StreamIds.TryParse(id, Grains.SubjectGrain.StreamPrefix, out _, out var subject) ? subject : id),
+            Escrow.Domain.Subjects.Subject.Evolve, ct),
     };
 
     private static async Task<(JsonNode? State, long Version)> FoldAsync<TState>(
