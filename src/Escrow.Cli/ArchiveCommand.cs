@@ -53,14 +53,17 @@ internal static class ArchiveCommand
 
         var monthArg = new Argument<string>("month") { Description = "The month to put back (YYYY-MM)" };
         var from = new Option<string>("--from") { Description = "Directory holding the month's file", Required = true };
-        var restore = new Command("restore", "Put an archived month back into the events table from its file (checked against its recorded SHA-256).") { monthArg, from };
+        var restore = new Command("restore", "Put the newest archived month back into the events table from its file (checked against its recorded SHA-256).") { monthArg, from };
         restore.SetAction(async (pr, ct) =>
         {
             var cfg = CliConfig.FromEnvironment();
             var month = EventArchiver.ParseMonth(pr.GetValue(monthArg)!);
             await using var owner = Npgsql.NpgsqlDataSource.Create(cfg.Owner);
-            var record = (await EventArchives.ListAsync(owner, ct)).FirstOrDefault(a => a.Month == month)
-                ?? throw new CliException($"{month:yyyy-MM} is not archived");
+            var archived = await EventArchives.ListAsync(owner, ct);
+            var record = archived.FirstOrDefault(a => a.Month == month) ?? throw new CliException($"{month:yyyy-MM} is not archived");
+            // Newest first: a month below a later archived one would sit under that month's heads, where the checks start.
+            if (archived[^1].Month != month)
+                throw new CliException($"restore {archived[^1].Month:yyyy-MM} first: archived months come back newest first");
             await using var conn = await owner.OpenConnectionAsync(ct);
             var restored = await EventArchives.RestoreAsync(conn, record, Path.Combine(pr.GetValue(from)!, record.FileName), ct);
             Console.WriteLine($"restored {month:yyyy-MM}: {restored:N0} events");

@@ -48,11 +48,12 @@ public static class EventArchives
 
     /// <summary>
     /// Writes the events of partition <paramref name="partition"/> to <paramref name="path"/> (through a temporary file,
-    /// renamed when complete) and answers the file's SHA-256 and the number of events written.
+    /// renamed when complete) and answers the file's SHA-256 and the number of events written. Runs inside the caller's
+    /// transaction on <paramref name="conn"/> (its session settings are set for that transaction only).
     /// </summary>
     public static async Task<(byte[] Sha256, long Events)> ExportAsync(NpgsqlConnection conn, string partition, string path, CancellationToken ct)
     {
-        var tz = new NpgsqlCommand("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET bytea_output = 'hex'", conn);
+        var tz = new NpgsqlCommand("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL bytea_output = 'hex'", conn);
         await using (tz.ConfigureAwait(false))
             await tz.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         var temp = path + ".part";

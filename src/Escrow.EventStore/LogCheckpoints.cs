@@ -55,13 +55,28 @@ public static class LogCheckpoints
         await using var connScope = conn.ConfigureAwait(false);
         var tx = await conn.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
         await using var txScope = tx.ConfigureAwait(false);
-        // Streams whose first months were archived continue from their last archived head; the archived events count as
-        // folded (their chains are checked against the archive files by escrow verify --archive).
+        // Streams whose first months were archived continue from their head in the newest month archived at or before the
+        // position (a checkpoint older than later archived months folds as it saw the log); the archived events count as
+        // folded (their chains are checked against the files by escrow verify --archive). A month archived across the
+        // position holds events the fold would need: it is named, the checkpoint cannot be checked without that file.
+        var position = upTo?.Position ?? long.MaxValue;
+        var straddling = new NpgsqlCommand("SELECT to_char(month, 'YYYY-MM') FROM event_archives WHERE first_position <= $1 AND last_position > $1", conn, tx);
+        await using (straddling.ConfigureAwait(false))
+        {
+            straddling.Parameters.Add(new() { Value = position });
+            var r = await straddling.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await using var rScope = r.ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+                broken.Add($"the events up to the checkpoint's position include month {r.GetString(0)}, which is archived: check it with escrow verify --archive and an older checkpoint");
+        }
         var seed = new NpgsqlCommand("""
-            SELECT DISTINCT ON (stream_id) stream_id, last_version, last_hash FROM archived_stream_heads ORDER BY stream_id, last_version DESC
+            SELECT DISTINCT ON (h.stream_id) h.stream_id, h.last_version, h.last_hash
+            FROM archived_stream_heads h JOIN event_archives a ON a.month = h.month
+            WHERE a.last_position <= $1 ORDER BY h.stream_id, h.last_version DESC
             """, conn, tx);
         await using (seed.ConfigureAwait(false))
         {
+            seed.Parameters.Add(new() { Value = position });
             var r = await seed.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await using var rScope = r.ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false)) heads[r.GetString(0)] = (r.GetInt64(1), (byte[])r[2]);
@@ -69,7 +84,7 @@ public static class LogCheckpoints
         var archivedEvents = new NpgsqlCommand("SELECT coalesce(sum(events), 0)::bigint FROM event_archives WHERE last_position <= $1", conn, tx);
         await using (archivedEvents.ConfigureAwait(false))
         {
-            archivedEvents.Parameters.Add(new() { Value = upTo?.Position ?? long.MaxValue });
+            archivedEvents.Parameters.Add(new() { Value = position });
             events = (long)(await archivedEvents.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         }
         var cursor = GlobalCheckpoint.Start;

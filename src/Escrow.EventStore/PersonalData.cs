@@ -12,7 +12,7 @@ namespace Escrow.EventStore;
 /// subjects' keys (32 bytes each, <see cref="SubjectKeyStore"/>) in the order listed, so the text is readable only while
 /// every subject named still has its key: erasing any one of them erases it. The header (everything before the sealed
 /// part) is the additional authenticated data, so an envelope cannot be relabelled to other subjects.
-/// <para>Deterministic: the nonce is the first 12 bytes of HMAC-SHA256 of the text under the field key (the synthetic-IV
+/// <para>Deterministic: the nonce is the first 12 bytes of HMAC-SHA256 of the text under a second key derived apart (the synthetic-IV
 /// construction of RFC 5297 with GCM), so the same text under the same subjects always seals to the same envelope. That
 /// keeps a retried command byte-identical and lets the payment aggregate compare a re-delivered pacs.008's fingerprint
 /// with the stored one; it reveals that two sealed values are equal, nothing more.</para>
@@ -77,11 +77,11 @@ public static partial class PersonalData
     {
         if (string.IsNullOrWhiteSpace(text) || IsSealed(text)) return text;
         var header = Header(tenant, subjects);
-        var key = FieldKey(header, keys);
+        var (key, nonceKey) = FieldKeys(header, keys);
         var plain = Encoding.UTF8.GetBytes(text);
         var sealedBytes = new byte[NonceBytes + plain.Length + TagBytes];
         var nonce = sealedBytes.AsSpan(0, NonceBytes);
-        HMACSHA256.HashData(key, plain).AsSpan(0, NonceBytes).CopyTo(nonce);
+        HMACSHA256.HashData(nonceKey, plain).AsSpan(0, NonceBytes).CopyTo(nonce);
         using (var gcm = new AesGcm(key, TagBytes))
             gcm.Encrypt(nonce, plain, sealedBytes.AsSpan(NonceBytes, plain.Length), sealedBytes.AsSpan(NonceBytes + plain.Length), Encoding.ASCII.GetBytes(header));
         return header + Base64Url.EncodeToString(sealedBytes);
@@ -115,7 +115,7 @@ public static partial class PersonalData
         var plain = new byte[sealedBytes.Length - NonceBytes - TagBytes];
         try
         {
-            using var gcm = new AesGcm(FieldKey(header, found), TagBytes);
+            using var gcm = new AesGcm(FieldKeys(header, found).Key, TagBytes);
             gcm.Decrypt(sealedBytes.AsSpan(0, NonceBytes), sealedBytes.AsSpan(NonceBytes, plain.Length), sealedBytes.AsSpan(NonceBytes + plain.Length), plain,
                 Encoding.ASCII.GetBytes(header));
         }
@@ -131,10 +131,12 @@ public static partial class PersonalData
 
     private static string Header(string tenant, IReadOnlyList<string> subjects) => $"{Prefix}{tenant};{string.Join(',', subjects)};";
 
-    private static byte[] FieldKey(string header, IReadOnlyList<byte[]> keys)
+    /// <summary>The AES-256-GCM key of a value and, apart from it, the HMAC key its synthetic nonce is made with.</summary>
+    private static (byte[] Key, byte[] NonceKey) FieldKeys(string header, IReadOnlyList<byte[]> keys)
     {
         var ikm = new byte[keys.Count * KeyBytes];
         for (var i = 0; i < keys.Count; i++) keys[i].CopyTo(ikm, i * KeyBytes);
-        return HKDF.DeriveKey(HashAlgorithmName.SHA256, ikm, KeyBytes, salt: [], info: Encoding.ASCII.GetBytes(header));
+        return (HKDF.DeriveKey(HashAlgorithmName.SHA256, ikm, KeyBytes, salt: [], info: Encoding.ASCII.GetBytes(header + "aes-256-gcm")),
+                HKDF.DeriveKey(HashAlgorithmName.SHA256, ikm, KeyBytes, salt: [], info: Encoding.ASCII.GetBytes(header + "synthetic-nonce")));
     }
 }

@@ -35,6 +35,13 @@ public sealed class SubjectKeyStore(NpgsqlDataSource dataSource)
     private readonly ConcurrentDictionary<(string Tenant, string Subject), Entry> _cache = new();
 
     /// <summary>
+    /// Counts <see cref="Forget"/> and <see cref="ForgetAll"/> calls. A key read from the table is cached only when no erasure
+    /// was heard while the read was under way: else the notification may have come before the read's answer, and the key
+    /// read before the erasure committed would stay cached.
+    /// </summary>
+    private long _generation;
+
+    /// <summary>
     /// The keys of <paramref name="subjects"/> (same order), made for those that have none yet. Throws
     /// <see cref="SubjectErasedException"/> when one was erased.
     /// </summary>
@@ -42,9 +49,13 @@ public sealed class SubjectKeyStore(NpgsqlDataSource dataSource)
     {
         foreach (var s in subjects)
             if (!PersonalData.IsSubjectId(s)) throw new ArgumentException($"'{s}' is not a subject id", nameof(subjects));
-        var missing = subjects.Where(s => !_cache.ContainsKey((tenant, s))).Distinct(StringComparer.Ordinal).ToArray();
+        var found = new Dictionary<string, byte[]?>(StringComparer.Ordinal);
+        foreach (var s in subjects)
+            if (_cache.TryGetValue((tenant, s), out var cached)) found[s] = cached.Key;
+        var missing = subjects.Where(s => !found.ContainsKey(s)).Distinct(StringComparer.Ordinal).ToArray();
         if (missing.Length > 0)
         {
+            var generation = Interlocked.Read(ref _generation);
             var batch = dataSource.CreateBatch();
             await using var batchScope = batch.ConfigureAwait(false);
             var insert = new NpgsqlBatchCommand(
@@ -57,13 +68,17 @@ public sealed class SubjectKeyStore(NpgsqlDataSource dataSource)
             var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await using var readerScope = reader.ConfigureAwait(false);
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
-                Remember(tenant, reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetFieldValue<byte[]>(1));
+            {
+                var key = reader.IsDBNull(1) ? null : reader.GetFieldValue<byte[]>(1);
+                found[reader.GetString(0)] = key;
+                Remember(tenant, reader.GetString(0), key, generation);
+            }
         }
         var keys = new byte[subjects.Count][];
         for (var i = 0; i < subjects.Count; i++)
         {
-            if (!_cache.TryGetValue((tenant, subjects[i]), out var e)) throw new InvalidOperationException($"subject {tenant}/{subjects[i]} has no row");
-            keys[i] = e.Key ?? throw new SubjectErasedException(tenant, subjects[i]);
+            if (!found.TryGetValue(subjects[i], out var key)) throw new InvalidOperationException($"subject {tenant}/{subjects[i]} has no row");
+            keys[i] = key ?? throw new SubjectErasedException(tenant, subjects[i]);
         }
         return keys;
     }
@@ -83,13 +98,15 @@ public sealed class SubjectKeyStore(NpgsqlDataSource dataSource)
     {
         var distinct = envelopes.Distinct(StringComparer.Ordinal).ToList();
         var wanted = new HashSet<(string, string)>();
+        var found = new Dictionary<(string, string), byte[]?>();
         foreach (var env in distinct)
             if (PersonalData.TryParse(env, out var t, out var ss))
                 foreach (var s in ss)
-                    if (!_cache.ContainsKey((t, s))) wanted.Add((t, s));
-        var unknown = new HashSet<(string, string)>(wanted);
+                    if (_cache.TryGetValue((t, s), out var cached)) found[(t, s)] = cached.Key;
+                    else wanted.Add((t, s));
         if (wanted.Count > 0)
         {
+            var generation = Interlocked.Read(ref _generation);
             var cmd = dataSource.CreateCommand(
                 "SELECT d.subject, d.key, d.tenant FROM data_subjects d JOIN unnest($1::text[], $2::text[]) AS w(t, s) ON d.tenant = w.t AND d.subject = w.s");
             cmd.Parameters.Add(new() { Value = wanted.Select(w => w.Item1).ToArray() });
@@ -100,8 +117,9 @@ public sealed class SubjectKeyStore(NpgsqlDataSource dataSource)
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
                 var (tenant, subject) = (reader.GetString(2), reader.GetString(0));
-                Remember(tenant, subject, reader.IsDBNull(1) ? null : reader.GetFieldValue<byte[]>(1));
-                unknown.Remove((tenant, subject));
+                var key = reader.IsDBNull(1) ? null : reader.GetFieldValue<byte[]>(1);
+                found[(tenant, subject)] = key;
+                Remember(tenant, subject, key, generation);
             }
         }
         var opened = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -109,8 +127,8 @@ public sealed class SubjectKeyStore(NpgsqlDataSource dataSource)
         {
             PersonalData.TryParse(env, out var tenant, out _);
             opened[env] = PersonalData.Open(env,
-                s => _cache.TryGetValue((tenant, s), out var e) ? e.Key : null,
-                s => !unknown.Contains((tenant, s)) && _cache.TryGetValue((tenant, s), out var e) && e.Key is null);
+                s => found.TryGetValue((tenant, s), out var k) ? k : null,
+                s => found.TryGetValue((tenant, s), out var k) && k is null);   // a row without a key: erased (no row: unreadable)
         }
         return opened;
     }
@@ -135,7 +153,8 @@ public sealed class SubjectKeyStore(NpgsqlDataSource dataSource)
         cmd.Parameters.Add(new() { Value = at, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         await using var cmdScope = cmd.ConfigureAwait(false);
         var erasedAt = (DateTime)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-        Remember(tenant, subject, null);
+        Interlocked.Increment(ref _generation);
+        _cache[(tenant, subject)] = new Entry(null);
         return new DateTimeOffset(erasedAt, TimeSpan.Zero);
     }
 
@@ -153,11 +172,16 @@ public sealed class SubjectKeyStore(NpgsqlDataSource dataSource)
     public void Forget(string tenantSlashSubject)
     {
         var slash = tenantSlashSubject.IndexOf('/');
+        Interlocked.Increment(ref _generation);
         if (slash > 0) _cache.TryRemove((tenantSlashSubject[..slash], tenantSlashSubject[(slash + 1)..]), out _);
     }
 
     /// <summary>Empties this process's cache (its listening session was lost: erasures meanwhile went unheard).</summary>
-    public void ForgetAll() => _cache.Clear();
+    public void ForgetAll()
+    {
+        Interlocked.Increment(ref _generation);
+        _cache.Clear();
+    }
 
     private static NpgsqlBatchCommand Select(string tenant, string[] subjects)
     {
@@ -167,8 +191,10 @@ public sealed class SubjectKeyStore(NpgsqlDataSource dataSource)
         return select;
     }
 
-    private void Remember(string tenant, string subject, byte[]? key)
+    /// <summary>Caches what a read that began at <paramref name="generation"/> found, unless an erasure was heard since.</summary>
+    private void Remember(string tenant, string subject, byte[]? key, long generation)
     {
+        if (key is not null && Interlocked.Read(ref _generation) != generation) return;
         if (_cache.Count >= MaxCached) _cache.Clear();
         _cache[(tenant, subject)] = new Entry(key);
     }

@@ -91,6 +91,11 @@ public class PartitionArchiveTests(PgDatabase db, ITestOutputHelper output) : IC
             var aged = await db.ScalarAsync<long>($"SELECT count(*) FROM events_{m3:yyyy_MM}");
             Assert.True(aged > 0);
 
+            // Only ended months: a cutoff after the current month is refused and archives nothing.
+            (code, text) = await EscrowAsync(work.FullName, "archive", "--before", $"{m3.AddMonths(4):yyyy-MM}", "--out", archiveDir);
+            Assert.NotEqual(0, code);
+            Assert.Contains("only months that have ended", text);
+            Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM event_archives"));
             (code, text) = await EscrowAsync(work.FullName, "archive", "--before", $"{m2.AddMonths(1):yyyy-MM}", "--out", archiveDir);
             Assert.Equal(0, code);
             Assert.Contains($"archived {m3:yyyy-MM}: {aged:N0} events", text);
@@ -166,7 +171,10 @@ public class PartitionArchiveTests(PgDatabase db, ITestOutputHelper output) : IC
             (code, text) = await EscrowAsync(work.FullName, "verify");
             Assert.Equal(0, code);
 
-            // Restore, newest first: the months are back and everything checks from the first event again.
+            // Restore, newest first (the older month first is refused): the months are back and everything checks from the first event again.
+            (code, text) = await EscrowAsync(work.FullName, "archive", "restore", $"{m3:yyyy-MM}", "--from", archiveDir);
+            Assert.NotEqual(0, code);
+            Assert.Contains("newest first", text);
             (code, _) = await EscrowAsync(work.FullName, "archive", "restore", $"{m2:yyyy-MM}", "--from", archiveDir);
             Assert.Equal(0, code);
             (code, _) = await EscrowAsync(work.FullName, "archive", "restore", $"{m3:yyyy-MM}", "--from", archiveDir);

@@ -178,6 +178,38 @@ public class PersonalDataErasureTests(PgDatabase db, ITestOutputHelper output) :
         Assert.Empty(await TablesHoldingAsync("Novakova"));
     }
 
+    [Fact]
+    public async Task A_customer_reached_through_a_proxy_is_erased_from_the_directory_and_the_payment_by_the_subject_of_their_account()
+    {
+        await using var silo = new SiloFactory(db, runProjections: false);
+        var institution = SiloFactory.NewInstitution();
+        var writer = await silo.ClientForAsync(institution);
+        using var root = silo.RootClient();
+        root.DefaultRequestHeaders.Add("X-Escrow-Tenant", institution);
+        var account = Id("karel");
+        Assert.Equal(HttpStatusCode.Created,
+            (await writer.CommandAsync("/accounts", $$"""{"accountId":"{{account}}","owner":"Karel Proxy","currency":"EUR","subject":"cust-77"}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await writer.CommandAsync("/proxies",
+            $$"""{"proxyType":"MOBL","proxyValue":"+420-777-123456","creditorName":"Karel Proxy","creditorAccount":"{{account}}","creditorAgent":"COBADEFFXXX"}""")).StatusCode);
+        var uetr = Guid.NewGuid().ToString("D");
+        var resolved = await (await writer.CommandAsync($"/payments/{uetr}/proxy-resolution", """{"proxyType":"MOBL","proxyValue":"+420-777-123456"}""")).JsonAsync();
+        Assert.Equal("ProxyResolved", resolved.GetProperty("status").GetString());
+        // The proxy value is the directory's lookup key: in clear there (and in the registration's stored answer), nowhere else.
+        Assert.Equal(["idempotency", "proxy_directory"], (await TablesHoldingAsync("777-123456")).Order());
+        Assert.Empty(await TablesHoldingAsync("Karel Proxy"));
+        Assert.Contains("Karel Proxy", await TextAsync(writer, $"/payments/{uetr}/events"));
+        Assert.Contains("777-123456", await TextAsync(writer, $"/payments/{uetr}/events"));
+        Assert.Contains("Karel Proxy", await TextAsync(writer, "/proxies/MOBL/%2B420-777-123456"));
+
+        Assert.Equal(HttpStatusCode.OK, (await root.CommandAsync("/subjects/cust-77/erasure", null)).StatusCode);
+        var events = await TextAsync(writer, $"/payments/{uetr}/events");
+        Assert.DoesNotContain("Karel Proxy", events);
+        Assert.DoesNotContain("777-123456", events);
+        Assert.Contains(Erased, events);
+        Assert.DoesNotContain("Karel Proxy", await TextAsync(writer, "/proxies/MOBL/%2B420-777-123456"));
+        Assert.Equal(Erased, (await (await writer.GetAsync($"/accounts/{account}")).JsonAsync()).GetProperty("owner").GetString());
+    }
+
     [Theory]
     [InlineData("bad id with spaces", 400)]
     [InlineData("jana@example.com", 400)]

@@ -56,8 +56,13 @@ public sealed class PaymentGrain(PgEventStore store, [FromKeyedServices(LedgerCl
             // (a party whose account is ours, by that account's subject).
             try
             {
+                // The parties that may be accounts of ours: the booking's, a resolved proxy's creditor, the message's parties.
+                var parties = accounts
+                    .Concat(commands.OfType<ResolveProxy>().Select(r => r.CreditorAccount))
+                    .Concat(commands.OfType<InitiatePayment>().SelectMany(i => new[] { i.Message.Debtor.Account, i.Message.Creditor.Account }))
+                    .OfType<string>().Where(Http.CommandRequests.IsAccountId).Distinct(StringComparer.Ordinal);
                 var ours = new Dictionary<string, string>(StringComparer.Ordinal);
-                foreach (var a in accounts)
+                foreach (var a in parties)
                     if ((await AccountGrainOf(a).GetState(false)).State is { Exists: true } account) ours[a] = Subjects.PersonalDataSealing.SubjectOf(account);
                 commands = await Subjects.PersonalDataSealing.SealAsync(keys, tenant, uetr, own.State.Instruction, commands, ours);
             }

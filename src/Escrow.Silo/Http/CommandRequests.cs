@@ -50,6 +50,9 @@ public static partial class CommandRequests
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     private static partial Regex AccountIdPattern();
 
+    /// <summary>Whether <paramref name="value"/> has the form of an account id of this ledger (it may still not exist).</summary>
+    public static bool IsAccountId(string? value) => value is not null && AccountIdPattern().IsMatch(value);
+
     /// <summary>Account ids: 1-64 characters of letters, digits, '.', '_' and '-', starting with a letter or digit.</summary>
     public static string AccountId(string? value, string field = "accountId")
     {

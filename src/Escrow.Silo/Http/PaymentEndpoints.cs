@@ -218,18 +218,23 @@ public static class PaymentEndpoints
             .Produces<IReadOnlyList<FxpRate>>().Doc("listFxpRates", "Current rates of the institution's FX providers");
 
         var proxies = app.MapGroup("/proxies").WithTags("Payments");
-        proxies.MapPost("/", async (HttpContext http, PaymentDirectory directory, PgEventStore store, SubjectKeyStore keys, [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
+        proxies.MapPost("/", async (HttpContext http, PaymentDirectory directory, PgEventStore store, SubjectKeyStore keys, LedgerService ledger,
+            [FromKeyedServices(LedgerClock.Key)] TimeProvider clock, CancellationToken ct) =>
         {
             var (b, ctx) = await CommandRequests.ReadAsync<ProxyRequest>(http.Request, false, ct);
             if (string.IsNullOrWhiteSpace(b.ProxyType) || string.IsNullOrWhiteSpace(b.ProxyValue))
                 throw new BadRequestException("missing_field", "'proxyType' and 'proxyValue' are required");
             if (string.IsNullOrWhiteSpace(b.CreditorAccount) || string.IsNullOrWhiteSpace(b.CreditorAgent))
                 throw new BadRequestException("missing_field", "'creditorAccount' and 'creditorAgent' are required");
-            // The creditor's name is sealed for the creditor's party subject (the proxy value stays in clear: it is the lookup key).
+            // The creditor's name is sealed for the creditor's subject: its account's when the account is ours, else the party's
+            // (the proxy value stays in clear: it is the lookup key).
             string? name;
             try
             {
-                name = await keys.SealAsync(ctx.Tenant, [Subjects.PersonalDataSealing.PartySubject("", b.CreditorAccount)], b.CreditorName, ct);
+                var ours = new Dictionary<string, string>(StringComparer.Ordinal);
+                if (CommandRequests.IsAccountId(b.CreditorAccount) && (await ledger.StateAsync(ctx.Tenant, b.CreditorAccount, ct, fresh: false)).State is { Exists: true } account)
+                    ours[b.CreditorAccount] = Subjects.PersonalDataSealing.SubjectOf(account);
+                name = await keys.SealAsync(ctx.Tenant, [Subjects.PersonalDataSealing.PartySubject("", b.CreditorAccount, ours)], b.CreditorName, ct);
             }
             catch (SubjectErasedException e)
             {

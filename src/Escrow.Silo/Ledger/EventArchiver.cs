@@ -54,6 +54,13 @@ public static class EventArchiver
         Action<string>? info, CancellationToken ct)
     {
         Directory.CreateDirectory(directory);
+        await using (var cmd = owner.CreateCommand("SELECT date_trunc('month', now() AT TIME ZONE 'UTC')::date"))
+        {
+            var current = (await cmd.ExecuteScalarAsync(ct)) switch { DateOnly d => d, DateTime t => DateOnly.FromDateTime(t), var other => throw new InvalidOperationException($"month of {other}") };
+            if (before > current)
+                throw new ArgumentOutOfRangeException(nameof(before), before,
+                    $"only months that have ended can be archived: the cutoff may be {current:yyyy-MM} at the latest (the database's clock)");
+        }
         var store = new PgEventStore(owner);
         var months = (await store.ListPartitionsAsync(ct)).Where(p => p.To <= new DateTimeOffset(before.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero)).ToList();
         var done = new List<ArchivedMonth>();
@@ -67,6 +74,9 @@ public static class EventArchiver
     }
 
     private sealed record Head(string StreamId, string StreamType, long FirstVersion, long LastVersion, byte[] LastHash);
+
+    /// <summary>How long archiving waits for a lock (the month's, then the events table's for the detach) before giving up.</summary>
+    public static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(5);
 
     private static async Task<ArchivedMonth> ArchiveMonthAsync(NpgsqlDataSource owner, PgEventStore store, DateOnly month, string partition, string directory,
         string actor, CancellationToken ct)
@@ -97,27 +107,39 @@ public static class EventArchiver
                     $"{month:yyyy-MM} cannot be archived: stream {r.GetString(0)} has version {r.GetInt64(1)} in {r.GetString(2)}, below its last version in {partition}");
         }
 
+        // Every projection must be past the month: its read model holds what the archived events did (a projection behind
+        // them, or one added later, would never see them).
+        await using (var cmd = new NpgsqlCommand($"""
+            WITH last AS (SELECT transaction_id, global_position FROM {part} ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
+            SELECT p.projection FROM projection_checkpoints p, last
+            WHERE (p.transaction_id, p.global_position) < (last.transaction_id, last.global_position) ORDER BY 1 LIMIT 1
+            """, conn))
+            if (await cmd.ExecuteScalarAsync(ct) is string behind)
+                throw new InvalidOperationException($"{month:yyyy-MM} cannot be archived yet: projection '{behind}' has not applied all of its events");
+
         // 2. A kept snapshot at every grain stream's head.
         long kept = 0;
         foreach (var h in heads)
             if (Foldings.TryGetValue(h.StreamType, out var folding) && await KeepSnapshotAtAsync(conn, store, h, folding, ct))
                 kept++;
 
-        // 3. The file, read back.
+        // 3.–4. In one transaction that holds the month still (SHARE: nothing can be added to it meanwhile): the file, read
+        // back and counted; the record; detach and drop. Waiting longer than LockTimeout for a lock (a long reader of the
+        // events table holds off the detach) gives up and changes nothing.
         var path = Path.Combine(directory, EventArchives.FileName(month));
-        var (sha, written) = await EventArchives.ExportAsync(conn, partition, path, ct);
-        long count, first = 0, last = 0;
-        await using (var cmd = new NpgsqlCommand($"SELECT count(*), coalesce(min(global_position), 0), coalesce(max(global_position), 0) FROM {part}", conn))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-        {
-            await r.ReadAsync(ct);
-            (count, first, last) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
-        }
-        if (written != count) throw new InvalidDataException($"{path} holds {written} events, {partition} {count}: nothing was archived");
-
-        // 4. Record, detach, drop.
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
+            await using (var lockCmd = new NpgsqlCommand($"SET LOCAL lock_timeout = '{(int)LockTimeout.TotalMilliseconds}ms'; LOCK TABLE {part} IN SHARE MODE", conn, tx))
+                await lockCmd.ExecuteNonQueryAsync(ct);
+            var (sha, written) = await EventArchives.ExportAsync(conn, partition, path, ct);
+            long count, first = 0, last = 0;
+            await using (var cmd = new NpgsqlCommand($"SELECT count(*), coalesce(min(global_position), 0), coalesce(max(global_position), 0) FROM {part}", conn, tx))
+            await using (var r = await cmd.ExecuteReaderAsync(ct))
+            {
+                await r.ReadAsync(ct);
+                (count, first, last) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
+            }
+            if (written != count) throw new InvalidDataException($"{path} holds {written} events, {partition} {count}: nothing was archived");
             await using var batch = new NpgsqlBatch(conn, tx);
             var record = new NpgsqlBatchCommand("""
                 INSERT INTO event_archives (month, file_name, file_sha256, events, streams, first_position, last_position, archived_by)
@@ -140,8 +162,8 @@ public static class EventArchiver
             batch.BatchCommands.Add(new NpgsqlBatchCommand($"DROP TABLE {part}"));
             await batch.ExecuteNonQueryAsync(ct);
             await tx.CommitAsync(ct);
+            return new ArchivedMonth(month, path, count, heads.Count, kept, Convert.ToHexStringLower(sha));
         }
-        return new ArchivedMonth(month, path, count, heads.Count, kept, Convert.ToHexStringLower(sha));
     }
 
     /// <summary>

@@ -29,14 +29,20 @@ public sealed class SubjectService(IGrainFactory grains, PgEventStore store)
         GrainCalls.RetryAsync(() => grains.GetGrain<ISubjectGrain>(GrainKeys.Of(tenant, subject)).Get(), ct);
 
     /// <summary>
-    /// Ids of <paramref name="tenant"/>'s deals whose <see cref="DealCreated"/> names <paramref name="subject"/> and that are
-    /// disputed now (read from each deal's grain). Scans the deals' creation events: erasures are rare.
+    /// Ids of <paramref name="tenant"/>'s deals that name <paramref name="subject"/> and are disputed now (read from each deal's
+    /// grain). A deal names its subjects in <see cref="DealCreated"/>; one created before deals named them names its buyer's
+    /// and seller's default subjects (<c>account:{id}</c>); a deal created in an archived month is found by the snapshot the
+    /// archive step kept at its head. Scans the deals' creation events: erasures are rare.
     /// </summary>
     public async Task<IReadOnlyList<string>> OpenDisputesAsync(string tenant, string subject, CancellationToken ct)
     {
         await using var cmd = store.DataSource.CreateCommand("""
             SELECT stream_id FROM events
-            WHERE event_type = 'DealCreated' AND stream_id LIKE $1 AND data -> 'subjects' ? $2
+            WHERE event_type = 'DealCreated' AND stream_id LIKE $1
+              AND (data -> 'subjects' ? $2
+                   OR (NOT data ? 'subjects' AND $2 IN ('account:' || (data ->> 'buyerAccount'), 'account:' || (data ->> 'sellerAccount'))))
+            UNION
+            SELECT stream_id FROM snapshots WHERE stream_id LIKE $1 AND state -> 'subjects' ? $2
             """);
         cmd.Parameters.Add(new() { Value = DealStreams.StreamId(tenant, "%") });
         cmd.Parameters.Add(new() { Value = subject });

@@ -109,6 +109,8 @@ internal sealed class ClientCallCheck(ApiKeyAuthenticator keys, PgEventStore sto
                 else if (command is Domain.Accounts.OpenAccount { Subject: { } subject } && !EventStore.PersonalData.IsSubjectId(subject))
                     return "a subject id is 1-128 characters of A-Z a-z 0-9 . _ : - (an opaque reference, not a name)";
                 return null;
+            case Domain.Deals.SubmitEvidence { ContentSealed: true }:
+                return "ContentSealed is set by the deal's grain when it seals inline evidence, never by a client";
             case Domain.Deals.CreateDeal create:
                 if (create.Tenant != tenant || create.EscrowAccount != Deals.DealService.EscrowAccountOf(create.DealId))
                     return $"a deal of institution '{tenant}' holds its money in its own escrow account '{Deals.DealService.EscrowAccountOf(create.DealId)}'";

@@ -167,7 +167,11 @@ internal sealed class EventLogAdaptor<TView, TEntry>(
             var tail = await store.ReadStreamAsync(host.StreamId, _version, CancellationToken.None, limit: 1000);
             foreach (var e in tail)
             {
-                if (e.Version != _version + 1) continue;   // already applied by an interleaved read
+                if (e.Version <= _version) continue;   // already applied by an interleaved read
+                if (e.Version != _version + 1)
+                    throw new InvalidOperationException(
+                        $"{host.StreamId}: versions {_version + 1}..{e.Version - 1} are not in the event log (archived months: escrow archive keeps a " +
+                        "snapshot at each stream's archived head, which this grain did not load: snapshots switched off, or of another schema)");
                 grain.UpdateView(_confirmed, (TEntry)EventSerializer.Deserialize(e));
                 _version = e.Version;
                 _lastHash = e.Hash;
