@@ -50,7 +50,7 @@ public sealed class PaymentGrain(PgEventStore store, [FromKeyedServices(LedgerCl
             await ArmQuoteExpiryAsync(Payment.LatestValidUntil(own.State) is { } held && held > until ? held : until);
         var accounts = (commands.OfType<InitiatePayment>().FirstOrDefault()?.Booking?.Accounts ?? [])
             .Concat(own.State.Instruction?.Booking?.Accounts ?? []).Distinct(StringComparer.Ordinal).ToList();
-        if (refusal is null && call.Tenant == KeyTenant)
+        if (refusal is null && call.Tenant == KeyTenant && commands.Any(Subjects.PersonalDataSealing.CarriesPersonalData))
         {
             // Parties' names, the message as received, proxies and free-text reasons: sealed for the parties' data subjects
             // (a party whose account is ours, by that account's subject).

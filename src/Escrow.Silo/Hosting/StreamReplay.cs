@@ -25,12 +25,13 @@ public static class StreamReplay
     public static async Task<(TState State, long Version)> ReplayAsync<TState>(
         PgEventStore store, string streamId, TState empty, Func<TState, object, TState> evolve, DateTimeOffset? upTo, CancellationToken ct)
     {
-        await RefuseIfArchivedAsync(store, streamId, 0, ct).ConfigureAwait(false);
         var state = empty;
         long version = 0;
         while (true)
         {
             var page = await store.ReadStreamAsync(streamId, version, ct, upTo, 1000).ConfigureAwait(false);
+            // Only a first page that is empty or does not begin at version 1 can mean archived events: checked then alone.
+            if (version == 0 && (page.Count == 0 || page[0].Version != 1)) await RefuseIfArchivedAsync(store, streamId, 0, ct).ConfigureAwait(false);
             if (page.Count == 0) break;
             foreach (var e in page) state = evolve(state, EventSerializer.Deserialize(e));
             version = page[^1].Version;
@@ -57,7 +58,6 @@ public static class StreamReplay
         if (await store.ReadSnapshotAtAsync(streamId, snapshotSchemaVersion, upTo, ct).ConfigureAwait(false) is { } snap
             && JsonSerializer.Deserialize<TState>(snap.StateJson, EventSerializer.Options) is { } kept)
             (state, from) = (kept, snap.Version);
-        await RefuseIfArchivedAsync(store, streamId, from, ct).ConfigureAwait(false);
         // Version ranges of pageSize, each read with the instant's filter: in a stream in time order the events at or before T
         // are a prefix, so a range that comes back short (or with a gap) holds the last of them. A range bounds the index scan;
         // the filter alone would walk the whole rest of the stream looking for more.
@@ -65,6 +65,9 @@ public static class StreamReplay
         while (true)
         {
             var page = await store.ReadStreamRangeAsync(streamId, version, version + pageSize, upTo, ct).ConfigureAwait(false);
+            // Only a first range that is empty or does not begin right after the start can mean archived events: checked then alone.
+            if (version == from && (page.Count == 0 || page[0].Version != from + 1))
+                await RefuseIfArchivedAsync(store, streamId, from, ct).ConfigureAwait(false);
             foreach (var e in page)
             {
                 if (e.Version != version + 1) return (state, version, from);

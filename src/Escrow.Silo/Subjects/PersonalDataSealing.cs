@@ -63,6 +63,10 @@ public static class PersonalDataSealing
         };
     }
 
+    /// <summary>Whether a payment command has fields this class seals (most, a pacs.002 or a notification, have none).</summary>
+    public static bool CarriesPersonalData(PaymentCommand command) =>
+        command is InitiatePayment or RequestProxyResolution or ResolveProxy or RequestReturn { Message.ReasonText: not null };
+
     /// <summary>
     /// A batch of payment commands with their personal fields sealed. <paramref name="instruction"/> is the payment's
     /// instruction so far (its parties name the subjects of a later camt.056).
